@@ -1,0 +1,136 @@
+"""A local HTTP server that stands in for the Hugging Face Hub's file endpoint.
+
+`huggingface_hub.hf_hub_download` (2.4.0) makes two requests to
+`{endpoint}/{datasets/|spaces/|kernels/|}{repo_id}/resolve/{revision}/{filename}`:
+
+* HEAD for the metadata: `X-Repo-Commit` (commit hash), `ETag` (cache key of the blob) and
+  `Content-Length` (expected size). Without `X-Repo-Commit` or `ETag` the client refuses the file.
+* GET for the bytes, with `Range: bytes=N-` when it resumes a partial download.
+
+Later calls for a file already cached repeat only the HEAD. Errors are typed from the `X-Error-Code`
+header: `RepoNotFound`, `RevisionNotFound` or `EntryNotFound`. No `X-Xet-*` header is ever sent, so
+the client takes the plain HTTP download path, never Xet.
+
+`serve_hub` answers those requests from local files on 127.0.0.1, on an ephemeral port, so that
+downloads work offline through `endpoint=` or the `HF_ENDPOINT` environment variable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+_URL_PREFIXES = {"model": "", "dataset": "datasets/", "space": "spaces/", "kernel": "kernels/"}
+_RESOLVE_PATH = re.compile(r"/(?P<repo>.+?)/resolve/(?P<revision>[^/]+)/(?P<filename>.+)")
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+@dataclass
+class FakeHub:
+    """What `serve_hub` yields: the endpoint URL, each repo's commit hash, and the requests served."""
+
+    url: str
+    commits: dict[str, str]
+    requests: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _HubServer(ThreadingHTTPServer):
+    def __init__(self, files: Mapping[tuple[str, str], Path], repo_type: str) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.files = dict(files)
+        self.prefix = _URL_PREFIXES[repo_type]
+        commits = {
+            repo_id: hashlib.sha1(f"{repo_type}/{repo_id}".encode()).hexdigest() for repo_id, _ in self.files
+        }
+        self.hub = FakeHub(url=f"http://127.0.0.1:{self.server_address[1]}", commits=commits)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HubServer
+
+    def do_HEAD(self) -> None:
+        self._serve(send_body=False)
+
+    def do_GET(self) -> None:
+        self._serve(send_body=True)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep test output quiet; `FakeHub.requests` records the traffic instead."""
+
+    def _serve(self, send_body: bool) -> None:
+        hub = self.server.hub
+        hub.requests.append((self.command, self.path))
+        match = _RESOLVE_PATH.fullmatch(urlsplit(self.path).path)
+        if match is None or not match["repo"].startswith(self.server.prefix):
+            return self._error("RepoNotFound")
+        repo_id = match["repo"][len(self.server.prefix) :]
+        commit = hub.commits.get(repo_id)
+        if commit is None:
+            return self._error("RepoNotFound")
+        if unquote(match["revision"]) not in ("main", commit):
+            return self._error("RevisionNotFound")
+        path = self.server.files.get((repo_id, unquote(match["filename"])))
+        if path is None:
+            return self._error("EntryNotFound", commit)
+
+        data = path.read_bytes()
+        size = len(data)
+        start, end = 0, size - 1
+        status = 200
+        requested = _RANGE.fullmatch(self.headers.get("Range", ""))
+        if requested is not None and any(requested.groups()):
+            first, last = requested.groups()
+            start = int(first) if first else max(size - int(last), 0)
+            end = min(int(last), size - 1) if first and last else size - 1
+            if start >= size or start > end:
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{size}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            status = 206
+
+        self.send_response(status)
+        self.send_header("X-Repo-Commit", commit)
+        self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
+        self.send_header("Content-Length", str(end - start + 1))
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Accept-Ranges", "bytes")
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.end_headers()
+        if send_body:
+            self.wfile.write(data[start : end + 1])
+
+    def _error(self, code: str, commit: str | None = None) -> None:
+        self.send_response(404)
+        self.send_header("X-Error-Code", code)
+        if commit is not None:
+            self.send_header("X-Repo-Commit", commit)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+@contextmanager
+def serve_hub(files: Mapping[tuple[str, str], Path], repo_type: str = "dataset") -> Iterator[FakeHub]:
+    """Serve `files` ({(repo_id, filename): local path}) as a fake Hub; yield its `FakeHub` handle.
+
+    Every repo answers at revision "main" and at its commit hash `FakeHub.commits[repo_id]`. Each
+    HEAD/GET is appended to `FakeHub.requests` as (method, raw request path).
+    """
+    server = _HubServer(files, repo_type)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.hub
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -1,0 +1,88 @@
+"""Check that `fake_hub.serve_hub` is a Hub that `huggingface_hub.hf_hub_download` accepts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from huggingface_hub import hf_hub_download
+from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundError
+
+from fake_hub import FakeHub, serve_hub
+
+REPO = "someone/clips"
+FILENAME = "videos/clip 1.mp4"  # a folder and a space: the client URL-quotes the path
+CONTENT = bytes(range(256)) * 40
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(CONTENT)
+    return path
+
+
+@pytest.fixture
+def hub(source: Path) -> Iterator[FakeHub]:
+    with serve_hub({(REPO, FILENAME): source}) as server:
+        yield server
+
+
+def _download(hub: FakeHub, cache: Path, filename: str = FILENAME, repo_id: str = REPO) -> Path:
+    path = hf_hub_download(repo_id, filename, repo_type="dataset", endpoint=hub.url, cache_dir=cache)
+    assert isinstance(path, str)
+    return Path(path)
+
+
+def test_download_returns_the_served_bytes(hub: FakeHub, tmp_path: Path) -> None:
+    path = _download(hub, tmp_path / "cache")
+
+    assert path.read_bytes() == CONTENT
+    assert path.parent.name == "videos" and path.parents[1].name == hub.commits[REPO]
+    resolve = "/datasets/someone/clips/resolve/main/videos/clip%201.mp4"
+    assert hub.requests == [("HEAD", resolve), ("GET", resolve)]
+
+
+def test_second_download_is_served_from_cache(hub: FakeHub, tmp_path: Path) -> None:
+    first = _download(hub, tmp_path / "cache")
+    second = _download(hub, tmp_path / "cache")
+
+    assert second == first
+    assert [method for method, _ in hub.requests] == ["HEAD", "GET", "HEAD"]
+
+
+def test_missing_file_and_repo_raise_hub_errors(hub: FakeHub, tmp_path: Path) -> None:
+    with pytest.raises(RemoteEntryNotFoundError):
+        _download(hub, tmp_path / "cache", filename="missing.mp4")
+    with pytest.raises(RepositoryNotFoundError):
+        _download(hub, tmp_path / "cache", repo_id="someone/other")
+
+
+def test_range_request_returns_partial_content(hub: FakeHub) -> None:
+    request = urllib.request.Request(
+        f"{hub.url}/datasets/{REPO}/resolve/main/videos/clip%201.mp4", headers={"Range": "bytes=100-"}
+    )
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 206
+        assert response.headers["Content-Range"] == f"bytes 100-{len(CONTENT) - 1}/{len(CONTENT)}"
+        assert response.read() == CONTENT[100:]
+
+
+def test_hf_endpoint_environment_variable(hub: FakeHub, tmp_path: Path) -> None:
+    code = "import sys, huggingface_hub as h; print(h.hf_hub_download(*sys.argv[1:3], repo_type='dataset', cache_dir=sys.argv[3]))"
+    result = subprocess.run(
+        [sys.executable, "-c", code, REPO, FILENAME, str(tmp_path / "cache")],
+        env={**os.environ, "HF_ENDPOINT": hub.url},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+
+    assert Path(result.stdout.strip()).read_bytes() == CONTENT
+    assert hub.requests == [], hub.requests

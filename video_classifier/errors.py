@@ -1,0 +1,25 @@
+"""One kind of error for the user, and the wrapper that prints it as one line."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Callable
+
+
+class UserError(Exception):
+    """A problem the user can fix: the message names the thing, the problem and the fix."""
+
+
+def exit_on_user_error(main: Callable[..., None]) -> Callable[..., None]:
+    """Print a `UserError` as one line on stderr and exit 2, instead of a traceback."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    return wrapper

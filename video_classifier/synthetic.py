@@ -1,0 +1,144 @@
+"""A synthetic video dataset in UCF101 layout whose classes differ only by motion.
+
+Every video shows a random texture (random colours at several scales) seen
+through a moving virtual camera: a pan in one of four directions, a zoom in or a
+zoom out. Appearance is drawn anew for each video, so one frame says nothing
+about the class: a model must use time to score above chance.
+
+Files are `<split>/<Class>/v_<Class>_gNN_cMM.avi` (mpeg4 in AVI, like UCF101),
+groups never cross splits, and the output depends only on the config and seed.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import SyntheticConfig
+
+# class name -> (dx, dy, zoom): camera motion direction, +1 zoom in / -1 zoom out
+MOTIONS: dict[str, tuple[int, int, int]] = {
+    "PanLeft": (-1, 0, 0),
+    "PanRight": (1, 0, 0),
+    "PanUp": (0, -1, 0),
+    "PanDown": (0, 1, 0),
+    "ZoomIn": (0, 0, 1),
+    "ZoomOut": (0, 0, -1),
+}
+CLASSES = sorted(MOTIONS)
+
+# Pans move the view by 0.25-0.45 frame widths per second: with 16 frames x 4 at
+# 25 fps (2.56 s) that is 0.6-1.2 widths per clip; with the demo's 8 x 2 (0.64 s)
+# 0.16-0.29 widths, 10-18 px at 64 px.
+PAN_SPEED = (0.25, 0.45)
+# Zooms change the view's size by this factor over the whole video (so the
+# texture is never magnified past it): in a 7 s video about 27% per 2.56 s clip.
+ZOOM_FACTOR = (1.6, 2.2)
+# Texture detail, as colour cells per frame width for three octaves, times a
+# random factor per video; its range (4x) is wider than the zoom's (2.2x), so how
+# fine a frame looks does not tell zooms from pans.
+OCTAVES = (3, 12, 36)
+DETAIL = (0.5, 2.0)
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    split: str
+    label: str
+    group: int
+    clip: int
+
+    @property
+    def relpath(self) -> str:
+        return f"{self.split}/{self.label}/v_{self.label}_g{self.group:02d}_c{self.clip:02d}.avi"
+
+
+def plan(config: SyntheticConfig) -> list[VideoSpec]:
+    """All videos to make, split by group: train groups first, then val, then test."""
+    counts = {"train": config.train_groups, "val": config.val_groups, "test": config.test_groups}
+    specs, first_group = [], 1
+    for split, n_groups in counts.items():
+        for group in range(first_group, first_group + n_groups):
+            for label in CLASSES:
+                for clip in range(1, config.clips_per_group + 1):
+                    specs.append(VideoSpec(split, label, group, clip))
+        first_group += n_groups
+    return specs
+
+
+def _texture(rng: np.random.Generator, height: int, width: int, cells_across: list[float]) -> torch.Tensor:
+    """A random colour texture (3, H, W) in [0, 1], a sum of smooth noise octaves."""
+    canvas = torch.zeros(1, 3, height, width)
+    for octave, cells in enumerate(cells_across):
+        shape = (1, 3, max(2, round(cells * height / width)), max(2, round(cells)))
+        grid = torch.from_numpy(rng.random(shape, dtype=np.float32))
+        canvas += 0.6**octave * F.interpolate(grid, size=(height, width), mode="bicubic", align_corners=False)
+    canvas = canvas[0]
+    low, high = canvas.amin(dim=(1, 2), keepdim=True), canvas.amax(dim=(1, 2), keepdim=True)
+    return (canvas - low) / (high - low + 1e-6)
+
+
+def render(spec: VideoSpec, config: SyntheticConfig) -> np.ndarray:
+    """The frames of one video, (T, H, W, 3) uint8. Deterministic for (spec, seed)."""
+    seed = zlib.crc32(f"{config.seed}/{spec.relpath}".encode())
+    rng = np.random.default_rng(seed)
+    n_frames = max(1, round(config.seconds * config.fps))
+    t = torch.arange(n_frames, dtype=torch.float32) / config.fps  # seconds
+    w, h = config.width, config.height
+    dx, dy, zoom = MOTIONS[spec.label]
+    detail = rng.uniform(*DETAIL)
+
+    # The view: centre (cx, cy) and half size (hw, hh) in frame pixels, on a
+    # canvas of (cw, ch) frame pixels drawn at `res` canvas pixels per frame pixel.
+    if zoom:
+        factor = rng.uniform(*ZOOM_FACTOR)
+        progress = t / max(t[-1].item(), 1e-6)
+        scale = factor ** (-progress if zoom > 0 else progress - 1)  # 1 -> 1/factor, or back
+        margin = rng.uniform(0.05, 0.2)
+        cw, ch = w * (1 + margin), h * (1 + margin)
+        cx = torch.full_like(t, cw / 2 + rng.uniform(-1, 1) * w * margin / 2)
+        cy = torch.full_like(t, ch / 2 + rng.uniform(-1, 1) * h * margin / 2)
+        hw, hh = scale * w / 2, scale * h / 2
+        res = ZOOM_FACTOR[1]  # the smallest view still has a canvas pixel per frame pixel
+    else:
+        travel = rng.uniform(*PAN_SPEED) * w * t  # px
+        cw = w + abs(dx) * travel[-1].item() + 8
+        ch = h + abs(dy) * travel[-1].item() + 8
+        cx = (cw - 4 - w / 2 if dx < 0 else 4 + w / 2) + dx * travel
+        cy = (ch - 4 - h / 2 if dy < 0 else 4 + h / 2) + dy * travel
+        hw, hh = torch.full_like(t, w / 2), torch.full_like(t, h / 2)
+        res = 1.0
+
+    canvas = _texture(rng, round(ch * res), round(cw * res), [c * detail * cw / w for c in OCTAVES])
+    # affine_grid maps output coordinates in [-1, 1] to input coordinates in [-1, 1]
+    theta = torch.zeros(n_frames, 2, 3)
+    theta[:, 0, 0] = hw / (cw / 2)
+    theta[:, 0, 2] = cx / (cw / 2) - 1
+    theta[:, 1, 1] = hh / (ch / 2)
+    theta[:, 1, 2] = cy / (ch / 2) - 1
+    grid = F.affine_grid(theta, [n_frames, 3, h, w], align_corners=False)
+    frames = F.grid_sample(canvas.expand(n_frames, -1, -1, -1), grid, mode="bilinear", align_corners=False)
+    # (T, C, H, W) float -> (T, H, W, C) uint8
+    return (frames.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def write_video(frames: np.ndarray, path: Path, fps: int) -> None:
+    """Write (T, H, W, 3) uint8 frames as mpeg4 in AVI, the codec and container of UCF101."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    height, width = frames.shape[1:3]
+    with av.open(str(path), mode="w", format="avi") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.bit_rate = width * height * fps  # 1 bit per pixel: textures stay sharp
+        stream.codec_context.thread_count = 1
+        for array in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
