@@ -7,9 +7,11 @@
   `Content-Length` (expected size). Without `X-Repo-Commit` or `ETag` the client refuses the file.
 * GET for the bytes, with `Range: bytes=N-` when it resumes a partial download.
 
-Later calls for a file already cached repeat only the HEAD. Errors are typed from the `X-Error-Code`
-header: `RepoNotFound`, `RevisionNotFound` or `EntryNotFound`. No `X-Xet-*` header is ever sent, so
-the client takes the plain HTTP download path, never Xet.
+Later calls for a file already cached repeat only the HEAD. Errors are typed from the
+`X-Error-Code` header: `RepoNotFound`, `RevisionNotFound` or `EntryNotFound`. No `X-Xet-*` header is
+ever sent, so the client takes the plain HTTP download path, never Xet. Unless
+`HF_HUB_DISABLE_TELEMETRY` is set, a process whose `HF_ENDPOINT` points here also sends
+`GET /api/agent-harnesses` once; it gets a plain 404, which the client ignores.
 
 `serve_hub` answers those requests from local files on 127.0.0.1, on an ephemeral port, so that
 downloads work offline through `endpoint=` or the `HF_ENDPOINT` environment variable.
@@ -68,7 +70,9 @@ class _Handler(BaseHTTPRequestHandler):
         hub = self.server.hub
         hub.requests.append((self.command, self.path))
         match = _RESOLVE_PATH.fullmatch(urlsplit(self.path).path)
-        if match is None or not match["repo"].startswith(self.server.prefix):
+        if match is None:  # e.g. GET /api/agent-harnesses, which the client tolerates failing
+            return self._error(None)
+        if not match["repo"].startswith(self.server.prefix):
             return self._error("RepoNotFound")
         repo_id = match["repo"][len(self.server.prefix) :]
         commit = hub.commits.get(repo_id)
@@ -109,9 +113,10 @@ class _Handler(BaseHTTPRequestHandler):
         if send_body:
             self.wfile.write(data[start : end + 1])
 
-    def _error(self, code: str, commit: str | None = None) -> None:
+    def _error(self, code: str | None, commit: str | None = None) -> None:
         self.send_response(404)
-        self.send_header("X-Error-Code", code)
+        if code is not None:
+            self.send_header("X-Error-Code", code)
         if commit is not None:
             self.send_header("X-Repo-Commit", commit)
         self.send_header("Content-Length", "0")
@@ -126,7 +131,7 @@ def serve_hub(files: Mapping[tuple[str, str], Path], repo_type: str = "dataset")
     HEAD/GET is appended to `FakeHub.requests` as (method, raw request path).
     """
     server = _HubServer(files, repo_type)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield server.hub

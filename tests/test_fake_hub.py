@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from huggingface_hub import hf_hub_download
+from huggingface_hub import constants, hf_hub_download
 from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundError
 
 from fake_hub import FakeHub, serve_hub
@@ -18,6 +18,12 @@ from fake_hub import FakeHub, serve_hub
 REPO = "someone/clips"
 FILENAME = "videos/clip 1.mp4"  # a folder and a space: the client URL-quotes the path
 CONTENT = bytes(range(256)) * 40
+
+
+@pytest.fixture(autouse=True)
+def no_telemetry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stop the client's agent-detection call to the real Hub (`constants.ENDPOINT`) in this process."""
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
 
 
 @pytest.fixture
@@ -74,10 +80,14 @@ def test_range_request_returns_partial_content(hub: FakeHub) -> None:
 
 
 def test_hf_endpoint_environment_variable(hub: FakeHub, tmp_path: Path) -> None:
-    code = "import sys, huggingface_hub as h; print(h.hf_hub_download(*sys.argv[1:3], repo_type='dataset', cache_dir=sys.argv[3]))"
+    code = (
+        "import sys, huggingface_hub as h;"
+        " print(h.hf_hub_download(*sys.argv[1:3], repo_type='dataset', cache_dir=sys.argv[3]))"
+    )
+    env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "home"), "HF_HUB_DISABLE_TELEMETRY": "1"}
     result = subprocess.run(
         [sys.executable, "-c", code, REPO, FILENAME, str(tmp_path / "cache")],
-        env={**os.environ, "HF_ENDPOINT": hub.url},
+        env=env,
         capture_output=True,
         text=True,
         check=True,
@@ -85,4 +95,4 @@ def test_hf_endpoint_environment_variable(hub: FakeHub, tmp_path: Path) -> None:
     )
 
     assert Path(result.stdout.strip()).read_bytes() == CONTENT
-    assert hub.requests == [], hub.requests
+    assert [method for method, _ in hub.requests] == ["HEAD", "GET"]

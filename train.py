@@ -1,0 +1,22 @@
+"""Fine-tune a video classifier (VideoMAE by default) on a prepared dataset.
+
+    python train.py --config config.yaml [--set train.epochs=2]
+"""
+
+from __future__ import annotations
+
+from video_classifier.cli import config_parser
+from video_classifier.config import load_config
+from video_classifier.errors import exit_on_user_error
+from video_classifier.training import train
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    args = config_parser(__doc__.splitlines()[0]).parse_args(argv)
+    config = load_config(args.config, args.overrides)
+    train(config)
+
+
+if __name__ == "__main__":
+    main()

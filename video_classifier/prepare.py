@@ -1,0 +1,231 @@
+"""Prepare a dataset folder: `<root>/{train,val,test}/<Class>/<video>`, labels.json, manifest.csv.
+
+Everything is built in a hidden `.<root>.partial` folder beside the target and
+renamed into place only when complete, so an interrupted run never leaves a
+folder that looks prepared; a rerun on a prepared folder does nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import tarfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import av
+from tqdm.auto import tqdm
+
+from . import synthetic
+from .config import DataConfig
+from .errors import UserError
+
+SPLITS = ("train", "val", "test")
+VIDEO_SUFFIXES = {".avi", ".mp4", ".mkv", ".mov", ".webm"}
+MANIFEST = "manifest.csv"
+LABELS = "labels.json"
+SOURCE_RECORD = "prepared_from.json"
+# UCF101 names: v_<Class>_g<group>_c<clip>; the group is one scene (actor, place)
+UCF_NAME = re.compile(r"^v_(?P<label>.+)_g(?P<group>\d+)_c(?P<clip>\d+)$")
+
+
+@dataclass
+class VideoRecord:
+    path: str  # relative to the data root
+    label: str
+    split: str
+    group: str
+    frames: int
+    fps: float
+    duration: float  # seconds
+
+
+def _source_record(config: DataConfig) -> dict:
+    """What decides the folder's content: compared on a rerun."""
+    record = {"source": config.source}
+    if config.source == "hub":
+        record.update(repo=config.hub_repo, filename=config.hub_filename, revision=config.hub_revision)
+    elif config.source == "archive":
+        record.update(archive=str(Path(config.archive).resolve()))
+    else:
+        record.update(synthetic=asdict(config.synthetic))
+    return record
+
+
+def prepare(config: DataConfig) -> Path:
+    """Make `config.root` complete; return it."""
+    root = Path(config.root)
+    record = _source_record(config)
+    if (root / MANIFEST).is_file():
+        previous = json.loads((root / SOURCE_RECORD).read_text()) if (root / SOURCE_RECORD).is_file() else None
+        if previous is not None and previous != record:
+            raise UserError(
+                f"{root} was prepared from {previous}, not from this config's {record}: "
+                f"delete {root} or set data.root to another folder"
+            )
+        print(f"{root} is already prepared ({MANIFEST} present): nothing to do")
+        return root
+    if root.exists() and any(root.iterdir()):
+        raise UserError(
+            f"{root} exists but holds no {MANIFEST}, so it was not made by prepare_data.py: "
+            f"move it away or set data.root to an empty or new folder"
+        )
+
+    partial = root.parent / f".{root.name}.partial"
+    if partial.exists():
+        shutil.rmtree(partial)  # left by an interrupted run of ours
+    partial.mkdir(parents=True)
+
+    if config.source == "synthetic":
+        generate_synthetic(config, partial)
+    else:
+        archive = Path(config.archive) if config.source == "archive" else download_from_hub(config)
+        extract_archive(archive, partial)
+        _hoist_split_folders(partial, archive)
+
+    records = scan_videos(partial)
+    labels = write_labels(records, partial)
+    write_manifest(records, partial)
+    (partial / SOURCE_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    if root.exists():
+        root.rmdir()  # empty, checked above
+    partial.rename(root)
+    counts = {split: sum(r.split == split for r in records) for split in SPLITS}
+    print(f"prepared {root}: {len(labels)} classes, " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    return root
+
+
+def generate_synthetic(config: DataConfig, out: Path) -> None:
+    specs = synthetic.plan(config.synthetic)
+    for spec in tqdm(specs, desc="generating videos", unit="video"):
+        frames = synthetic.render(spec, config.synthetic)
+        synthetic.write_video(frames, out / spec.relpath, config.synthetic.fps)
+
+
+def download_from_hub(config: DataConfig) -> Path:
+    """The dataset archive from the Hub (or `HF_ENDPOINT`), through huggingface_hub's resumable cache."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
+
+    try:
+        return Path(
+            hf_hub_download(
+                repo_id=config.hub_repo,
+                filename=config.hub_filename,
+                revision=config.hub_revision,
+                repo_type="dataset",
+            )
+        )
+    except RepositoryNotFoundError:
+        raise UserError(f"dataset repo {config.hub_repo} not found on the Hub: check data.hub_repo") from None
+    except EntryNotFoundError:
+        raise UserError(
+            f"file {config.hub_filename} not found in dataset repo {config.hub_repo}: check data.hub_filename"
+        ) from None
+    except (HfHubHTTPError, OSError) as err:
+        raise UserError(
+            f"could not download {config.hub_filename} from {config.hub_repo} ({type(err).__name__}: {err}); "
+            "check the network, or use data.source: archive with a local copy"
+        ) from None
+
+
+def extract_archive(archive: Path, out: Path) -> None:
+    """Extract a .tar(.gz) into `out`, refusing members that would land outside it."""
+    if not archive.is_file():
+        raise UserError(f"archive {archive} not found: check data.archive")
+    try:
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            for member in tqdm(members, desc=f"extracting {archive.name}", unit="file"):
+                # "data" refuses absolute paths, "..", links leaving `out`, devices
+                tar.extract(member, out, filter="data")
+    except tarfile.FilterError as err:
+        raise UserError(f"refusing archive {archive}: {err} (an unsafe member); use a trusted archive") from None
+    except (tarfile.TarError, EOFError, OSError) as err:
+        raise UserError(f"cannot read archive {archive}: {err}; download it again") from None
+
+
+def _hoist_split_folders(folder: Path, archive: Path) -> None:
+    """Archives hold `<top>/{train,val,test}`: move the split folders up to `folder`."""
+    if all((folder / s).is_dir() for s in SPLITS):
+        return
+    tops = [p for p in folder.iterdir() if p.is_dir()]
+    if len(tops) == 1 and all((tops[0] / s).is_dir() for s in SPLITS):
+        for entry in list(tops[0].iterdir()):
+            entry.rename(folder / entry.name)
+        tops[0].rmdir()
+        return
+    raise UserError(f"archive {archive} has no {'/'.join(SPLITS)} folders (at its top or one level down)")
+
+
+def probe_video(path: Path) -> tuple[int, float, float]:
+    """(frames, fps, duration in s) from the container; a file that does not open is an error."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise UserError(f"video {path} has no video stream: remove it from the dataset")
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate or stream.guessed_rate or 0)
+            if stream.duration is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                duration = container.duration / av.time_base
+            else:
+                duration = 0.0
+            frames = stream.frames or round(duration * fps)
+    except av.FFmpegError as err:
+        raise UserError(f"cannot read video {path}: {err}; remove or replace the file") from None
+    if frames <= 0 or fps <= 0:
+        raise UserError(f"video {path} reports no frames or no frame rate: remove or replace the file")
+    return frames, fps, duration
+
+
+def scan_videos(root: Path) -> list[VideoRecord]:
+    paths = sorted(p for split in SPLITS for p in (root / split).glob("*/*") if p.suffix.lower() in VIDEO_SUFFIXES)
+    if not paths:
+        raise UserError(f"no videos found under {root}/{{train,val,test}}/<Class>/: check the dataset layout")
+    records = []
+    for path in tqdm(paths, desc="reading video headers", unit="video"):
+        rel = path.relative_to(root)
+        split, label = rel.parts[0], rel.parts[1]
+        match = UCF_NAME.match(path.stem)
+        frames, fps, duration = probe_video(path)
+        records.append(VideoRecord(rel.as_posix(), label, split, match["group"] if match else "", frames, fps, duration))
+    return records
+
+
+def write_labels(records: list[VideoRecord], root: Path) -> list[str]:
+    labels = sorted({r.label for r in records if r.split == "train"})
+    unknown = sorted({r.label for r in records} - set(labels))
+    if unknown:
+        raise UserError(f"classes {unknown} have val/test videos but no train videos: every class needs training data")
+    label2id = {label: i for i, label in enumerate(labels)}
+    data = {"label2id": label2id, "id2label": {str(i): label for label, i in label2id.items()}}
+    (root / LABELS).write_text(json.dumps(data, indent=2) + "\n")
+    return labels
+
+
+def write_manifest(records: list[VideoRecord], root: Path) -> None:
+    with open(root / MANIFEST, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(VideoRecord.__dataclass_fields__))
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in records)
+
+
+def load_prepared(root: str | Path) -> tuple[dict[str, int], list[VideoRecord]]:
+    """label2id and the manifest of a prepared folder."""
+    root = Path(root)
+    if not (root / MANIFEST).is_file() or not (root / LABELS).is_file():
+        raise UserError(
+            f"data folder {root} is missing or not prepared (no {MANIFEST}/{LABELS}): "
+            "run `python prepare_data.py --config <your config>` first"
+        )
+    label2id = json.loads((root / LABELS).read_text())["label2id"]
+    with open(root / MANIFEST, newline="") as f:
+        records = [
+            VideoRecord(r["path"], r["label"], r["split"], r["group"], int(r["frames"]), float(r["fps"]), float(r["duration"]))
+            for r in csv.DictReader(f)
+        ]
+    return label2id, records

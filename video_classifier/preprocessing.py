@@ -1,0 +1,107 @@
+"""The one definition of clip sampling and transforms, used by train, evaluation and inference.
+
+Every constant comes from the checkpoint: mean, std, resize and crop sizes from
+its processor, `num_frames` from `model.config`; only the frame stride
+(`data.sample_rate`) and the augmentation ranges come from our config.
+
+Layouts: decoders give (C, T, H, W) float in [0, 255] (pytorchvideo's
+convention); the transforms return (T, C, H, W) normalised float, the layout
+VideoMAE's `pixel_values` take per video.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+from .config import DataConfig, TrainConfig
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    num_frames: int  # frames the model takes per clip
+    sample_rate: int  # keep every sample_rate-th frame of the video
+    resize_shortest_edge: int
+    crop_size: tuple[int, int]  # (height, width)
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    min_scale: float = 1.0  # train only: random short side in [min, max] x the crop's short side
+    max_scale: float = 1.0
+    horizontal_flip: bool = False
+
+    def clip_duration(self, fps: float) -> float:
+        """Seconds of video one clip covers: 16 frames x stride 4 at 25 fps = 2.56 s."""
+        return self.num_frames * self.sample_rate / fps
+
+
+def spec_from_checkpoint(processor: Any, model_config: Any, data: DataConfig, train: TrainConfig) -> PreprocessSpec:
+    """Read the preprocessing constants off a checkpoint's processor and model config."""
+    size, crop = processor.size, processor.crop_size
+    if getattr(size, "shortest_edge", None):
+        shortest = int(size.shortest_edge)
+    elif getattr(size, "height", None):
+        shortest = int(min(size.height, size.width))
+    else:
+        raise UserError(f"the checkpoint's processor has no usable size ({size}): expected shortest_edge or height/width")
+    crop_hw = (int(crop.height), int(crop.width)) if getattr(processor, "do_center_crop", True) else (shortest, shortest)
+    return PreprocessSpec(
+        num_frames=int(model_config.num_frames),
+        sample_rate=data.sample_rate,
+        resize_shortest_edge=shortest,
+        crop_size=crop_hw,
+        mean=tuple(float(m) for m in processor.image_mean),
+        std=tuple(float(s) for s in processor.image_std),
+        min_scale=train.min_scale,
+        max_scale=train.max_scale,
+        horizontal_flip=train.horizontal_flip,
+    )
+
+
+def temporal_subsample(video: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """`num_frames` evenly spaced frames of (C, T, H, W), as pytorchvideo's UniformTemporalSubsample."""
+    t = video.shape[1]
+    if t == 0:
+        raise ValueError("empty clip: the decoder returned no frames")
+    index = torch.linspace(0, t - 1, num_frames).clamp(0, t - 1).long()
+    return video.index_select(1, index)
+
+
+class ClipTransform:
+    """(C, T, H, W) float in [0, 255] -> (T, C, H, W) normalised float32, for training or evaluation."""
+
+    def __init__(self, spec: PreprocessSpec, train: bool):
+        self.spec, self.train = spec, train
+        if train:
+            short_crop = min(spec.crop_size)
+            spatial = [
+                # a random short side in [min, max] x the crop, as RandomShortSideScale does
+                v2.RandomResize(round(short_crop * spec.min_scale), round(short_crop * spec.max_scale) + 1),
+                v2.RandomCrop(spec.crop_size),
+            ]
+            if spec.horizontal_flip:
+                spatial.append(v2.RandomHorizontalFlip())
+        else:
+            # what the processor does: shortest edge to `size`, then a centre crop
+            spatial = [v2.Resize(spec.resize_shortest_edge), v2.CenterCrop(spec.crop_size)]
+        self.spatial = v2.Compose(spatial)
+        self.normalize = v2.Normalize(mean=[m * 255 for m in spec.mean], std=[s * 255 for s in spec.std])
+
+    def __call__(self, video: torch.Tensor) -> torch.Tensor:
+        video = temporal_subsample(video, self.spec.num_frames)
+        # (C, T, H, W) -> (T, C, H, W): torchvision treats T as a batch, one crop for all frames
+        video = tv_tensors.Video(video.permute(1, 0, 2, 3).float())
+        video = self.spatial(video)
+        return self.normalize(video).as_subclass(torch.Tensor).contiguous()
+
+
+def collate(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Dataset items -> the model's batch: pixel_values (B, T, C, H, W), labels (B,)."""
+    return {
+        "pixel_values": torch.stack([e["video"] for e in examples]),
+        "labels": torch.tensor([e["label"] for e in examples], dtype=torch.long),
+    }

@@ -1,0 +1,172 @@
+"""Fine-tune a video classifier with the transformers Trainer; write model, processor, metrics."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, f1_score
+from transformers import EvalPrediction, Trainer, TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from .config import Config, save_config
+from .data import make_dataset
+from .errors import UserError
+from .modeling import ensure_tiny_checkpoint, load_for_training, load_processor
+from .prepare import LABELS, load_prepared
+from .preprocessing import collate, spec_from_checkpoint
+
+METRICS = "metrics.json"
+RESOLVED_CONFIG = "config.yaml"
+
+
+def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
+    """Clip-level accuracy and macro F1, with scikit-learn (no Hub access at run time)."""
+    predicted = np.argmax(prediction.predictions, axis=-1)
+    labels = prediction.label_ids
+    return {
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "macro_f1": float(f1_score(labels, predicted, average="macro", zero_division=0)),
+    }
+
+
+def _check_output_dir(config: Config) -> str | None:
+    """Decide what to do with an existing output folder; return a checkpoint to resume from, if any."""
+    out = Path(config.train.output_dir)
+    if not out.exists():
+        return None
+    if config.train.overwrite_output_dir:
+        shutil.rmtree(out)
+        return None
+    if (out / METRICS).is_file():
+        return "done"
+    last = get_last_checkpoint(str(out)) if out.is_dir() else None
+    if last:
+        return last
+    if any(out.iterdir()):
+        raise UserError(
+            f"output folder {out} exists and holds no training run of ours: "
+            "set train.output_dir to a new folder, or --set train.overwrite_output_dir=true"
+        )
+    return None
+
+
+def _same_run(config: Config, out: Path) -> bool:
+    saved = out / RESOLVED_CONFIG
+    if not saved.is_file():
+        return False
+    import yaml
+
+    return yaml.safe_load(saved.read_text()) == config.to_dict()
+
+
+def train(config: Config) -> dict[str, Any]:
+    """The whole run: labels, checkpoint, preprocessing, datasets, Trainer, metrics. Returns metrics."""
+    out = Path(config.train.output_dir)
+    resume = _check_output_dir(config)
+    if resume == "done":
+        if not _same_run(config, out):
+            raise UserError(
+                f"output folder {out} already holds a finished run with another config: "
+                "set train.output_dir to a new folder, or --set train.overwrite_output_dir=true"
+            )
+        metrics = json.loads((out / METRICS).read_text())
+        print(f"{out} already holds this run (same config): reusing it; test accuracy {metrics['test']['accuracy']:.4f}")
+        return metrics
+    set_seed(config.train.seed)
+
+    # Labels and data
+    label2id, records = load_prepared(config.data.root)
+    by_split = {s: [r for r in records if r.split == s] for s in ("train", "val", "test")}
+    for split, rows in by_split.items():
+        if not rows:
+            raise UserError(f"data folder {config.data.root} has no {split} videos: prepare the data again")
+
+    # Checkpoint: new head, label maps in model.config
+    ensure_tiny_checkpoint(config.model, config.train.seed)
+    processor = load_processor(config.model.checkpoint)
+    model = load_for_training(config.model.checkpoint, label2id)
+    model.config.sample_rate = config.data.sample_rate  # read back by inference: frames are taken at this stride
+
+    # Preprocessing and datasets
+    spec = spec_from_checkpoint(processor, model.config, config.data, config.train)
+    root = config.data.root
+    train_set = make_dataset(by_split["train"], root, label2id, spec, train=True)
+    val_set = make_dataset(by_split["val"], root, label2id, spec, train=False)
+    test_set = make_dataset(by_split["test"], root, label2id, spec, train=False)
+    steps_per_epoch = math.ceil(len(by_split["train"]) / config.train.batch_size)
+    max_steps = steps_per_epoch * config.train.epochs
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    print(
+        f"data: pytorchvideo LabeledVideoDataset, PyAV decoder, {spec.num_frames} frames x stride "
+        f"{spec.sample_rate} = {spec.clip_duration(by_split['train'][0].fps):.2f} s clips, "
+        f"{spec.crop_size[0]}x{spec.crop_size[1]} crops"
+    )
+    print(
+        f"train: {len(by_split['train'])} videos, {len(label2id)} classes, batch {config.train.batch_size}, "
+        f"{steps_per_epoch} steps/epoch x {config.train.epochs} epochs = {max_steps} steps on {device}"
+    )
+
+    # Trainer
+    args = TrainingArguments(
+        output_dir=str(out),
+        per_device_train_batch_size=config.train.batch_size,
+        per_device_eval_batch_size=config.train.batch_size,
+        learning_rate=config.train.learning_rate,
+        warmup_steps=config.train.warmup,  # below 1: a ratio of max_steps
+        weight_decay=config.train.weight_decay,
+        max_steps=max_steps,  # the datasets are iterable (no length): steps, not epochs
+        eval_strategy="steps",
+        eval_steps=steps_per_epoch,
+        save_strategy="steps",
+        save_steps=steps_per_epoch,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="accuracy",
+        logging_steps=config.train.logging_steps,
+        report_to=config.train.report_to,
+        seed=config.train.seed,
+        fp16=config.train.mixed_precision == "fp16",
+        bf16=config.train.mixed_precision == "bf16",
+        dataloader_num_workers=config.data.num_workers,
+        remove_unused_columns=False,  # the collate reads "video" and "label"
+        push_to_hub=config.train.push_to_hub,
+        hub_model_id=config.train.hub_model_id,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=val_set,
+        processing_class=processor,  # saved beside the model
+        data_collator=collate,
+        compute_metrics=compute_metrics,
+    )
+
+    # Train (resuming an interrupted run), then evaluate the best model
+    if resume:
+        print(f"resuming from {resume}")
+    trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model()
+    shutil.copy(Path(root) / LABELS, out / LABELS)
+    save_config(config, out / RESOLVED_CONFIG)
+    val = trainer.evaluate(val_set, metric_key_prefix="val")
+    test = trainer.evaluate(test_set, metric_key_prefix="test")
+    metrics = {
+        "level": "clip: every consecutive clip of each video, one centre crop each",
+        "val": {k.removeprefix("val_"): v for k, v in val.items()},
+        "test": {k.removeprefix("test_"): v for k, v in test.items()},
+    }
+    (out / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
+    print(
+        f"val accuracy {metrics['val']['accuracy']:.4f}, test accuracy {metrics['test']['accuracy']:.4f} "
+        f"(per clip); model and metrics in {out}"
+    )
+    if config.train.push_to_hub:
+        trainer.push_to_hub()
+    return metrics
