@@ -27,6 +27,10 @@ class SyntheticConfig:
     height: int = 240
     fps: int = 25  # UCF101 is 25 fps
     seconds: float = 7.0  # UCF101 clips average about 7 s
+    # camera speed: pans move the view this many frame widths per second, zooms
+    # resize it by exp(speed) per second (each video +-30%); 0.7 moves a 0.64 s
+    # clip by 0.45 widths, a 2.56 s clip by 1.8
+    speed: float = 0.7
     train_groups: int = 8  # groups (scenes) per class in each split; a group never crosses splits
     val_groups: int = 2
     test_groups: int = 3
@@ -38,7 +42,7 @@ class SyntheticConfig:
             value = getattr(self, name)
             if value < 32 or value % 2:
                 raise UserError(f"{prefix}.{name} = {value}: must be an even number >= 32 (mpeg4 needs even sizes)")
-        _positive(self, prefix, "fps", "seconds", "train_groups", "val_groups", "test_groups", "clips_per_group")
+        _positive(self, prefix, "fps", "seconds", "speed", "train_groups", "val_groups", "test_groups", "clips_per_group")
         if self.train_groups + self.val_groups + self.test_groups > 99:
             raise UserError(f"{prefix}: at most 99 groups in all (names are gNN)")
 

@@ -30,12 +30,13 @@ class Prediction:
     scores: list[float]
 
 
-def inference_spec(processor: Any, model_config: Any, data: DataConfig) -> PreprocessSpec:
-    """The evaluation preprocessing of a trained model; its frame stride is stored in model.config."""
-    stride = getattr(model_config, "sample_rate", None)
-    if stride is not None:
-        data = DataConfig(**{**data.__dict__, "sample_rate": int(stride)})
-    return spec_from_checkpoint(processor, model_config, data, TrainConfig())
+def inference_spec(processor: Any, model_config: Any, sample_rate: int | None = None) -> PreprocessSpec:
+    """The evaluation preprocessing of a trained model. Its frame stride is read from model.config
+    (train.py stores it there); `sample_rate` is the fallback for models trained elsewhere."""
+    stride = getattr(model_config, "sample_rate", None) or sample_rate
+    if stride is None:
+        raise UserError("the model's config.json has no sample_rate: pass --set data.sample_rate=N")
+    return spec_from_checkpoint(processor, model_config, DataConfig(sample_rate=int(stride)), TrainConfig())
 
 
 def check_videos(paths: list[str]) -> list[Path]:
@@ -96,7 +97,7 @@ def predict(model_ref: str, paths: list[str], data: DataConfig, top_k: int, mode
         return predict_pipeline(model_ref, videos, top_k)
     model = load_for_inference(model_ref)
     processor = load_processor(model_ref)
-    return predict_manual(model, inference_spec(processor, model.config, data), videos, top_k)
+    return predict_manual(model, inference_spec(processor, model.config, data.sample_rate), videos, top_k)
 
 
 def format_table(predictions: list[Prediction]) -> str:

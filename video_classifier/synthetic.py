@@ -33,18 +33,19 @@ MOTIONS: dict[str, tuple[int, int, int]] = {
 }
 CLASSES = sorted(MOTIONS)
 
-# Pans move the view by 0.25-0.45 frame widths per second: with 16 frames x 4 at
-# 25 fps (2.56 s) that is 0.6-1.2 widths per clip; with the demo's 8 x 2 (0.64 s)
-# 0.16-0.29 widths, 10-18 px at 64 px.
-PAN_SPEED = (0.25, 0.45)
-# Zooms change the view's size by this factor over the whole video (so the
-# texture is never magnified past it): in a 7 s video about 27% per 2.56 s clip.
-ZOOM_FACTOR = (1.6, 2.2)
+# Each video's speed is config.speed times a random factor in this range. Pans
+# move the view by `speed` frame widths per second; zooms change its size by a
+# factor exp(speed) per second, slowed where needed so that the whole video
+# stays within ZOOM_LIMIT (no cuts, and no frame magnified more than that).
+SPEED_JITTER = (0.7, 1.3)
+ZOOM_LIMIT = 4.0
 # Texture detail, as colour cells per frame width for three octaves, times a
-# random factor per video; its range (4x) is wider than the zoom's (2.2x), so how
-# fine a frame looks does not tell zooms from pans.
-OCTAVES = (3, 12, 36)
+# random factor per video; its range (4x) matches the zoom's, so how fine a
+# frame looks does not tell zooms from pans.
+OCTAVES = (4, 12, 32)
+OCTAVE_WEIGHTS = (1.0, 0.8, 0.6)
 DETAIL = (0.5, 2.0)
+LEVELS = 4
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,13 @@ def _texture(rng: np.random.Generator, height: int, width: int, cells_across: li
     for octave, cells in enumerate(cells_across):
         shape = (1, 3, max(2, round(cells * height / width)), max(2, round(cells)))
         grid = torch.from_numpy(rng.random(shape, dtype=np.float32))
-        canvas += 0.6**octave * F.interpolate(grid, size=(height, width), mode="bicubic", align_corners=False)
+        canvas += OCTAVE_WEIGHTS[octave] * F.interpolate(grid, size=(height, width), mode="bicubic", align_corners=False)
     canvas = canvas[0]
     low, high = canvas.amin(dim=(1, 2), keepdim=True), canvas.amax(dim=(1, 2), keepdim=True)
-    return (canvas - low) / (high - low + 1e-6)
+    canvas = (canvas - low) / (high - low + 1e-6)
+    # posterise to LEVELS values per channel: patches of flat colour with sharp
+    # edges, whose motion is visible at any speed
+    return (canvas * LEVELS).floor().clamp(max=LEVELS - 1) / (LEVELS - 1)
 
 
 def render(spec: VideoSpec, config: SyntheticConfig) -> np.ndarray:
@@ -96,18 +100,19 @@ def render(spec: VideoSpec, config: SyntheticConfig) -> np.ndarray:
 
     # The view: centre (cx, cy) and half size (hw, hh) in frame pixels, on a
     # canvas of (cw, ch) frame pixels drawn at `res` canvas pixels per frame pixel.
+    speed = config.speed * rng.uniform(*SPEED_JITTER)
     if zoom:
-        factor = rng.uniform(*ZOOM_FACTOR)
-        progress = t / max(t[-1].item(), 1e-6)
-        scale = factor ** (-progress if zoom > 0 else progress - 1)  # 1 -> 1/factor, or back
+        rate = min(speed, np.log(ZOOM_LIMIT) / max(config.seconds, 1e-6))  # log size change per second
+        scale = torch.exp(-zoom * rate * t)  # zoom in: the view shrinks
+        scale = scale / scale.max()  # the largest view is the frame size
         margin = rng.uniform(0.05, 0.2)
         cw, ch = w * (1 + margin), h * (1 + margin)
         cx = torch.full_like(t, cw / 2 + rng.uniform(-1, 1) * w * margin / 2)
         cy = torch.full_like(t, ch / 2 + rng.uniform(-1, 1) * h * margin / 2)
         hw, hh = scale * w / 2, scale * h / 2
-        res = ZOOM_FACTOR[1]  # the smallest view still has a canvas pixel per frame pixel
+        res = ZOOM_LIMIT  # the smallest view still has a canvas pixel per frame pixel
     else:
-        travel = rng.uniform(*PAN_SPEED) * w * t  # px
+        travel = speed * w * t  # px
         cw = w + abs(dx) * travel[-1].item() + 8
         ch = h + abs(dy) * travel[-1].item() + 8
         cx = (cw - 4 - w / 2 if dx < 0 else 4 + w / 2) + dx * travel

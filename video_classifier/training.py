@@ -90,7 +90,10 @@ def train(config: Config) -> dict[str, Any]:
     # Checkpoint: new head, label maps in model.config
     ensure_tiny_checkpoint(config.model, config.train.seed)
     processor = load_processor(config.model.checkpoint)
-    model = load_for_training(config.model.checkpoint, label2id)
+    # A resumed run reloads its weights through from_pretrained: the Trainer's own
+    # state-dict loading skips keys that transformers renames on load (VideoMAE's
+    # q_bias/v_bias), and keys it skips keep the values loaded here.
+    model = load_for_training(resume or config.model.checkpoint, label2id)
     model.config.sample_rate = config.data.sample_rate  # read back by inference: frames are taken at this stride
 
     # Preprocessing and datasets
@@ -125,15 +128,15 @@ def train(config: Config) -> dict[str, Any]:
         eval_steps=steps_per_epoch,
         save_strategy="steps",
         save_steps=steps_per_epoch,
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model="accuracy",
+        save_total_limit=2,  # the best checkpoint and the last one are kept
+        metric_for_best_model="accuracy",  # best model reloaded below, through from_pretrained
         logging_steps=config.train.logging_steps,
         report_to=config.train.report_to,
         seed=config.train.seed,
         fp16=config.train.mixed_precision == "fp16",
         bf16=config.train.mixed_precision == "bf16",
         dataloader_num_workers=config.data.num_workers,
+        dataloader_pin_memory=torch.cuda.is_available(),
         remove_unused_columns=False,  # the collate reads "video" and "label"
         push_to_hub=config.train.push_to_hub,
         hub_model_id=config.train.hub_model_id,
@@ -152,6 +155,10 @@ def train(config: Config) -> dict[str, Any]:
     if resume:
         print(f"resuming from {resume}")
     trainer.train(resume_from_checkpoint=resume)
+    best = trainer.state.best_model_checkpoint
+    if best:
+        print(f"best validation accuracy {trainer.state.best_metric:.4f} at {best}")
+        trainer.model = trainer.model_wrapped = load_for_training(best, label2id).to(trainer.args.device)
     trainer.save_model()
     shutil.copy(Path(root) / LABELS, out / LABELS)
     save_config(config, out / RESOLVED_CONFIG)

@@ -1,0 +1,23 @@
+# Two commands: `make demo` (offline, from nothing to predictions) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEMO := configs/demo.yaml
+
+.PHONY: demo test clean-demo
+
+# The venv is (re)installed when requirements.txt changes; a second run reuses it.
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) prepare_data.py --config $(DEMO)
+	$(PY) train.py --config $(DEMO)
+	$(PY) infer.py --config $(DEMO) $$(for d in data/demo/test/*/; do ls "$$d"*.avi | head -n 1; done)
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q tests
+
+clean-demo:
+	rm -rf data/demo checkpoints/videomae-tiny runs/demo

@@ -1,0 +1,68 @@
+"""Shared fixtures: a tiny synthetic dataset and config, made once per session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from video_classifier.config import load_config  # noqa: E402
+from video_classifier.prepare import prepare  # noqa: E402
+
+
+def tiny_config_dict(root: Path) -> dict:
+    """A config small enough for tests: 6 classes, 64x48 videos of 1.2 s, a 32 px model."""
+    return {
+        "data": {
+            "source": "synthetic",
+            "root": str(root / "data"),
+            "sample_rate": 2,
+            "num_workers": 0,
+            "synthetic": {
+                "width": 64, "height": 48, "fps": 25, "seconds": 1.2,
+                "train_groups": 2, "val_groups": 1, "test_groups": 1, "clips_per_group": 1, "seed": 0,
+            },
+        },
+        "model": {
+            "checkpoint": str(root / "checkpoint"),
+            "tiny_init": {
+                "image_size": 32, "patch_size": 8, "num_frames": 4, "tubelet_size": 2,
+                "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
+            },
+        },
+        "train": {
+            "output_dir": str(root / "run"), "batch_size": 4, "learning_rate": 1e-3, "epochs": 2,
+            "horizontal_flip": False, "min_scale": 1.0, "max_scale": 1.25, "logging_steps": 1,
+        },
+        "infer": {"top_k": 3},
+    }
+
+
+def write_config(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_workspace(tmp_path_factory) -> Path:
+    """A folder holding config.yaml and the prepared tiny dataset (read-only for tests)."""
+    root = tmp_path_factory.mktemp("tiny")
+    config_path = write_config(root / "config.yaml", tiny_config_dict(root))
+    prepare(load_config(config_path).data)
+    return root
+
+
+def run_script(script: str, *args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run one of the project's scripts as a user would, capturing its output."""
+    full_env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"), **(env or {})}
+    return subprocess.run(
+        [sys.executable, str(REPO / script), *args],
+        cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=600,
+    )

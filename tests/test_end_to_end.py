@@ -1,0 +1,142 @@
+"""The real scripts, end to end on tiny data: prepare -> train -> infer, asserting on what they wrote."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from conftest import run_script, tiny_config_dict, write_config
+from video_classifier.inference import eval_clips, inference_spec
+from video_classifier.prepare import load_prepared
+
+
+def torchcodec_loads() -> bool:
+    try:
+        from torchcodec.decoders import VideoDecoder  # noqa: F401
+    except Exception:  # torchcodec raises several kinds when FFmpeg's libraries are missing
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_workspace, tmp_path_factory):
+    """A finished training run on the tiny dataset: (config path, output folder, train stdout)."""
+    root = tmp_path_factory.mktemp("run")
+    data = tiny_config_dict(root)
+    data["data"]["root"] = str(tiny_workspace / "data")
+    config_path = write_config(root / "config.yaml", data)
+    result = run_script("train.py", "--config", str(config_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return config_path, Path(data["train"]["output_dir"]), result.stdout
+
+
+def test_training_writes_a_self_describing_model(trained, tiny_workspace):
+    _, out, stdout = trained
+    for name in ("model.safetensors", "config.json", "video_preprocessor_config.json", "labels.json",
+                 "config.yaml", "metrics.json"):
+        assert (out / name).is_file(), name
+    model_config = json.loads((out / "config.json").read_text())
+    label2id, _ = load_prepared(tiny_workspace / "data")
+    assert model_config["label2id"] == label2id
+    assert model_config["sample_rate"] == 2
+    metrics = json.loads((out / "metrics.json").read_text())
+    for split in ("val", "test"):
+        assert 0.0 <= metrics[split]["accuracy"] <= 1.0
+        assert metrics[split]["loss"] > 0
+    assert f"test accuracy {metrics['test']['accuracy']:.4f}" in stdout
+    assert "PyAV decoder" in stdout and "2 epochs = 6 steps" in stdout
+    resolved = yaml.safe_load((out / "config.yaml").read_text())
+    assert resolved["train"]["epochs"] == 2 and resolved["model"]["tiny_init"]["image_size"] == 32
+
+
+def test_second_run_reuses_the_finished_one(trained):
+    config_path, out, _ = trained
+    before = (out / "model.safetensors").stat().st_mtime_ns
+    result = run_script("train.py", "--config", str(config_path))
+    assert result.returncode == 0 and "reusing it" in result.stdout
+    assert (out / "model.safetensors").stat().st_mtime_ns == before
+    other = run_script("train.py", "--config", str(config_path), "--set", "train.learning_rate=0.1")
+    assert other.returncode == 2 and "finished run with another config" in other.stderr
+
+
+def test_infer_agrees_with_plain_transformers(trained, tiny_workspace):
+    """infer.py's scores are the softmax of what plain transformers computes on the same clips."""
+    from transformers import AutoModelForVideoClassification, AutoVideoProcessor
+
+    config_path, out, _ = trained
+    videos = sorted((tiny_workspace / "data" / "test").glob("*/*.avi"))[:2]
+    result = run_script("infer.py", "--config", str(config_path), "--model", str(out), "--json", *map(str, videos))
+    assert result.returncode == 0, result.stderr[-2000:]
+    predictions = json.loads(result.stdout)
+    assert [p["video"] for p in predictions] == list(map(str, videos))
+
+    model = AutoModelForVideoClassification.from_pretrained(out).eval()
+    processor = AutoVideoProcessor.from_pretrained(out)
+    for video, prediction in zip(videos, predictions):
+        clips = eval_clips(video, inference_spec(processor, model.config))
+        assert prediction["clips"] == len(clips) > 0
+        with torch.no_grad():
+            probs = model(pixel_values=clips).logits.softmax(-1).mean(0)
+        expected = {model.config.id2label[i]: p for i, p in enumerate(probs.tolist())}
+        assert len(prediction["labels"]) == 3
+        for label, score in zip(prediction["labels"], prediction["scores"]):
+            assert score == pytest.approx(expected[label], abs=1e-5)
+        assert prediction["scores"] == sorted(prediction["scores"], reverse=True)
+
+
+@pytest.mark.skipif(not torchcodec_loads(), reason="torchcodec needs the OS's FFmpeg libraries")
+def test_pipeline_mode_loads_the_saved_folder(trained, tiny_workspace):
+    config_path, out, _ = trained
+    video = sorted((tiny_workspace / "data" / "test").glob("*/*.avi"))[0]
+    result = run_script("infer.py", "--config", str(config_path), "--model", str(out), "--mode", "pipeline",
+                        "--json", str(video))
+    assert result.returncode == 0, result.stderr[-2000:]
+    (prediction,) = json.loads(result.stdout)
+    label2id = json.loads((out / "labels.json").read_text())["label2id"]
+    assert set(prediction["labels"]) <= set(label2id) and len(prediction["labels"]) == 3
+    assert 0 < sum(prediction["scores"]) <= 1 + 1e-6
+
+
+def one_line_error(result) -> str:
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_wrong_config_key_is_one_line(trained):
+    config_path, _, _ = trained
+    line = one_line_error(run_script("train.py", "--config", str(config_path), "--set", "train.lr=1"))
+    assert "unknown config key train.lr" in line and "learning_rate" in line
+
+
+def test_missing_data_folder_is_one_line(tmp_path):
+    data = tiny_config_dict(tmp_path)
+    config_path = write_config(tmp_path / "config.yaml", data)
+    line = one_line_error(run_script("train.py", "--config", str(config_path)))
+    assert str(tmp_path / "data") in line and "prepare_data.py" in line
+
+
+def test_missing_video_is_one_line(trained):
+    config_path, out, _ = trained
+    line = one_line_error(run_script("infer.py", "--config", str(config_path), "--model", str(out), "no/such.avi"))
+    assert "video no/such.avi not found" in line
+
+
+def test_missing_model_folder_is_one_line(trained, tiny_workspace):
+    config_path, _, _ = trained
+    video = str(next((tiny_workspace / "data" / "test").glob("*/*.avi")))
+    line = one_line_error(run_script("infer.py", "--config", str(config_path), "--model", "./no_model_here", video))
+    assert "no_model_here" in line
+
+
+def test_corrupt_video_at_inference_is_one_line(trained, tmp_path):
+    config_path, out, _ = trained
+    bad = tmp_path / "broken.avi"
+    bad.write_bytes(b"\x00" * 1000)
+    line = one_line_error(run_script("infer.py", "--config", str(config_path), "--model", str(out), str(bad)))
+    assert "broken.avi" in line
