@@ -27,9 +27,8 @@ class SyntheticConfig:
     height: int = 240
     fps: int = 25  # UCF101 is 25 fps
     seconds: float = 7.0  # UCF101 clips average about 7 s
-    # camera speed: pans move the view this many frame widths per second, zooms
-    # resize it by exp(speed) per second (each video +-30%); 0.7 moves a 0.64 s
-    # clip by 0.45 widths, a 2.56 s clip by 1.8
+    # camera speed in frame widths per second (each video +-30%): 0.7 moves a
+    # 0.64 s clip by 0.45 widths, a 2.56 s clip by 1.8
     speed: float = 0.7
     train_groups: int = 8  # groups (scenes) per class in each split; a group never crosses splits
     val_groups: int = 2
