@@ -138,6 +138,10 @@ def extract_archive(archive: Path, out: Path) -> None:
     try:
         with tarfile.open(archive) as tar:
             members = tar.getmembers()
+            for member in members:
+                # the "data" filter would strip the leading "/"; an archive that has one is not ours
+                if member.name.startswith("/") or Path(member.name).is_absolute():
+                    raise tarfile.AbsolutePathError(member)
             for member in tqdm(members, desc=f"extracting {archive.name}", unit="file"):
                 # "data" refuses absolute paths, "..", links leaving `out`, devices
                 tar.extract(member, out, filter="data")
