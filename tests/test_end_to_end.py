@@ -140,3 +140,18 @@ def test_corrupt_video_at_inference_is_one_line(trained, tmp_path):
     bad.write_bytes(b"\x00" * 1000)
     line = one_line_error(run_script("infer.py", "--config", str(config_path), "--model", str(out), str(bad)))
     assert "broken.avi" in line
+
+
+def test_interrupted_run_resumes_from_its_last_checkpoint(trained, tmp_path):
+    """A run that stopped after its first epoch picks up there when the same command runs again."""
+    config_path, out, _ = trained
+    data = yaml.safe_load(config_path.read_text())
+    data["train"]["output_dir"] = str(tmp_path / "run")
+    shutil.copytree(out / "checkpoint-4", tmp_path / "run" / "checkpoint-4")  # what a crash at step 5 leaves
+    resumed_config = write_config(tmp_path / "config.yaml", data)
+    result = run_script("train.py", "--config", str(resumed_config))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"resuming from {tmp_path / 'run' / 'checkpoint-4'}" in result.stdout
+    state = json.loads((tmp_path / "run" / "checkpoint-8" / "trainer_state.json").read_text())
+    assert state["global_step"] == 8
+    assert (tmp_path / "run" / "metrics.json").is_file()

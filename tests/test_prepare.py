@@ -37,7 +37,7 @@ def _synthetic_of(workspace):
 
 def test_rerun_with_other_source_refuses(tiny_workspace):
     root = tiny_workspace / "data"
-    with pytest.raises(UserError, match="was prepared from .* delete"):
+    with pytest.raises(UserError, match=r"was prepared with other data settings \(.*source.*\): delete"):
         prepare(DataConfig(source="archive", archive="x.tar.gz", root=str(root)))
 
 

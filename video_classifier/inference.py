@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers.utils import logging as transformers_logging
 
 from .config import DataConfig, TrainConfig
 from .errors import UserError
@@ -93,6 +94,7 @@ def predict_pipeline(model_ref: str, videos: list[Path], top_k: int) -> list[Pre
 
 def predict(model_ref: str, paths: list[str], data: DataConfig, top_k: int, mode: str) -> list[Prediction]:
     videos = check_videos(paths)
+    transformers_logging.disable_progress_bar()  # the weight-loading bar would only clutter the table
     if mode == "pipeline":
         return predict_pipeline(model_ref, videos, top_k)
     model = load_for_inference(model_ref)

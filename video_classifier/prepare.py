@@ -61,8 +61,9 @@ def prepare(config: DataConfig) -> Path:
     if (root / MANIFEST).is_file():
         previous = json.loads((root / SOURCE_RECORD).read_text()) if (root / SOURCE_RECORD).is_file() else None
         if previous is not None and previous != record:
+            changed = sorted(k for k in {**previous, **record} if previous.get(k) != record.get(k))
             raise UserError(
-                f"{root} was prepared from {previous}, not from this config's {record}: "
+                f"{root} was prepared with other data settings ({', '.join(changed)} differ): "
                 f"delete {root} or set data.root to another folder"
             )
         print(f"{root} is already prepared ({MANIFEST} present): nothing to do")

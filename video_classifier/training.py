@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from sklearn.metrics import accuracy_score, f1_score
 from transformers import EvalPrediction, Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
@@ -35,49 +36,45 @@ def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
     }
 
 
-def _check_output_dir(config: Config) -> str | None:
-    """Decide what to do with an existing output folder; return a checkpoint to resume from, if any."""
+def _finished_run(config: Config) -> dict[str, Any] | None:
+    """The metrics of a finished run of this same config in the output folder, if there is one."""
     out = Path(config.train.output_dir)
-    if not out.exists():
+    if config.train.overwrite_output_dir or not (out / METRICS).is_file():
+        return None
+    saved = out / RESOLVED_CONFIG
+    if not saved.is_file() or yaml.safe_load(saved.read_text()) != config.to_dict():
+        raise UserError(
+            f"output folder {out} already holds a finished run with another config: "
+            "set train.output_dir to a new folder, or --set train.overwrite_output_dir=true"
+        )
+    return json.loads((out / METRICS).read_text())
+
+
+def _resume_point(config: Config) -> str | None:
+    """The last checkpoint of an interrupted run to resume from; None to start afresh."""
+    out = Path(config.train.output_dir)
+    if not out.is_dir():
         return None
     if config.train.overwrite_output_dir:
         shutil.rmtree(out)
         return None
-    if (out / METRICS).is_file():
-        return "done"
-    last = get_last_checkpoint(str(out)) if out.is_dir() else None
-    if last:
-        return last
-    if any(out.iterdir()):
+    last = get_last_checkpoint(str(out))
+    if last is None and any(out.iterdir()):
         raise UserError(
             f"output folder {out} exists and holds no training run of ours: "
             "set train.output_dir to a new folder, or --set train.overwrite_output_dir=true"
         )
-    return None
-
-
-def _same_run(config: Config, out: Path) -> bool:
-    saved = out / RESOLVED_CONFIG
-    if not saved.is_file():
-        return False
-    import yaml
-
-    return yaml.safe_load(saved.read_text()) == config.to_dict()
+    return last
 
 
 def train(config: Config) -> dict[str, Any]:
     """The whole run: labels, checkpoint, preprocessing, datasets, Trainer, metrics. Returns metrics."""
     out = Path(config.train.output_dir)
-    resume = _check_output_dir(config)
-    if resume == "done":
-        if not _same_run(config, out):
-            raise UserError(
-                f"output folder {out} already holds a finished run with another config: "
-                "set train.output_dir to a new folder, or --set train.overwrite_output_dir=true"
-            )
-        metrics = json.loads((out / METRICS).read_text())
-        print(f"{out} already holds this run (same config): reusing it; test accuracy {metrics['test']['accuracy']:.4f}")
-        return metrics
+    finished = _finished_run(config)
+    if finished is not None:
+        print(f"{out} already holds this run (same config): reusing it; test accuracy {finished['test']['accuracy']:.4f}")
+        return finished
+    resume = _resume_point(config)
     set_seed(config.train.seed)
 
     # Labels and data
