@@ -47,7 +47,9 @@ def test_training_writes_a_self_describing_model(trained, tiny_workspace):
         assert 0.0 <= metrics[split]["accuracy"] <= 1.0
         assert metrics[split]["loss"] > 0
     assert f"test accuracy {metrics['test']['accuracy']:.4f}" in stdout
-    assert "PyAV decoder" in stdout and "4 steps/epoch x 2 epochs = 8 steps" in stdout
+    decoder = "torchcodec" if torchcodec_loads() else "pyav"
+    assert f"data: native ClipDataset, {decoder} decoder (data.decoder: auto" in stdout
+    assert "4 steps/epoch x 2 epochs = 8 steps" in stdout
     resolved = yaml.safe_load((out / "config.yaml").read_text())
     assert resolved["train"]["epochs"] == 2 and resolved["model"]["tiny_init"]["image_size"] == 32
 

@@ -8,7 +8,8 @@ import torch
 from transformers import VideoMAEConfig, VideoMAEForVideoClassification
 
 from video_classifier.config import DataConfig, SyntheticConfig
-from video_classifier.data import make_dataset
+from video_classifier.data import ClipDataset
+from video_classifier.decoding import choose_decoder
 from video_classifier.prepare import load_prepared, prepare
 from video_classifier.preprocessing import PreprocessSpec
 
@@ -27,8 +28,9 @@ def clips(tmp_path_factory):
     label2id, records = load_prepared(root)
 
     def stack(split, train, passes):
-        dataset = make_dataset([r for r in records if r.split == split], root, label2id, SPEC, train=train)
-        items = [item for _ in range(passes) for item in dataset]
+        dataset = ClipDataset([r for r in records if r.split == split], root, label2id, SPEC, train=train,
+                              decoder=choose_decoder("auto")[1])
+        items = [dataset[i] for _ in range(passes) for i in range(len(dataset))]
         return torch.stack([i["video"] for i in items]), torch.tensor([i["label"] for i in items])
 
     random.seed(0)  # pytorchvideo's random clip sampler draws from `random`

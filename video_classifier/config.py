@@ -8,6 +8,7 @@ the command line with `--set section.key=value` (the value is parsed as YAML).
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -55,15 +56,26 @@ class DataConfig:
     hub_revision: Optional[str] = None  # a branch, tag or commit; None = the default branch
     archive: Optional[str] = None  # a local .tar.gz, for source: archive
     sample_rate: int = 4  # keep every 4th frame: 16 frames x 4 at 25 fps = a 2.56 s clip
-    num_workers: int = 2  # DataLoader processes decoding videos
+    # native: our map-style dataset, decoding only the frames a clip needs;
+    # pytorchvideo: its LabeledVideoDataset with PyAV, the reference (slower)
+    backend: Literal["native", "pytorchvideo"] = "native"
+    decoder: Literal["auto", "torchcodec", "pyav"] = "auto"  # auto: torchcodec where FFmpeg's libraries load
+    num_workers: Optional[int] = None  # DataLoader processes; None: one per CPU core, at most 8
+    prefetch_factor: int = 2  # batches each worker prepares ahead
+    persistent_workers: bool = True  # keep workers between epochs and evaluations
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
     def validate(self, prefix: str) -> None:
         if self.source == "archive" and not self.archive:
             raise UserError(f"{prefix}.archive is empty: source 'archive' needs the path of a .tar.gz")
-        _positive(self, prefix, "sample_rate")
-        if self.num_workers < 0:
-            raise UserError(f"{prefix}.num_workers = {self.num_workers}: must be >= 0")
+        _positive(self, prefix, "sample_rate", "prefetch_factor")
+        if self.num_workers is not None and self.num_workers < 0:
+            raise UserError(f"{prefix}.num_workers = {self.num_workers}: must be >= 0, or null for one per core")
+        if self.backend == "pytorchvideo" and self.decoder == "torchcodec":
+            raise UserError(f"{prefix}.decoder: the pytorchvideo backend decodes with PyAV only; use backend: native")
+
+    def workers(self) -> int:
+        return self.num_workers if self.num_workers is not None else min(8, os.cpu_count() or 1)
 
 
 @dataclass

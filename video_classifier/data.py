@@ -1,16 +1,77 @@
-"""Datasets over a prepared folder, through pytorchvideo's LabeledVideoDataset (PyAV decoding)."""
+"""Datasets over a prepared folder.
+
+`ClipDataset` (backend "native") is map-style: it has a length, so epochs,
+the Trainer's samplers and resuming work as for any dataset, and it decodes
+only the frames a clip needs. pytorchvideo's LabeledVideoDataset (backend
+"pytorchvideo", PyAV) is the reference it is tested against.
+"""
 
 from __future__ import annotations
 
+import random
 from collections import Counter
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import torch
 from pytorchvideo.data import LabeledVideoDataset, make_clip_sampler
 
+from .config import DataConfig
+from .decoding import Decoder, choose_decoder
 from .prepare import VideoRecord
-from .preprocessing import ClipTransform, PreprocessSpec
+from .preprocessing import ClipTransform, PreprocessSpec, clip_frame_indices, exact_fps, uniform_clip_starts
+
+
+class ClipDataset(torch.utils.data.Dataset):
+    """One item = one clip of one video: a random clip per video for training, every uniform clip for evaluation.
+
+    Items: {"video": (T, C, H, W) float32, "label", "video_index", "clip_index"}."""
+
+    def __init__(self, records: list[VideoRecord], root: str | Path, label2id: dict[str, int],
+                 spec: PreprocessSpec, train: bool, decoder: Decoder):
+        self.records, self.root, self.label2id = records, Path(root), label2id
+        self.spec, self.train, self.decode = spec, train, decoder
+        self.transform = ClipTransform(spec, train=train)
+        if train:
+            self.items = [(v, 0) for v in range(len(records))]
+        else:
+            self.items = [
+                (v, k)
+                for v, r in enumerate(records)
+                for k in range(len(uniform_clip_starts(r.duration, spec.clip_duration(r.fps))))
+            ]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def window(self, index: int) -> tuple[Fraction, Fraction]:
+        """The clip's [start, end) in seconds."""
+        video, clip = self.items[index]
+        record = self.records[video]
+        length = self.spec.clip_duration(record.fps)
+        if self.train:  # as pytorchvideo's RandomClipSampler
+            start = Fraction(random.uniform(0, max(record.duration - float(length), 0)))
+        else:
+            start = uniform_clip_starts(record.duration, length)[clip]
+        return start, start + length
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        video, clip = self.items[index]
+        record = self.records[video]
+        start, end = self.window(index)
+        indices = clip_frame_indices(start, end, exact_fps(record.fps), record.frames, self.spec.num_frames)
+        path = self.root / record.path
+        try:
+            frames = self.decode(path, indices)
+        except Exception as err:  # FFmpeg errors come as several types; name the file either way
+            raise RuntimeError(f"could not decode frames {indices[0]}-{indices[-1]} of {path}: {err}") from err
+        return {
+            "video": self.transform.frames(frames),
+            "label": self.label2id.get(record.label, -1),
+            "video_index": video,
+            "clip_index": clip,
+        }
 
 
 class _ApplyToVideo:
@@ -24,22 +85,33 @@ class _ApplyToVideo:
 
 
 def common_fps(records: list[VideoRecord]) -> float:
-    """The frame rate most videos share (UCF101: 25 fps); the clip duration is computed from it."""
+    """The frame rate most videos share (UCF101: 25 fps); pytorchvideo takes one clip duration for all."""
     return Counter(round(r.fps, 3) for r in records).most_common(1)[0][0]
 
 
-def make_dataset(
-    records: list[VideoRecord], root: str | Path, label2id: dict[str, int], spec: PreprocessSpec, train: bool
-) -> LabeledVideoDataset:
-    """One random clip per video per pass for training; every consecutive clip, in order, for evaluation."""
-    fps = common_fps(records)
-    duration = spec.clip_duration(fps)
-    paths = [(str(Path(root) / r.path), {"label": label2id[r.label]}) for r in records]
+def pytorchvideo_dataset(records: list[VideoRecord], root: str | Path, label2id: dict[str, int],
+                         spec: PreprocessSpec, train: bool) -> LabeledVideoDataset:
+    """The reference: pytorchvideo's iterable dataset with PyAV, decoding every frame of each window."""
+    paths = [(str(Path(root) / r.path), {"label": label2id.get(r.label, -1)}) for r in records]
     return LabeledVideoDataset(
         labeled_video_paths=paths,
-        clip_sampler=make_clip_sampler("random" if train else "uniform", duration),
+        clip_sampler=make_clip_sampler("random" if train else "uniform", spec.clip_duration(common_fps(records))),
         video_sampler=torch.utils.data.RandomSampler if train else torch.utils.data.SequentialSampler,
         transform=_ApplyToVideo(ClipTransform(spec, train=train)),
         decode_audio=False,
         decoder="pyav",
     )
+
+
+def build_datasets(data: DataConfig, splits: dict[str, list[VideoRecord]], label2id: dict[str, int],
+                   spec: PreprocessSpec) -> tuple[dict[str, torch.utils.data.Dataset], str]:
+    """A dataset per split ("train" gets random clips and augmentation), and a line saying how they decode."""
+    if data.backend == "pytorchvideo":
+        datasets = {s: pytorchvideo_dataset(rows, data.root, label2id, spec, train=s == "train")
+                    for s, rows in splits.items()}
+        return datasets, "pytorchvideo LabeledVideoDataset, PyAV decoder (every frame of each window)"
+    name, decoder = choose_decoder(data.decoder)
+    datasets = {s: ClipDataset(rows, data.root, label2id, spec, train=s == "train", decoder=decoder)
+                for s, rows in splits.items()}
+    how = f"data.decoder: {data.decoder}" + (", torchcodec did not load" if data.decoder == "auto" and name == "pyav" else "")
+    return datasets, f"native ClipDataset, {name} decoder ({how}), only the sampled frames decoded"

@@ -18,7 +18,8 @@ from transformers.utils import logging as transformers_logging
 from .config import DataConfig, TrainConfig
 from .errors import UserError
 from .modeling import load_for_inference, load_processor
-from .data import make_dataset
+from .data import ClipDataset
+from .decoding import Decoder, choose_decoder, decode_pyav
 from .prepare import VideoRecord, probe_video
 from .preprocessing import PreprocessSpec, spec_from_checkpoint
 
@@ -48,26 +49,25 @@ def check_videos(paths: list[str]) -> list[Path]:
     return videos
 
 
-def eval_clips(video: Path, spec: PreprocessSpec) -> torch.Tensor:
-    """Every consecutive clip of one video, exactly as evaluation sees them: (N, T, C, H, W)."""
+def eval_clips(video: Path, spec: PreprocessSpec, decoder: Decoder = decode_pyav) -> torch.Tensor:
+    """Every uniform clip of one video, exactly as evaluation sees them: (N, T, C, H, W)."""
     frames, fps, duration = probe_video(video)
     record = VideoRecord(str(video), label="", split="", group="", frames=frames, fps=fps, duration=duration)
-    clips = [item["video"] for item in make_dataset([record], "", {"": -1}, spec, train=False)]
-    if not clips:
-        raise UserError(
-            f"video {video}: no clip could be decoded (a clip is {spec.clip_duration(fps):.2f} s); "
-            "check that the file plays and is at least that long"
-        )
-    return torch.stack(clips)
+    dataset = ClipDataset([record], "", {}, spec, train=False, decoder=decoder)
+    try:
+        return torch.stack([dataset[i]["video"] for i in range(len(dataset))])
+    except RuntimeError as err:
+        raise UserError(f"{err}; check that the file plays") from None
 
 
 @torch.inference_mode()
-def predict_manual(model: Any, spec: PreprocessSpec, videos: list[Path], top_k: int) -> list[Prediction]:
+def predict_manual(model: Any, spec: PreprocessSpec, videos: list[Path], top_k: int,
+                   decoder: Decoder = decode_pyav) -> list[Prediction]:
     id2label = model.config.id2label
     k = min(top_k, len(id2label))
     predictions = []
     for video in videos:
-        clips = eval_clips(video, spec)
+        clips = eval_clips(video, spec, decoder)
         probs = model(pixel_values=clips.to(model.device, model.dtype)).logits.softmax(-1).mean(0)
         scores, ids = probs.topk(k)
         predictions.append(Prediction(str(video), len(clips), [id2label[i] for i in ids.tolist()], scores.tolist()))
@@ -99,7 +99,8 @@ def predict(model_ref: str, paths: list[str], data: DataConfig, top_k: int, mode
         return predict_pipeline(model_ref, videos, top_k)
     model = load_for_inference(model_ref)
     processor = load_processor(model_ref)
-    return predict_manual(model, inference_spec(processor, model.config, data.sample_rate), videos, top_k)
+    _, decoder = choose_decoder(data.decoder)
+    return predict_manual(model, inference_spec(processor, model.config, data.sample_rate), videos, top_k, decoder)
 
 
 def format_table(predictions: list[Prediction]) -> str:

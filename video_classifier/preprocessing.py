@@ -1,17 +1,26 @@
 """The one definition of clip sampling and transforms, used by train, evaluation and inference.
 
+A clip is the frames whose timestamps fall in [start, end) seconds, with
+end - start = num_frames x sample_rate / fps, and `num_frames` of them spread
+evenly: the arithmetic of pytorchvideo's PyAV path, so every decoder sees the
+frames the reference sees.
+
 Every constant comes from the checkpoint: mean, std, resize and crop sizes from
 its processor, `num_frames` from `model.config`; only the frame stride
 (`data.sample_rate`) and the augmentation ranges come from our config.
 
-Layouts: decoders give (C, T, H, W) float in [0, 255] (pytorchvideo's
-convention); the transforms return (T, C, H, W) normalised float, the layout
-VideoMAE's `pixel_values` take per video.
+Layouts: pytorchvideo gives (C, T, H, W) float holding whole numbers in
+[0, 255]; our decoders give the sampled frames as (T, C, H, W) uint8. Both are
+resized and cropped as uint8 (exactly, since pytorchvideo's floats are whole
+numbers), then converted and normalised last, into (T, C, H, W) float32: the
+layout VideoMAE's `pixel_values` take per video.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import torch
@@ -34,9 +43,9 @@ class PreprocessSpec:
     max_scale: float = 1.0
     horizontal_flip: bool = False
 
-    def clip_duration(self, fps: float) -> float:
-        """Seconds of video one clip covers: 16 frames x stride 4 at 25 fps = 2.56 s."""
-        return self.num_frames * self.sample_rate / fps
+    def clip_duration(self, fps: float) -> Fraction:
+        """Seconds one clip covers, exactly: 16 frames x stride 4 at 25 fps = 64/25 s = 2.56 s."""
+        return Fraction(self.num_frames * self.sample_rate) / exact_fps(fps)
 
 
 def spec_from_checkpoint(processor: Any, model_config: Any, data: DataConfig, train: TrainConfig) -> PreprocessSpec:
@@ -60,6 +69,30 @@ def spec_from_checkpoint(processor: Any, model_config: Any, data: DataConfig, tr
         max_scale=train.max_scale,
         horizontal_flip=train.horizontal_flip,
     )
+
+
+def exact_fps(fps: float) -> Fraction:
+    """The frame rate as a fraction (29.97 -> 30000/1001), so clip bounds land on whole frames."""
+    return Fraction(fps).limit_denominator(1001)
+
+
+def clip_frame_indices(start: Fraction, end: Fraction, fps: Fraction, total: int, num_frames: int) -> list[int]:
+    """Frames of a constant-rate video in [start, end) seconds, subsampled evenly to `num_frames`.
+
+    pytorchvideo keeps frames with pts in [ceil(start / time_base), ceil(end / time_base)),
+    then UniformTemporalSubsample takes linspace(0, T - 1, num_frames), truncated."""
+    first = min(math.ceil(start * fps), total - 1)
+    stop = max(min(math.ceil(end * fps), total), first + 1)
+    picks = torch.linspace(0, stop - first - 1, num_frames).clamp(0, stop - first - 1).long()
+    return (first + picks).tolist()
+
+
+def uniform_clip_starts(duration: float, clip: Fraction) -> list[Fraction]:
+    """Back-to-back clips from 0 while a whole clip fits (at least one), as pytorchvideo's uniform sampler."""
+    starts = [Fraction(0)]
+    while starts[-1] + 2 * clip <= Fraction(duration):
+        starts.append(starts[-1] + clip)
+    return starts
 
 
 def temporal_subsample(video: torch.Tensor, num_frames: int) -> torch.Tensor:
@@ -92,11 +125,16 @@ class ClipTransform:
         self.normalize = v2.Normalize(mean=[m * 255 for m in spec.mean], std=[s * 255 for s in spec.std])
 
     def __call__(self, video: torch.Tensor) -> torch.Tensor:
+        """A decoded window (C, T, H, W), as pytorchvideo gives it: subsample, then `frames`."""
         video = temporal_subsample(video, self.spec.num_frames)
-        # (C, T, H, W) -> (T, C, H, W): torchvision treats T as a batch, one crop for all frames
-        video = tv_tensors.Video(video.permute(1, 0, 2, 3).float())
-        video = self.spatial(video)
-        return self.normalize(video).as_subclass(torch.Tensor).contiguous()
+        # (C, T, H, W) -> (T, C, H, W); whole numbers in [0, 255], so uint8 is exact
+        return self.frames(video.permute(1, 0, 2, 3).round().clamp(0, 255).to(torch.uint8))
+
+    def frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """The sampled frames (T, C, H, W) uint8 -> normalised float32 (T, C, H, W)."""
+        # torchvision treats T as a batch: one scale, crop and flip for all frames
+        video = self.spatial(tv_tensors.Video(frames)).as_subclass(torch.Tensor)
+        return self.normalize(video.float()).contiguous()
 
 
 def collate(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:

@@ -16,7 +16,7 @@ from transformers import EvalPrediction, Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from .config import Config, save_config
-from .data import make_dataset
+from .data import build_datasets
 from .errors import UserError
 from .modeling import ensure_tiny_checkpoint, load_for_training, load_processor
 from .prepare import LABELS, load_prepared
@@ -95,17 +95,16 @@ def train(config: Config) -> dict[str, Any]:
 
     # Preprocessing and datasets
     spec = spec_from_checkpoint(processor, model.config, config.data, config.train)
-    root = config.data.root
-    train_set = make_dataset(by_split["train"], root, label2id, spec, train=True)
-    val_set = make_dataset(by_split["val"], root, label2id, spec, train=False)
-    test_set = make_dataset(by_split["test"], root, label2id, spec, train=False)
+    datasets, decoding = build_datasets(config.data, by_split, label2id, spec)
+    iterable = config.data.backend == "pytorchvideo"  # no length: count steps, not epochs
     steps_per_epoch = math.ceil(len(by_split["train"]) / config.train.batch_size)
     max_steps = steps_per_epoch * config.train.epochs
+    workers = config.data.workers()
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    print(f"data: {decoding}; {workers} DataLoader workers")
     print(
-        f"data: pytorchvideo LabeledVideoDataset, PyAV decoder, {spec.num_frames} frames x stride "
-        f"{spec.sample_rate} = {spec.clip_duration(by_split['train'][0].fps):.2f} s clips, "
-        f"{spec.crop_size[0]}x{spec.crop_size[1]} crops"
+        f"clips: {spec.num_frames} frames x stride {spec.sample_rate} = "
+        f"{float(spec.clip_duration(by_split['train'][0].fps)):.2f} s, {spec.crop_size[0]}x{spec.crop_size[1]} crops"
     )
     print(
         f"train: {len(by_split['train'])} videos, {len(label2id)} classes, batch {config.train.batch_size}, "
@@ -113,18 +112,19 @@ def train(config: Config) -> dict[str, Any]:
     )
 
     # Trainer
+    per_epoch = {"eval_steps": steps_per_epoch, "save_steps": steps_per_epoch} if iterable else {}
     args = TrainingArguments(
         output_dir=str(out),
         per_device_train_batch_size=config.train.batch_size,
         per_device_eval_batch_size=config.train.batch_size,
         learning_rate=config.train.learning_rate,
-        warmup_steps=config.train.warmup,  # below 1: a ratio of max_steps
+        warmup_steps=config.train.warmup,  # below 1: a ratio of all steps
         weight_decay=config.train.weight_decay,
-        max_steps=max_steps,  # the datasets are iterable (no length): steps, not epochs
-        eval_strategy="steps",
-        eval_steps=steps_per_epoch,
-        save_strategy="steps",
-        save_steps=steps_per_epoch,
+        num_train_epochs=config.train.epochs,
+        max_steps=max_steps if iterable else -1,
+        eval_strategy="steps" if iterable else "epoch",
+        save_strategy="steps" if iterable else "epoch",
+        **per_epoch,
         save_total_limit=2,  # the best checkpoint and the last one are kept
         metric_for_best_model="accuracy",  # best model reloaded below, through from_pretrained
         logging_steps=config.train.logging_steps,
@@ -132,8 +132,10 @@ def train(config: Config) -> dict[str, Any]:
         seed=config.train.seed,
         fp16=config.train.mixed_precision == "fp16",
         bf16=config.train.mixed_precision == "bf16",
-        dataloader_num_workers=config.data.num_workers,
+        dataloader_num_workers=workers,
         dataloader_pin_memory=torch.cuda.is_available(),
+        dataloader_persistent_workers=config.data.persistent_workers and workers > 0,
+        dataloader_prefetch_factor=config.data.prefetch_factor if workers > 0 else None,
         remove_unused_columns=False,  # the collate reads "video" and "label"
         push_to_hub=config.train.push_to_hub,
         hub_model_id=config.train.hub_model_id,
@@ -141,8 +143,8 @@ def train(config: Config) -> dict[str, Any]:
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=train_set,
-        eval_dataset=val_set,
+        train_dataset=datasets["train"],
+        eval_dataset=datasets["val"],
         processing_class=processor,  # saved beside the model
         data_collator=collate,
         compute_metrics=compute_metrics,
@@ -157,10 +159,10 @@ def train(config: Config) -> dict[str, Any]:
         print(f"best validation accuracy {trainer.state.best_metric:.4f} at {best}")
         trainer.model = trainer.model_wrapped = load_for_training(best, label2id).to(trainer.args.device)
     trainer.save_model()
-    shutil.copy(Path(root) / LABELS, out / LABELS)
+    shutil.copy(Path(config.data.root) / LABELS, out / LABELS)
     save_config(config, out / RESOLVED_CONFIG)
-    val = trainer.evaluate(val_set, metric_key_prefix="val")
-    test = trainer.evaluate(test_set, metric_key_prefix="test")
+    val = trainer.evaluate(datasets["val"], metric_key_prefix="val")
+    test = trainer.evaluate(datasets["test"], metric_key_prefix="test")
     metrics = {
         "level": "clip: every consecutive clip of each video, one centre crop each",
         "val": {k.removeprefix("val_"): v for k, v in val.items()},
