@@ -157,3 +157,12 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(trained, tmp_path):
     state = json.loads((tmp_path / "run" / "checkpoint-8" / "trainer_state.json").read_text())
     assert state["global_step"] == 8
     assert (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_pytorchvideo_backend_trains(trained, tmp_path):
+    config_path, _, _ = trained
+    result = run_script("train.py", "--config", str(config_path), "--set", "data.backend=pytorchvideo",
+                        "--set", f"train.output_dir={tmp_path / 'run'}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "data: pytorchvideo LabeledVideoDataset, PyAV decoder" in result.stdout
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["accuracy"] >= 0

@@ -1,0 +1,227 @@
+"""Training clips per second: the Hugging Face video-classification guide's pipeline against ours.
+
+    .venv/bin/python bench/data.py [--clips 64] [--guide-clips 24] [--workers 2]
+
+Every row reads the same generated videos (320x240, 25 fps, 7 s: UCF101's shape)
+and runs in this process, except the DataLoader rows. Rows:
+  guide             pytorchvideo's Ucf101 + the guide's train transform, as the guide writes them
+  ours, <decoder>   ClipDataset(train=True): decode the sampled frames, then scale, crop, flip, normalise
+  decode only       the same frames as "ours", decoded and nothing else: the limit for "ours"
+  DataLoader        clips/s through torch's DataLoader with worker processes
+A benchmark, not a test: it prints numbers and checks none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import os
+import platform
+import random
+import sys
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # as `python train.py` run from the root has it
+
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+import torchvision.transforms.functional  # noqa: E402
+
+# Compatibility shim, in this benchmark only (the project never imports
+# pytorchvideo.transforms): pytorchvideo 0.1.5 imports the module
+# torchvision.transforms.functional_tensor, which torchvision has removed. The
+# import is all it needs for the guide's transforms; only AugMix/RandAugment
+# would call F_t.affine, whose old signature this alias does not have.
+sys.modules.setdefault("torchvision.transforms.functional_tensor", torchvision.transforms.functional)
+
+import pytorchvideo.data  # noqa: E402
+from pytorchvideo.transforms import (  # noqa: E402
+    ApplyTransformToKey,
+    Normalize,
+    RandomShortSideScale,
+    UniformTemporalSubsample,
+)
+from torchvision.transforms import Compose, Lambda, RandomCrop, RandomHorizontalFlip  # noqa: E402
+
+from video_classifier.config import DataConfig, SyntheticConfig  # noqa: E402
+from video_classifier.data import ClipDataset  # noqa: E402
+from video_classifier.decoding import Decoder, choose_decoder, decode_pyav, decode_torchcodec, torchcodec_problem  # noqa: E402
+from video_classifier.prepare import load_prepared, prepare  # noqa: E402
+from video_classifier.preprocessing import PreprocessSpec, clip_frame_indices, collate, exact_fps  # noqa: E402
+
+CACHE = ROOT / "bench" / ".cache" / "ucf_shape"
+# 6 groups x 8 classes = 48 train videos: one pass of the guide's dataset gives
+# 48 clips, enough for its DataLoader row's warm-up and timed batches
+VIDEOS = SyntheticConfig(width=320, height=240, fps=25, seconds=7.0, train_groups=6, val_groups=1, test_groups=1,
+                         clips_per_group=1, seed=0)
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet, as videomae-base's processor
+NUM_FRAMES, SAMPLE_RATE, CROP = 16, 4, 224
+BATCH = 8
+DECODERS: dict[str, Decoder] = {"pyav": decode_pyav, "torchcodec": decode_torchcodec}
+
+
+def seed() -> None:
+    """The same clip windows and augmentations for every row (Python's random draws the windows)."""
+    random.seed(0)
+    torch.manual_seed(0)
+
+
+def guide_dataset(root: Path) -> pytorchvideo.data.LabeledVideoDataset:
+    """The guide's train dataset, verbatim but for paths: it hard-codes fps 30 in the clip duration."""
+    train_transform = Compose([
+        ApplyTransformToKey(
+            key="video",
+            transform=Compose([
+                UniformTemporalSubsample(NUM_FRAMES),
+                Lambda(lambda x: x / 255.0),
+                Normalize(MEAN, STD),
+                RandomShortSideScale(min_size=256, max_size=320),
+                RandomCrop(CROP),
+                RandomHorizontalFlip(p=0.5),
+            ]),
+        ),
+    ])
+    return pytorchvideo.data.Ucf101(
+        data_path=str(root / "train"),
+        clip_sampler=pytorchvideo.data.make_clip_sampler("random", NUM_FRAMES * SAMPLE_RATE / 30),
+        decode_audio=False,
+        transform=train_transform,
+    )
+
+
+def guide_collate(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """The guide's collate_fn: (C, T, H, W) -> (B, T, C, H, W)."""
+    return {
+        "pixel_values": torch.stack([e["video"].permute(1, 0, 2, 3) for e in examples]),
+        "labels": torch.tensor([e["label"] for e in examples]),
+    }
+
+
+def run_guide(dataset: pytorchvideo.data.LabeledVideoDataset, n: int) -> None:
+    # a pass gives one random clip per video; passes follow each other until n clips
+    for _ in itertools.islice((item for _ in itertools.count() for item in dataset), n):
+        pass
+
+
+def run_ours(dataset: ClipDataset, n: int) -> None:
+    for i in range(n):
+        dataset[i % len(dataset)]
+
+
+def run_decode_only(dataset: ClipDataset, n: int) -> None:
+    """ClipDataset.__getitem__ without the transform: same windows (same draws of random), same frames."""
+    for i in range(n):
+        index = i % len(dataset)
+        record = dataset.records[dataset.items[index][0]]
+        start, end = dataset.window(index)
+        indices = clip_frame_indices(start, end, exact_fps(record.fps), record.frames, dataset.spec.num_frames)
+        dataset.decode(dataset.root / record.path, indices)
+
+
+def timed(run: Callable[[int], None], n: int) -> tuple[int, float]:
+    """(clips, seconds) for n clips, after 2 untimed ones that pay first-call costs (codec set-up, lazy imports)."""
+    seed()
+    run(2)
+    seed()
+    start = time.perf_counter()
+    run(n)
+    return n, time.perf_counter() - start
+
+
+def timed_loader(dataset: torch.utils.data.Dataset, collate_fn: Callable, n: int, workers: int) -> tuple[int, float]:
+    """(clips, seconds) for about n clips through a DataLoader, timed once every worker has delivered a batch.
+
+    Waiting for one batch per worker keeps process start-up out; after the
+    first batch alone, the other workers' first batches, made before the clock
+    started, would be counted."""
+    seed()
+    iterable = isinstance(dataset, torch.utils.data.IterableDataset)  # takes no shuffle: it orders itself
+    loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, num_workers=workers, collate_fn=collate_fn,
+                                         **({} if iterable else {"shuffle": True}))
+    batches = iter(loader)
+    for _ in range(max(workers, 1)):
+        next(batches)
+    done, start = 0, time.perf_counter()
+    for batch in batches:  # the guide's dataset may end first: the table shows the clips it gave
+        done += len(batch["labels"])
+        if done >= n:
+            break
+    seconds = time.perf_counter() - start
+    del batches  # stops the workers
+    return done, seconds
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    if Path("/proc/cpuinfo").is_file():
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    try:
+        codec = version("torchcodec")
+    except PackageNotFoundError:
+        codec = "not installed"
+    return (f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}; python {platform.python_version()}, "
+            f"torch {torch.__version__} ({torch.get_num_threads()} threads), torchvision {torchvision.__version__}, "
+            f"torchcodec {codec}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=64, help="clips per timed row of our paths")
+    parser.add_argument("--guide-clips", type=int, default=24, help="clips per timed row of the guide (~9 clips/s)")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    args = parser.parse_args()
+    wall = time.perf_counter()
+
+    root = prepare(DataConfig(source="synthetic", root=str(CACHE), synthetic=VIDEOS))  # a no-op once made
+    label2id, records = load_prepared(root)
+    train = [r for r in records if r.split == "train"]
+    for record in train:  # into the page cache, so the first row does not pay disk reads the others skip
+        (root / record.path).read_bytes()
+    spec = PreprocessSpec(num_frames=NUM_FRAMES, sample_rate=SAMPLE_RATE, resize_shortest_edge=CROP,
+                          crop_size=(CROP, CROP), mean=MEAN, std=STD, min_scale=256 / CROP, max_scale=320 / CROP,
+                          horizontal_flip=True)
+    problem = torchcodec_problem()
+    if problem:
+        print(f"note: torchcodec rows skipped, it does not load here ({problem})")
+    decoders = [name for name in DECODERS if name == "pyav" or not problem]
+    default, default_decoder = choose_decoder("auto")
+    ours = {name: ClipDataset(train, root, label2id, spec, train=True, decoder=DECODERS[name]) for name in decoders}
+
+    print(f"machine: {machine()}")
+    print(f"videos: {len(train)} train, {VIDEOS.width}x{VIDEOS.height}, {VIDEOS.fps} fps, {VIDEOS.seconds:g} s, in {root}")
+    rows: dict[str, tuple[int, float]] = {"guide": timed(lambda n: run_guide(guide_dataset(root), n), args.guide_clips)}
+    for name in decoders:
+        rows[f"ours, {name}"] = timed(lambda n: run_ours(ours[name], n), args.clips)
+        rows[f"decode only, {name}"] = timed(lambda n: run_decode_only(ours[name], n), args.clips)
+    workers = f"DataLoader x{args.workers} workers"
+    rows[f"{workers}, guide"] = timed_loader(guide_dataset(root), guide_collate, args.guide_clips, args.workers)
+    # the records repeated so one epoch holds the warm-up batches and the timed clips
+    repeats = math.ceil((max(args.workers, 1) * BATCH + args.clips) / len(train))
+    rows[f"{workers}, ours, {default}"] = timed_loader(
+        ClipDataset(train * repeats, root, label2id, spec, train=True, decoder=default_decoder), collate, args.clips,
+        args.workers)
+
+    rate = {path: clips / seconds for path, (clips, seconds) in rows.items()}
+    print(f"\n{'path':<38} {'clips':>6} {'seconds':>8} {'clips/s':>8}")
+    for path, (clips, seconds) in rows.items():
+        print(f"{path:<38} {clips:>6} {seconds:>8.2f} {rate[path]:>8.1f}")
+    print()
+    for name in decoders:
+        ours_rate = rate[f"ours, {name}"]
+        print(f"ours, {name}: {ours_rate / rate['guide']:.1f}x the guide, "
+              f"{ours_rate / rate[f'decode only, {name}']:.0%} of decode only ({name})")
+    print(f"{workers}: ours, {default} is {rate[f'{workers}, ours, {default}'] / rate[f'{workers}, guide']:.1f}x the guide")
+    print(f"our default path ({default}) is {rate[f'ours, {default}'] / rate['guide']:.1f}x the guide's pipeline "
+          f"and {rate[f'ours, {default}'] / rate[f'decode only, {default}']:.0%} of the decode-only limit")
+    print(f"total {time.perf_counter() - wall:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
