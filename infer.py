@@ -1,6 +1,7 @@
 """Predict the labels of videos with a trained model (a folder or a Hub id).
 
-    python infer.py VIDEO [VIDEO ...] [--model FOLDER_OR_HUB_ID] [--top-k K] [--mode manual|pipeline] [--json]
+    python infer.py VIDEO_OR_FOLDER [...] [--model FOLDER_OR_HUB_ID] [--top-k K] [--clips N] [--crops M]
+                    [--mode manual|pipeline] [--json]
 """
 
 from __future__ import annotations
@@ -17,19 +18,26 @@ from video_classifier.inference import format_table, predict
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
     parser = config_parser(__doc__.splitlines()[0])
-    parser.add_argument("videos", nargs="+", metavar="VIDEO")
+    parser.add_argument("videos", nargs="+", metavar="VIDEO_OR_FOLDER", help="video files, or folders to search")
     parser.add_argument("--model", help="trained model folder or Hub id (default: the config's train.output_dir)")
     parser.add_argument("--top-k", type=int, help="labels to show per video (default: infer.top_k)")
+    parser.add_argument("--clips", type=int, help="clips per video, spread over it (default: eval.num_clips)")
+    parser.add_argument("--crops", type=int, help="crops per clip along the long side (default: eval.num_crops)")
     parser.add_argument("--mode", choices=["manual", "pipeline"], help="default: infer.mode")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
-    config = load_config(args.config, args.overrides)
+    overrides = args.overrides + [f"eval.num_clips={args.clips}"] * (args.clips is not None)
+    overrides += [f"eval.num_crops={args.crops}"] * (args.crops is not None)
+    config = load_config(args.config, overrides)
     predictions = predict(
         model_ref=args.model or config.train.output_dir,
         paths=args.videos,
         data=config.data,
         top_k=args.top_k or config.infer.top_k,
         mode=args.mode or config.infer.mode,
+        num_clips=config.eval.num_clips,
+        num_crops=config.eval.num_crops,
+        batch_size=config.eval.batch_size,
     )
     print(json.dumps([asdict(p) for p in predictions], indent=2) if args.json else format_table(predictions))
 

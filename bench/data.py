@@ -1,6 +1,6 @@
 """Training clips per second: the Hugging Face video-classification guide's pipeline against ours.
 
-    .venv/bin/python bench/data.py [--clips 64] [--guide-clips 24] [--workers 2]
+    .venv/bin/python bench/data.py [--clips 160] [--guide-clips 40] [--workers 2]
 
 Every row reads the same generated videos (320x240, 25 fps, 7 s: UCF101's shape)
 and runs in this process, except the DataLoader rows. Rows:
@@ -55,9 +55,10 @@ from video_classifier.prepare import load_prepared, prepare  # noqa: E402
 from video_classifier.preprocessing import PreprocessSpec, clip_frame_indices, collate, exact_fps  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache" / "ucf_shape"
-# 6 groups x 8 classes = 48 train videos: one pass of the guide's dataset gives
-# 48 clips, enough for its DataLoader row's warm-up and timed batches
-VIDEOS = SyntheticConfig(width=320, height=240, fps=25, seconds=7.0, train_groups=6, val_groups=1, test_groups=1,
+# 8 groups x 8 classes = 64 train videos (about 90 s to make, once): one pass of
+# the guide's iterable dataset gives 64 clips, its DataLoader row's warm-up
+# batches and timed clips must fit in them
+VIDEOS = SyntheticConfig(width=320, height=240, fps=25, seconds=7.0, train_groups=8, val_groups=1, test_groups=1,
                          clips_per_group=1, seed=0)
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet, as videomae-base's processor
 NUM_FRAMES, SAMPLE_RATE, CROP = 16, 4, 224
@@ -153,6 +154,8 @@ def timed_loader(dataset: torch.utils.data.Dataset, collate_fn: Callable, n: int
             break
     seconds = time.perf_counter() - start
     del batches  # stops the workers
+    if not done:
+        raise SystemExit(f"the guide's dataset ran out during the warm-up batches: use fewer than {workers} --workers")
     return done, seconds
 
 
@@ -173,8 +176,10 @@ def machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=64, help="clips per timed row of our paths")
-    parser.add_argument("--guide-clips", type=int, default=24, help="clips per timed row of the guide (~9 clips/s)")
+    parser.add_argument("--clips", type=int, default=160, help="clips per timed row of our paths")
+    parser.add_argument("--guide-clips", type=int, default=40,
+                        help=f"clips per timed row of the guide (~10 clips/s); its DataLoader row gets at most "
+                             f"{VIDEOS.train_groups * 8} minus {BATCH} per worker")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
     args = parser.parse_args()
     wall = time.perf_counter()

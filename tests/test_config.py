@@ -26,7 +26,7 @@ def test_real_recipe_is_the_guides():
     "data, message",
     [
         ({"train": {"lr": 1}}, "unknown config key train.lr: allowed keys here are output_dir"),
-        ({"trian": {}}, "unknown config key trian: allowed keys here are data, model, train, infer"),
+        ({"trian": {}}, "unknown config key trian: allowed keys here are data, model, train, eval, infer"),
         ({"train": {"batch_size": "8"}}, "train.batch_size = '8': expected int, got str"),
         ({"train": {"batch_size": 0}}, "train.batch_size = 0: must be > 0"),
         ({"train": {"epochs": True}}, "train.epochs = True: expected int"),
@@ -36,6 +36,9 @@ def test_real_recipe_is_the_guides():
         ({"train": {"min_scale": 0.5}}, "train.min_scale = 0.5: must be >= 1"),
         ({"model": {"tiny_init": {"image_size": 60}}}, "model.tiny_init.image_size must be a multiple of patch_size"),
         ({"infer": 3}, "infer: expected a section"),
+        ({"eval": {"num_crops": 0}}, "eval.num_crops = 0: must be > 0"),
+        ({"data": {"decoder": "ffmpeg"}}, "data.decoder = 'ffmpeg': must be one of 'auto' | 'torchcodec' | 'pyav'"),
+        ({"data": {"backend": "pytorchvideo", "decoder": "torchcodec"}}, "decodes with PyAV only"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, data, message):

@@ -9,7 +9,9 @@ import torch
 import yaml
 
 from conftest import run_script, tiny_config_dict, write_config
-from video_classifier.inference import eval_clips, inference_spec
+from video_classifier.data import ViewDataset
+from video_classifier.decoding import decode_pyav
+from video_classifier.inference import inference_spec, video_records
 from video_classifier.prepare import load_prepared
 
 
@@ -36,17 +38,21 @@ def trained(tiny_workspace, tmp_path_factory):
 def test_training_writes_a_self_describing_model(trained, tiny_workspace):
     _, out, stdout = trained
     for name in ("model.safetensors", "config.json", "video_preprocessor_config.json", "labels.json",
-                 "config.yaml", "metrics.json"):
+                 "config.yaml", "metrics.json", "training.png", "confusion_val.png", "confusion_test.png",
+                 "scores_test.json"):
         assert (out / name).is_file(), name
     model_config = json.loads((out / "config.json").read_text())
     label2id, _ = load_prepared(tiny_workspace / "data")
     assert model_config["label2id"] == label2id
     assert model_config["sample_rate"] == 2
     metrics = json.loads((out / "metrics.json").read_text())
-    for split in ("val", "test"):
-        assert 0.0 <= metrics[split]["accuracy"] <= 1.0
-        assert metrics[split]["loss"] > 0
-    assert f"test accuracy {metrics['test']['accuracy']:.4f}" in stdout
+    for split, videos in (("val", 8), ("test", 8)):
+        m = metrics[split]
+        assert m["videos"] == videos and m["clips"] == 3 * videos and m["views"] == "5 clips x 3 crops"
+        assert 0.0 <= m["top1"] <= m["top5"] <= 1.0 and 0.0 <= m["clip_top1"] <= 1.0
+        assert sum(map(sum, m["confusion_matrix"]["rows_true_columns_predicted"])) == videos
+        assert sorted(m["per_class"]) == sorted(label2id)
+    assert f"test: video-level top-1 {metrics['test']['top1']:.4f}" in stdout
     decoder = "torchcodec" if torchcodec_loads() else "pyav"
     assert f"data: native ClipDataset, {decoder} decoder (data.decoder: auto" in stdout
     assert "4 steps/epoch x 2 epochs = 8 steps" in stdout
@@ -64,29 +70,55 @@ def test_second_run_reuses_the_finished_one(trained):
     assert other.returncode == 2 and "finished run with another config" in other.stderr
 
 
+def test_infer_gives_the_evaluations_scores(trained, tiny_workspace):
+    """infer.py reports, for each test video, the scores the evaluation computed for it."""
+    config_path, out, _ = trained
+    evaluated = {e["video"]: e["scores"] for e in json.loads((out / "scores_test.json").read_text())}
+    test_folder = tiny_workspace / "data" / "test"
+    result = run_script("infer.py", "--config", str(config_path), "--model", str(out), "--json", "--top-k", "8",
+                        str(test_folder))  # a folder: every video under it
+    assert result.returncode == 0, result.stderr[-2000:]
+    predictions = json.loads(result.stdout)
+    assert len(predictions) == len(evaluated) == 8
+    for p in predictions:
+        expected = evaluated[str(Path(p["video"]).relative_to(tiny_workspace / "data"))]
+        assert p["views"] == "5 clips x 3 crops"
+        assert p["scores"] == sorted(p["scores"], reverse=True)
+        for label, score in zip(p["labels"], p["scores"]):
+            assert score == pytest.approx(expected[label], abs=1e-5)
+
+
 def test_infer_agrees_with_plain_transformers(trained, tiny_workspace):
-    """infer.py's scores are the softmax of what plain transformers computes on the same clips."""
+    """The saved folder loads without project code and gives infer.py's scores on the same views."""
     from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
     config_path, out, _ = trained
-    videos = sorted((tiny_workspace / "data" / "test").glob("*/*.avi"))[:2]
-    result = run_script("infer.py", "--config", str(config_path), "--model", str(out), "--json", *map(str, videos))
+    video = sorted((tiny_workspace / "data" / "test").glob("*/*.avi"))[0]
+    result = run_script("infer.py", "--config", str(config_path), "--model", str(out), "--json", "--clips", "2",
+                        "--crops", "1", str(video))
     assert result.returncode == 0, result.stderr[-2000:]
-    predictions = json.loads(result.stdout)
-    assert [p["video"] for p in predictions] == list(map(str, videos))
+    (prediction,) = json.loads(result.stdout)
+    assert prediction["views"] == "2 clips x 1 crops" and len(prediction["labels"]) == 3
 
     model = AutoModelForVideoClassification.from_pretrained(out).eval()
     processor = AutoVideoProcessor.from_pretrained(out)
-    for video, prediction in zip(videos, predictions):
-        clips = eval_clips(video, inference_spec(processor, model.config))
-        assert prediction["clips"] == len(clips) > 0
-        with torch.no_grad():
-            probs = model(pixel_values=clips).logits.softmax(-1).mean(0)
-        expected = {model.config.id2label[i]: p for i, p in enumerate(probs.tolist())}
-        assert len(prediction["labels"]) == 3
-        for label, score in zip(prediction["labels"], prediction["scores"]):
-            assert score == pytest.approx(expected[label], abs=1e-5)
-        assert prediction["scores"] == sorted(prediction["scores"], reverse=True)
+    views = ViewDataset(video_records([video]), "", {}, inference_spec(processor, model.config), 2, 1, decode_pyav)
+    with torch.no_grad():
+        probs = model(pixel_values=views[0]["views"]).logits.softmax(-1).mean(0)
+    expected = {model.config.id2label[i]: p for i, p in enumerate(probs.tolist())}
+    for label, score in zip(prediction["labels"], prediction["scores"]):
+        assert score == pytest.approx(expected[label], abs=1e-5)
+
+
+def test_eval_script_writes_one_view_metrics(trained):
+    config_path, out, _ = trained
+    result = run_script("eval.py", "--config", str(config_path), "--model", str(out), "--split", "val",
+                        "--clips", "1", "--crops", "1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((out / "eval_val_1x1.json").read_text())["val"]
+    assert metrics["views"] == "1 clips x 1 crops" and metrics["videos"] == 8
+    assert (out / "confusion_val_1x1.png").is_file() and (out / "scores_val_1x1.json").is_file()
+    assert f"val: video-level top-1 {metrics['top1']:.4f}" in result.stdout
 
 
 @pytest.mark.skipif(not torchcodec_loads(), reason="torchcodec needs the OS's FFmpeg libraries")
@@ -97,6 +129,7 @@ def test_pipeline_mode_loads_the_saved_folder(trained, tiny_workspace):
                         "--json", str(video))
     assert result.returncode == 0, result.stderr[-2000:]
     (prediction,) = json.loads(result.stdout)
+    assert result.stderr.count("note: --mode pipeline samples") == 1
     label2id = json.loads((out / "labels.json").read_text())["label2id"]
     assert set(prediction["labels"]) <= set(label2id) and len(prediction["labels"]) == 3
     assert 0 < sum(prediction["scores"]) <= 1 + 1e-6
@@ -165,4 +198,4 @@ def test_pytorchvideo_backend_trains(trained, tmp_path):
                         "--set", f"train.output_dir={tmp_path / 'run'}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "data: pytorchvideo LabeledVideoDataset, PyAV decoder" in result.stdout
-    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["accuracy"] >= 0
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["top1"] >= 0

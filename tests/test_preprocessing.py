@@ -4,7 +4,10 @@ import torch
 from transformers import VideoMAEConfig, VideoMAEVideoProcessor
 
 from video_classifier.config import DataConfig, TrainConfig
-from video_classifier.preprocessing import ClipTransform, PreprocessSpec, collate, spec_from_checkpoint, temporal_subsample
+from fractions import Fraction
+
+from video_classifier.preprocessing import (ClipTransform, MultiCropTransform, PreprocessSpec, collate, crop_offsets,
+                                            spec_from_checkpoint, spread_clip_starts, temporal_subsample)
 
 SPEC = PreprocessSpec(num_frames=8, sample_rate=2, resize_shortest_edge=64, crop_size=(64, 64),
                       mean=(0.45, 0.45, 0.45), std=(0.225, 0.225, 0.225), min_scale=1.0, max_scale=1.25)
@@ -72,3 +75,30 @@ def test_collate_layout():
     batch = collate(items)
     assert batch["pixel_values"].shape == (3, 8, 3, 64, 64)  # (B, T, C, H, W), as VideoMAE takes it
     assert batch["labels"].tolist() == [0, 1, 2] and batch["labels"].dtype == torch.long
+
+
+def test_one_view_is_the_eval_transform():
+    frames = decoded_clip(frames=8).permute(1, 0, 2, 3).to(torch.uint8)  # (T, C, H, W)
+    views = MultiCropTransform(SPEC, num_crops=1)(frames)
+    assert views.shape == (1, 8, 3, 64, 64)
+    assert torch.equal(views[0], ClipTransform(SPEC, train=False).frames(frames))
+
+
+def test_three_crops_run_along_the_long_side():
+    # 128x96 -> short side 64 -> 85x64: crops at x = 0, 10, 21
+    assert crop_offsets(85, 64, 3) == [0, 10, 21] and crop_offsets(85, 64, 1) == [10]
+    frames = torch.zeros(2, 3, 96, 128, dtype=torch.uint8)
+    frames[..., :, :4] = 255  # a white stripe on the far left: only in the left crop
+    views = MultiCropTransform(SPEC, num_crops=3)(frames)
+    assert views.shape == (3, 2, 3, 64, 64)
+    left, centre, right = (v[..., :, :2].mean().item() for v in views)
+    assert left > centre == right
+    tall = MultiCropTransform(SPEC, num_crops=3)(torch.zeros(2, 3, 128, 96, dtype=torch.uint8))
+    assert tall.shape == (3, 2, 3, 64, 64)  # portrait: top, centre, bottom
+
+
+def test_clips_spread_over_the_video():
+    clip = Fraction(16, 25)
+    assert spread_clip_starts(2.0, clip, 1) == [Fraction(17, 25)]  # the centre clip
+    assert spread_clip_starts(2.0, clip, 3) == [0, Fraction(17, 25), Fraction(34, 25)]  # last one ends at 2 s
+    assert spread_clip_starts(0.5, clip, 2) == [0, 0]  # shorter than a clip: from the start

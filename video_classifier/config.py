@@ -142,6 +142,18 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    """Video-level evaluation: each video scored from num_clips x num_crops views, softmax averaged."""
+
+    num_clips: int = 5  # clips spread evenly over the video; 5 x 3 as in the VideoMAE paper
+    num_crops: int = 3  # crops along the long side: left, centre, right
+    batch_size: int = 32  # views per forward pass (a video's views are never split)
+
+    def validate(self, prefix: str) -> None:
+        _positive(self, prefix, "num_clips", "num_crops", "batch_size")
+
+
+@dataclass
 class InferConfig:
     top_k: int = 5
     mode: Literal["manual", "pipeline"] = "manual"
@@ -155,6 +167,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     infer: InferConfig = field(default_factory=InferConfig)
 
     def to_dict(self) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from pytorchvideo.data import LabeledVideoDataset, make_clip_sampler
 from .config import DataConfig
 from .decoding import Decoder, choose_decoder
 from .prepare import VideoRecord
-from .preprocessing import ClipTransform, PreprocessSpec, clip_frame_indices, exact_fps, uniform_clip_starts
+from .preprocessing import (ClipTransform, MultiCropTransform, PreprocessSpec, clip_frame_indices, exact_fps,
+                            spread_clip_starts, uniform_clip_starts)
 
 
 class ClipDataset(torch.utils.data.Dataset):
@@ -72,6 +73,44 @@ class ClipDataset(torch.utils.data.Dataset):
             "video_index": video,
             "clip_index": clip,
         }
+
+
+class ViewDataset(torch.utils.data.Dataset):
+    """One item = every evaluation view of one video: `num_clips` clips spread over it x `num_crops` crops.
+
+    Items: {"views": (num_clips x num_crops, T, C, H, W) float32, "label", "video_index"}; each clip
+    is decoded once and cropped `num_crops` times."""
+
+    def __init__(self, records: list[VideoRecord], root: str | Path, label2id: dict[str, int],
+                 spec: PreprocessSpec, num_clips: int, num_crops: int, decoder: Decoder):
+        self.records, self.root, self.label2id, self.spec = records, Path(root), label2id, spec
+        self.num_clips, self.decode = num_clips, decoder
+        self.crops = MultiCropTransform(spec, num_crops)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        record = self.records[index]
+        path, fps, length = self.root / record.path, exact_fps(record.fps), self.spec.clip_duration(record.fps)
+        views = []
+        for start in spread_clip_starts(record.duration, length, self.num_clips):
+            indices = clip_frame_indices(start, start + length, fps, record.frames, self.spec.num_frames)
+            try:
+                frames = self.decode(path, indices)
+            except Exception as err:  # FFmpeg errors come as several types; name the file either way
+                raise RuntimeError(f"could not decode frames {indices[0]}-{indices[-1]} of {path}: {err}") from err
+            views.append(self.crops(frames))
+        return {"views": torch.cat(views), "label": self.label2id.get(record.label, -1), "video_index": index}
+
+
+def collate_views(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Videos' views, concatenated: pixel_values (videos x views, T, C, H, W)."""
+    return {
+        "pixel_values": torch.cat([i["views"] for i in items]),
+        "labels": torch.tensor([i["label"] for i in items]),
+        "video_index": torch.tensor([i["video_index"] for i in items]),
+    }
 
 
 class _ApplyToVideo:

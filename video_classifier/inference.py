@@ -1,33 +1,42 @@
 """Predict labels for videos with a trained checkpoint (folder or Hub id).
 
-`manual` mode decodes and transforms clips exactly as evaluation does (same
-module, same clip sampler) and averages the softmax over a video's clips.
+`manual` mode scores each video from the same views as evaluation
+(`num_clips` clips spread over it x `num_crops` crops, softmax averaged) through
+the same function, so a video gets exactly the scores evaluation gave it.
 `pipeline` mode hands the file to `transformers.pipeline("video-classification")`,
-which samples `num_frames` evenly over the whole video: its scores differ.
+which samples `num_frames` frames evenly over the whole video and takes one
+centre crop: a different view, so its scores differ (see PIPELINE_NOTE).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from transformers.utils import logging as transformers_logging
 
 from .config import DataConfig, TrainConfig
+from .data import ViewDataset
+from .decoding import choose_decoder
 from .errors import UserError
+from .evaluation import video_probabilities
 from .modeling import load_for_inference, load_processor
-from .data import ClipDataset
-from .decoding import Decoder, choose_decoder, decode_pyav
-from .prepare import VideoRecord, probe_video
+from .prepare import VIDEO_SUFFIXES, VideoRecord, probe_video
 from .preprocessing import PreprocessSpec, spec_from_checkpoint
+
+PIPELINE_NOTE = (
+    "note: --mode pipeline samples num_frames frames evenly over the whole video (transformers' video "
+    "processor) and takes one centre crop; evaluation and --mode manual average clips of consecutive "
+    "frames at the training stride, so the scores differ"
+)
 
 
 @dataclass
 class Prediction:
     video: str
-    clips: int  # how many clips were averaged (0 in pipeline mode: the pipeline decides)
+    views: str  # what was averaged, e.g. "5 clips x 3 crops"
     labels: list[str]
     scores: list[float]
 
@@ -41,42 +50,48 @@ def inference_spec(processor: Any, model_config: Any, sample_rate: int | None = 
     return spec_from_checkpoint(processor, model_config, DataConfig(sample_rate=int(stride)), TrainConfig())
 
 
-def check_videos(paths: list[str]) -> list[Path]:
-    videos = [Path(p) for p in paths]
-    for video in videos:
-        if not video.is_file():
-            raise UserError(f"video {video} not found: check the path")
+def find_videos(paths: list[str]) -> list[Path]:
+    """The given files, and the videos found under the given folders (sorted)."""
+    videos = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+            if not found:
+                raise UserError(f"folder {path} holds no videos ({', '.join(sorted(VIDEO_SUFFIXES))})")
+            videos += found
+        elif path.is_file():
+            videos.append(path)
+        else:
+            raise UserError(f"video {path} not found: check the path")
     return videos
 
 
-def eval_clips(video: Path, spec: PreprocessSpec, decoder: Decoder = decode_pyav) -> torch.Tensor:
-    """Every uniform clip of one video, exactly as evaluation sees them: (N, T, C, H, W)."""
-    frames, fps, duration = probe_video(video)
-    record = VideoRecord(str(video), label="", split="", group="", frames=frames, fps=fps, duration=duration)
-    dataset = ClipDataset([record], "", {}, spec, train=False, decoder=decoder)
+def video_records(videos: list[Path]) -> list[VideoRecord]:
+    return [VideoRecord(str(v), "", "", "", *probe_video(v)) for v in videos]
+
+
+def predict_manual(model: Any, spec: PreprocessSpec, videos: list[Path], top_k: int, num_clips: int,
+                   num_crops: int, batch_size: int, decoder_name: str) -> list[Prediction]:
+    _, decoder = choose_decoder(decoder_name)
+    views = ViewDataset(video_records(videos), "", {}, spec, num_clips, num_crops, decoder)
     try:
-        return torch.stack([dataset[i]["video"] for i in range(len(dataset))])
+        probs = video_probabilities(model, views, batch_size)
     except RuntimeError as err:
-        raise UserError(f"{err}; check that the file plays") from None
-
-
-@torch.inference_mode()
-def predict_manual(model: Any, spec: PreprocessSpec, videos: list[Path], top_k: int,
-                   decoder: Decoder = decode_pyav) -> list[Prediction]:
+        raise UserError(f"{str(err).splitlines()[0]}; check that the file plays") from None
     id2label = model.config.id2label
-    k = min(top_k, len(id2label))
-    predictions = []
-    for video in videos:
-        clips = eval_clips(video, spec, decoder)
-        probs = model(pixel_values=clips.to(model.device, model.dtype)).logits.softmax(-1).mean(0)
-        scores, ids = probs.topk(k)
-        predictions.append(Prediction(str(video), len(clips), [id2label[i] for i in ids.tolist()], scores.tolist()))
-    return predictions
+    scores, ids = probs.topk(min(top_k, len(id2label)), dim=-1)
+    described = f"{num_clips} clips x {num_crops} crops"
+    return [
+        Prediction(str(v), described, [id2label[i] for i in row_ids], row_scores)
+        for v, row_ids, row_scores in zip(videos, ids.tolist(), scores.tolist())
+    ]
 
 
 def predict_pipeline(model_ref: str, videos: list[Path], top_k: int) -> list[Prediction]:
     from transformers import pipeline
 
+    print(PIPELINE_NOTE, file=sys.stderr)
+    video_records(videos)  # a file that does not open stops here, with its name
     try:
         classifier = pipeline("video-classification", model=model_ref)
     except (ImportError, RuntimeError, OSError) as err:
@@ -88,26 +103,26 @@ def predict_pipeline(model_ref: str, videos: list[Path], top_k: int) -> list[Pre
         except RuntimeError as err:
             first = str(err).strip().splitlines()[0]
             raise UserError(f"the pipeline could not decode {video} ({first}); use --mode manual") from None
-        predictions.append(Prediction(str(video), 0, [r["label"] for r in result], [r["score"] for r in result]))
+        predictions.append(Prediction(str(video), "pipeline: 1 view", [r["label"] for r in result],
+                                      [r["score"] for r in result]))
     return predictions
 
 
-def predict(model_ref: str, paths: list[str], data: DataConfig, top_k: int, mode: str) -> list[Prediction]:
-    videos = check_videos(paths)
+def predict(model_ref: str, paths: list[str], data: DataConfig, top_k: int, mode: str, num_clips: int,
+            num_crops: int, batch_size: int) -> list[Prediction]:
+    videos = find_videos(paths)
     transformers_logging.disable_progress_bar()  # the weight-loading bar would only clutter the table
     if mode == "pipeline":
         return predict_pipeline(model_ref, videos, top_k)
     model = load_for_inference(model_ref)
-    processor = load_processor(model_ref)
-    _, decoder = choose_decoder(data.decoder)
-    return predict_manual(model, inference_spec(processor, model.config, data.sample_rate), videos, top_k, decoder)
+    spec = inference_spec(load_processor(model_ref), model.config, data.sample_rate)
+    return predict_manual(model, spec, videos, top_k, num_clips, num_crops, batch_size, data.decoder)
 
 
 def format_table(predictions: list[Prediction]) -> str:
     lines = []
     for p in predictions:
-        clips = f"  ({p.clips} clips averaged)" if p.clips else ""
-        lines.append(f"{p.video}{clips}")
+        lines.append(f"{p.video}  ({p.views})")
         width = max(len(label) for label in p.labels)
         lines += [f"  {label:<{width}}  {score:.4f}" for label, score in zip(p.labels, p.scores)]
     return "\n".join(lines)

@@ -95,6 +95,24 @@ def uniform_clip_starts(duration: float, clip: Fraction) -> list[Fraction]:
     return starts
 
 
+def spread_clip_starts(duration: float, clip: Fraction, num_clips: int) -> list[Fraction]:
+    """`num_clips` clip starts spread evenly from the first frame to the last (one: the centre clip).
+
+    The test views of the VideoMAE paper and MMAction2 (5 clips x 3 crops)."""
+    room = max(Fraction(duration) - clip, Fraction(0))
+    if num_clips == 1:
+        return [room / 2]
+    return [room * i / (num_clips - 1) for i in range(num_clips)]
+
+
+def crop_offsets(length: int, crop: int, num_crops: int) -> list[int]:
+    """Offsets of `num_crops` crops spread along a side (one: centred as torchvision's CenterCrop)."""
+    room = max(length - crop, 0)
+    if num_crops == 1:
+        return [int(round(room / 2.0))]
+    return [int(round(room * i / (num_crops - 1))) for i in range(num_crops)]
+
+
 def temporal_subsample(video: torch.Tensor, num_frames: int) -> torch.Tensor:
     """`num_frames` evenly spaced frames of (C, T, H, W), as pytorchvideo's UniformTemporalSubsample."""
     t = video.shape[1]
@@ -135,6 +153,27 @@ class ClipTransform:
         # torchvision treats T as a batch: one scale, crop and flip for all frames
         video = self.spatial(tv_tensors.Video(frames)).as_subclass(torch.Tensor)
         return self.normalize(video.float()).contiguous()
+
+
+class MultiCropTransform:
+    """Evaluation views of one clip: resize the short side, then `num_crops` crops along the long side
+    (left/centre/right, or top/centre/bottom). (T, C, H, W) uint8 -> (num_crops, T, C, h, w) float32.
+    One crop is exactly ClipTransform's evaluation output."""
+
+    def __init__(self, spec: PreprocessSpec, num_crops: int):
+        self.spec, self.num_crops = spec, num_crops
+        self.resize = v2.Resize(spec.resize_shortest_edge)
+        self.normalize = v2.Normalize(mean=[m * 255 for m in spec.mean], std=[s * 255 for s in spec.std])
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        video = self.resize(tv_tensors.Video(frames)).as_subclass(torch.Tensor)
+        (height, width), (crop_h, crop_w) = video.shape[-2:], self.spec.crop_size
+        if width - crop_w >= height - crop_h:  # slide along the long side
+            tops, lefts = crop_offsets(height, crop_h, 1), crop_offsets(width, crop_w, self.num_crops)
+        else:
+            tops, lefts = crop_offsets(height, crop_h, self.num_crops), crop_offsets(width, crop_w, 1)
+        crops = [video[..., t : t + crop_h, l : l + crop_w] for t in tops for l in lefts]
+        return torch.stack([self.normalize(c.float()) for c in crops]).contiguous()
 
 
 def collate(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:

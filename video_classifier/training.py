@@ -17,12 +17,13 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from .config import Config, save_config
 from .data import build_datasets
+from .evaluation import evaluate_model, plot_training
 from .errors import UserError
 from .modeling import ensure_tiny_checkpoint, load_for_training, load_processor
 from .prepare import LABELS, load_prepared
 from .preprocessing import collate, spec_from_checkpoint
 
-METRICS = "metrics.json"
+METRICS = "metrics.json"  # the final evaluation of val and test
 RESOLVED_CONFIG = "config.yaml"
 
 
@@ -72,7 +73,7 @@ def train(config: Config) -> dict[str, Any]:
     out = Path(config.train.output_dir)
     finished = _finished_run(config)
     if finished is not None:
-        print(f"{out} already holds this run (same config): reusing it; test accuracy {finished['test']['accuracy']:.4f}")
+        print(f"{out} already holds this run (same config): reusing it; test top-1 {finished['test']['top1']:.4f}")
         return finished
     resume = _resume_point(config)
     set_seed(config.train.seed)
@@ -161,18 +162,10 @@ def train(config: Config) -> dict[str, Any]:
     trainer.save_model()
     shutil.copy(Path(config.data.root) / LABELS, out / LABELS)
     save_config(config, out / RESOLVED_CONFIG)
-    val = trainer.evaluate(datasets["val"], metric_key_prefix="val")
-    test = trainer.evaluate(datasets["test"], metric_key_prefix="test")
-    metrics = {
-        "level": "clip: every consecutive clip of each video, one centre crop each",
-        "val": {k.removeprefix("val_"): v for k, v in val.items()},
-        "test": {k.removeprefix("test_"): v for k, v in test.items()},
-    }
-    (out / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
-    print(
-        f"val accuracy {metrics['val']['accuracy']:.4f}, test accuracy {metrics['test']['accuracy']:.4f} "
-        f"(per clip); model and metrics in {out}"
-    )
+    plot_training(trainer.state.log_history, out / "training.png")
+
+    # Evaluate the kept model: video level (multi-view) and clip level, on val and test
+    metrics = evaluate_model(trainer.model.eval(), config, by_split, label2id, spec, ("val", "test"), out, METRICS)
     if config.train.push_to_hub:
         trainer.push_to_hub()
     return metrics

@@ -1,0 +1,53 @@
+"""Evaluate a trained model on a split: video level (clips x crops, softmax averaged) and clip level.
+
+    python eval.py --config config.yaml [--model FOLDER_OR_HUB_ID] [--split test] [--clips N] [--crops M]
+
+Writes eval_<split>_<N>x<M>.json, confusion_<split>_<N>x<M>.png and
+scores_<split>_<N>x<M>.json (per-video scores) into --out, by default the model folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from video_classifier.cli import config_parser
+from video_classifier.config import load_config
+from video_classifier.errors import UserError, exit_on_user_error
+from video_classifier.evaluation import evaluate_model
+from video_classifier.inference import inference_spec
+from video_classifier.modeling import load_for_inference, load_processor
+from video_classifier.prepare import SPLITS, load_prepared
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    parser = config_parser(__doc__.splitlines()[0])
+    parser.add_argument("--model", help="trained model folder or Hub id (default: the config's train.output_dir)")
+    parser.add_argument("--split", choices=SPLITS, default="test")
+    parser.add_argument("--clips", type=int, help="clips per video (default: eval.num_clips)")
+    parser.add_argument("--crops", type=int, help="crops per clip (default: eval.num_crops)")
+    parser.add_argument("--out", help="folder for the results (default: the model folder, or runs/eval)")
+    args = parser.parse_args(argv)
+    overrides = args.overrides + [f"eval.num_clips={args.clips}"] * (args.clips is not None)
+    overrides += [f"eval.num_crops={args.crops}"] * (args.crops is not None)
+    config = load_config(args.config, overrides)
+
+    # Data, model, and the model's own preprocessing
+    label2id, records = load_prepared(config.data.root)
+    model_ref = args.model or config.train.output_dir
+    model = load_for_inference(model_ref)
+    if {str(k): v for k, v in model.config.label2id.items()} != label2id:
+        raise UserError(f"model {model_ref} was trained on other classes than {config.data.root}/labels.json holds")
+    spec = inference_spec(load_processor(model_ref), model.config, config.data.sample_rate)
+
+    # Evaluate
+    out = Path(args.out or (model_ref if Path(model_ref).is_dir() else "runs/eval"))
+    tag = f"_{config.eval.num_clips}x{config.eval.num_crops}"
+    split_records = {args.split: [r for r in records if r.split == args.split]}
+    if not split_records[args.split]:
+        raise UserError(f"data folder {config.data.root} has no {args.split} videos: choose another --split")
+    evaluate_model(model, config, split_records, label2id, spec, (args.split,), out, f"eval_{args.split}{tag}.json", tag)
+
+
+if __name__ == "__main__":
+    main()

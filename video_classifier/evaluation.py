@@ -1,0 +1,160 @@
+"""Evaluation as the VideoMAE paper does it: several views per video, softmax averaged.
+
+Video level: `num_clips` clips spread over each video x `num_crops` crops, the
+softmax of all views averaged (top-1, top-5, mean class accuracy, per-class
+scores, confusion matrix). Clip level, alongside: every consecutive clip of
+each video with one centre crop, each scored alone, the number the Hugging Face
+guide reports. Inference calls `video_probabilities` too, so it reports
+exactly the scores evaluation computed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from .config import Config  # noqa: E402
+from .data import ClipDataset, ViewDataset, collate_views  # noqa: E402
+from .decoding import choose_decoder  # noqa: E402
+from .prepare import VideoRecord  # noqa: E402
+from .preprocessing import PreprocessSpec, collate  # noqa: E402
+
+
+@torch.inference_mode()
+def video_probabilities(model: Any, views: ViewDataset, batch_size: int, workers: int = 0,
+                        desc: str = "videos") -> torch.Tensor:
+    """(videos, classes): the softmax averaged over each video's views, batched by whole videos."""
+    per_video = views.num_clips * views.crops.num_crops
+    loader = torch.utils.data.DataLoader(views, batch_size=max(1, batch_size // per_video), num_workers=workers,
+                                         collate_fn=collate_views)
+    out = []
+    for batch in tqdm(loader, desc=desc, unit="batch", leave=False):
+        logits = model(pixel_values=batch["pixel_values"].to(model.device, model.dtype)).logits.float()
+        out.append(logits.softmax(-1).view(-1, per_video, logits.shape[-1]).mean(1).cpu())
+    return torch.cat(out)
+
+
+@torch.inference_mode()
+def clip_probabilities(model: Any, clips: ClipDataset, batch_size: int, workers: int = 0) -> torch.Tensor:
+    """(clips, classes): each consecutive clip's softmax on its own."""
+    loader = torch.utils.data.DataLoader(clips, batch_size=batch_size, num_workers=workers, collate_fn=collate)
+    out = []
+    for batch in tqdm(loader, desc="clips", unit="batch", leave=False):
+        out.append(model(pixel_values=batch["pixel_values"].to(model.device, model.dtype)).logits.float().softmax(-1).cpu())
+    return torch.cat(out)
+
+
+def video_metrics(probs: torch.Tensor, labels: list[int], class_names: list[str]) -> dict[str, Any]:
+    """Top-1, top-5, mean class accuracy, per-class precision/recall/F1 and the confusion matrix."""
+    y = np.asarray(labels)
+    predicted = probs.argmax(-1).numpy()
+    k = min(5, probs.shape[1])
+    top5 = (probs.topk(k, dim=-1).indices.numpy() == y[:, None]).any(1)
+    ids = list(range(len(class_names)))
+    matrix = confusion_matrix(y, predicted, labels=ids)
+    precision, recall, f1, support = precision_recall_fscore_support(y, predicted, labels=ids, zero_division=0)
+    return {
+        "top1": float((predicted == y).mean()),
+        "top5": float(top5.mean()),  # top-k with k = min(5, classes)
+        "mean_class_accuracy": float(recall[support > 0].mean()),  # recall averaged over the classes present
+        "per_class": {
+            name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for name, p, r, f, s in zip(class_names, precision, recall, f1, support)
+        },
+        "confusion_matrix": {"labels": class_names, "rows_true_columns_predicted": matrix.tolist()},
+    }
+
+
+def plot_confusion(matrix: list[list[int]], class_names: list[str], title: str, path: Path) -> None:
+    size = max(4.0, 0.5 * len(class_names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(np.asarray(matrix), cmap="Blues")
+    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    peak = max(max(row) for row in matrix) or 1
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            if count:
+                ax.text(j, i, count, ha="center", va="center", color="white" if count > peak / 2 else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def evaluate_split(model: Any, views: ViewDataset, clips: ClipDataset, class_names: list[str], split: str,
+                   batch_size: int, workers: int, out: Path, name: str) -> dict[str, Any]:
+    """Video- and clip-level metrics of one split; writes the confusion matrix PNG and per-video scores."""
+    probs = video_probabilities(model, views, batch_size, workers, desc=f"{split} videos")
+    labels = [views.label2id[r.label] for r in views.records]
+    metrics = {"views": f"{views.num_clips} clips x {views.crops.num_crops} crops", "videos": len(labels)}
+    metrics.update(video_metrics(probs, labels, class_names))
+    clip_probs = clip_probabilities(model, clips, batch_size, workers)
+    clip_labels = torch.tensor([clips.label2id[clips.records[v].label] for v, _ in clips.items])
+    metrics["clip_top1"] = float((clip_probs.argmax(-1) == clip_labels).float().mean())
+    metrics["clips"] = len(clips)
+    title = f"{split}: video-level top-1 {metrics['top1']:.3f} ({metrics['views']})"
+    out.mkdir(parents=True, exist_ok=True)
+    plot_confusion(metrics["confusion_matrix"]["rows_true_columns_predicted"], class_names, title,
+                   out / f"confusion_{name}.png")
+    scores = [{"video": r.path, "label": r.label, "scores": dict(zip(class_names, p.tolist()))}
+              for r, p in zip(views.records, probs)]
+    (out / f"scores_{name}.json").write_text(json.dumps(scores, indent=1) + "\n")
+    return metrics
+
+
+def plot_training(log_history: list[dict[str, Any]], path: Path) -> None:
+    """Training loss per logging step and validation accuracy per epoch, side by side."""
+    train = [(h["step"], h["loss"]) for h in log_history if "loss" in h and "step" in h]
+    val = [(h["epoch"], h["eval_accuracy"]) for h in log_history if "eval_accuracy" in h]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    if train:
+        left.plot(*zip(*train))
+    left.set_xlabel("step")
+    left.set_ylabel("training loss")
+    if val:
+        right.plot(*zip(*val), marker="o")
+    right.set_xlabel("epoch")
+    right.set_ylabel("validation accuracy (per clip)")
+    right.set_ylim(0, 1.02)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def evaluate_model(model: Any, config: Config, by_split: dict[str, list[VideoRecord]], label2id: dict[str, int],
+                   spec: PreprocessSpec, splits: tuple[str, ...], out: Path, metrics_name: str,
+                   tag: str = "") -> dict[str, Any]:
+    """Evaluate `splits` with config.eval's views; write `metrics_name`, confusion PNGs and per-video scores
+    (named by split and `tag`) into `out`; print a summary line per split."""
+    _, decoder = choose_decoder("pyav" if config.data.backend == "pytorchvideo" else config.data.decoder)
+    class_names = sorted(label2id, key=label2id.get)
+    metrics = {}
+    for split in splits:
+        views = ViewDataset(by_split[split], config.data.root, label2id, spec, config.eval.num_clips,
+                            config.eval.num_crops, decoder)
+        clips = ClipDataset(by_split[split], config.data.root, label2id, spec, train=False, decoder=decoder)
+        metrics[split] = evaluate_split(model, views, clips, class_names, split, config.eval.batch_size,
+                                        config.data.workers(), out, f"{split}{tag}")
+        m = metrics[split]
+        print(
+            f"{split}: video-level top-1 {m['top1']:.4f}, top-5 {m['top5']:.4f}, "
+            f"mean class accuracy {m['mean_class_accuracy']:.4f} "
+            f"({m['views']}, {m['videos']} videos); clip-level top-1 {m['clip_top1']:.4f} ({m['clips']} clips)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / metrics_name).write_text(json.dumps(metrics, indent=2) + "\n")
+    print(f"metrics, confusion matrices and per-video scores in {out}")
+    return metrics
