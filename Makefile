@@ -14,6 +14,7 @@ $(VENV)/.installed: requirements.txt
 demo: $(VENV)/.installed
 	$(PY) prepare_data.py --config $(DEMO)
 	$(PY) train.py --config $(DEMO)
+	$(PY) eval.py --config $(DEMO) --clips 1 --crops 1
 	$(PY) infer.py --config $(DEMO) $$(for d in data/demo/test/*/; do ls "$$d"*.avi | head -n 1; done)
 
 test: $(VENV)/.installed

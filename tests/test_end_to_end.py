@@ -122,17 +122,38 @@ def test_eval_script_writes_one_view_metrics(trained):
 
 
 @pytest.mark.skipif(not torchcodec_loads(), reason="torchcodec needs the OS's FFmpeg libraries")
-def test_pipeline_mode_loads_the_saved_folder(trained, tiny_workspace):
+def test_pipeline_mode_loads_the_saved_folder_and_samples_as_documented(trained, tiny_workspace):
+    """The pipeline takes frames i * total // num_frames over the whole video, then one centre crop."""
+    from transformers import AutoModelForVideoClassification, AutoVideoProcessor, pipeline
+
+    from video_classifier.decoding import decode_torchcodec
+    from video_classifier.preprocessing import MultiCropTransform
+
     config_path, out, _ = trained
     video = sorted((tiny_workspace / "data" / "test").glob("*/*.avi"))[0]
     result = run_script("infer.py", "--config", str(config_path), "--model", str(out), "--mode", "pipeline",
-                        "--json", str(video))
+                        "--json", "--top-k", "8", str(video))
     assert result.returncode == 0, result.stderr[-2000:]
-    (prediction,) = json.loads(result.stdout)
     assert result.stderr.count("note: --mode pipeline samples") == 1
-    label2id = json.loads((out / "labels.json").read_text())["label2id"]
-    assert set(prediction["labels"]) <= set(label2id) and len(prediction["labels"]) == 3
-    assert 0 < sum(prediction["scores"]) <= 1 + 1e-6
+    (prediction,) = json.loads(result.stdout)
+    assert sorted(prediction["labels"]) == sorted(json.loads((out / "labels.json").read_text())["label2id"])
+
+    # the same pipeline in process, logits unsquashed, against our decoder and crop on the documented frames
+    model = AutoModelForVideoClassification.from_pretrained(out).eval()
+    spec = inference_spec(AutoVideoProcessor.from_pretrained(out), model.config)
+    (record,) = video_records([video])
+
+    def our_logits(indices: list[int]) -> dict[str, float]:
+        views = MultiCropTransform(spec, num_crops=1)(decode_torchcodec(video, indices))
+        with torch.no_grad():
+            return {model.config.id2label[i]: v for i, v in enumerate(model(pixel_values=views).logits[0].tolist())}
+
+    documented = our_logits([i * record.frames // spec.num_frames for i in range(spec.num_frames)])
+    consecutive = our_logits(list(range(spec.num_frames)))  # what older pipelines took
+    piped = {r["label"]: r["score"] for r in pipeline("video-classification", model=str(out))(
+        str(video), top_k=8, function_to_apply="none")}
+    assert all(abs(piped[k] - documented[k]) < 1e-4 for k in piped)
+    assert any(abs(piped[k] - consecutive[k]) > 1e-3 for k in piped)
 
 
 def one_line_error(result) -> str:

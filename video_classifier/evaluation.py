@@ -116,16 +116,19 @@ def evaluate_split(model: Any, views: ViewDataset, clips: ClipDataset, class_nam
 
 
 def plot_training(log_history: list[dict[str, Any]], path: Path) -> None:
-    """Training loss per logging step and validation accuracy per epoch, side by side."""
-    train = [(h["step"], h["loss"]) for h in log_history if "loss" in h and "step" in h]
-    val = [(h["epoch"], h["eval_accuracy"]) for h in log_history if "eval_accuracy" in h]
+    """Training and validation loss (left) and validation accuracy (right) against epochs."""
+    def series(key: str) -> list[tuple[float, float]]:
+        return [(h["epoch"], h[key]) for h in log_history if key in h and "epoch" in h]
+
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    if train:
-        left.plot(*zip(*train))
-    left.set_xlabel("step")
-    left.set_ylabel("training loss")
-    if val:
-        right.plot(*zip(*val), marker="o")
+    for key, label, style in (("loss", "training", "-"), ("eval_loss", "validation", "o-")):
+        if series(key):
+            left.plot(*zip(*series(key)), style, label=label)
+    left.set_xlabel("epoch")
+    left.set_ylabel("loss")
+    left.legend()
+    if series("eval_accuracy"):
+        right.plot(*zip(*series("eval_accuracy")), "o-")
     right.set_xlabel("epoch")
     right.set_ylabel("validation accuracy (per clip)")
     right.set_ylim(0, 1.02)
