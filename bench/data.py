@@ -1,6 +1,6 @@
 """Training clips per second: the Hugging Face video-classification guide's pipeline against ours.
 
-    .venv/bin/python bench/data.py [--clips 160] [--guide-clips 40] [--workers 2]
+    .venv/bin/python bench/data.py [--clips 160] [--guide-clips 40] [--workers 2] [--threads N]
 
 Every row reads the same generated videos (320x240, 25 fps, 7 s: UCF101's shape)
 and runs in this process, except the DataLoader rows. Rows:
@@ -181,7 +181,11 @@ def main() -> None:
                         help=f"clips per timed row of the guide (~10 clips/s); its DataLoader row gets at most "
                              f"{VIDEOS.train_groups * 8} minus {BATCH} per worker")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="torch threads for the rows in this process (default: torch's, one per core); 1 "
+                             "when other processes load the CPU: the guide's float ops then slow several times")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)  # the same for every row; DataLoader workers run 1 each, as torch sets
     wall = time.perf_counter()
 
     root = prepare(DataConfig(source="synthetic", root=str(CACHE), synthetic=VIDEOS))  # a no-op once made
@@ -214,9 +218,9 @@ def main() -> None:
         args.workers)
 
     rate = {path: clips / seconds for path, (clips, seconds) in rows.items()}
-    print(f"\n{'path':<38} {'clips':>6} {'seconds':>8} {'clips/s':>8}")
+    print(f"\n{'path':<40} {'clips':>6} {'seconds':>8} {'clips/s':>8}")
     for path, (clips, seconds) in rows.items():
-        print(f"{path:<38} {clips:>6} {seconds:>8.2f} {rate[path]:>8.1f}")
+        print(f"{path:<40} {clips:>6} {seconds:>8.2f} {rate[path]:>8.1f}")
     print()
     for name in decoders:
         ours_rate = rate[f"ours, {name}"]

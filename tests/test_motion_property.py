@@ -22,7 +22,7 @@ STEPS = 1200  # the motion model learns suddenly, after 500-900 steps at this si
 def clips(tmp_path_factory):
     """Decoded clips through the product's data path: 4 random clips per train video, all test clips."""
     root = tmp_path_factory.mktemp("motion") / "data"
-    synthetic = SyntheticConfig(width=96, height=64, fps=25, seconds=1.5, speed=0.7,
+    synthetic = SyntheticConfig(width=96, height=64, fps=25, seconds=1.5, speed=0.7, bits_per_pixel=1.0,
                                 train_groups=20, val_groups=1, test_groups=2, clips_per_group=1, seed=1)
     prepare(DataConfig(source="synthetic", root=str(root), synthetic=synthetic))
     label2id, records = load_prepared(root)

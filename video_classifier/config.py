@@ -31,6 +31,9 @@ class SyntheticConfig:
     # camera speed in frame widths per second (each video +-30%): 0.7 moves a
     # 0.64 s clip by 0.45 widths, a 2.56 s clip by 1.8
     speed: float = 0.7
+    # mpeg4 bits per pixel per frame: 0.2 is UCF101's rate (about 400 kbit/s at
+    # 320x240, 25 fps), which sets how fast the videos decode
+    bits_per_pixel: float = 0.2
     train_groups: int = 8  # groups (scenes) per class in each split; a group never crosses splits
     val_groups: int = 2
     test_groups: int = 3
@@ -42,7 +45,7 @@ class SyntheticConfig:
             value = getattr(self, name)
             if value < 32 or value % 2:
                 raise UserError(f"{prefix}.{name} = {value}: must be an even number >= 32 (mpeg4 needs even sizes)")
-        _positive(self, prefix, "fps", "seconds", "speed", "train_groups", "val_groups", "test_groups", "clips_per_group")
+        _positive(self, prefix, "fps", "seconds", "speed", "bits_per_pixel", "train_groups", "val_groups", "test_groups", "clips_per_group")
         if self.train_groups + self.val_groups + self.test_groups > 99:
             raise UserError(f"{prefix}: at most 99 groups in all (names are gNN)")
 

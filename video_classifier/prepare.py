@@ -102,7 +102,7 @@ def generate_synthetic(config: DataConfig, out: Path) -> None:
     specs = synthetic.plan(config.synthetic)
     for spec in tqdm(specs, desc="generating videos", unit="video"):
         frames = synthetic.render(spec, config.synthetic)
-        synthetic.write_video(frames, out / spec.relpath, config.synthetic.fps)
+        synthetic.write_video(frames, out / spec.relpath, config.synthetic.fps, config.synthetic.bits_per_pixel)
 
 
 def download_from_hub(config: DataConfig) -> Path:

@@ -122,14 +122,14 @@ def render(spec: VideoSpec, config: SyntheticConfig) -> np.ndarray:
     return (frames.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def write_video(frames: np.ndarray, path: Path, fps: int) -> None:
+def write_video(frames: np.ndarray, path: Path, fps: int, bits_per_pixel: float) -> None:
     """Write (T, H, W, 3) uint8 frames as mpeg4 in AVI, the codec and container of UCF101."""
     path.parent.mkdir(parents=True, exist_ok=True)
     height, width = frames.shape[1:3]
     with av.open(str(path), mode="w", format="avi") as container:
         stream = container.add_stream("mpeg4", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.bit_rate = width * height * fps  # 1 bit per pixel: textures stay sharp
+        stream.bit_rate = round(width * height * fps * bits_per_pixel)
         stream.codec_context.thread_count = 1
         for array in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
