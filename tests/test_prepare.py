@@ -1,6 +1,5 @@
 import io
 import json
-import os
 import tarfile
 from pathlib import Path
 
