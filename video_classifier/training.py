@@ -96,7 +96,8 @@ def train(config: Config) -> dict[str, Any]:
 
     # Preprocessing and datasets
     spec = spec_from_checkpoint(processor, model.config, config.data, config.train)
-    datasets, decoding = build_datasets(config.data, by_split, label2id, spec)
+    # the Trainer sees train and val (per-epoch clip accuracy); the final evaluation builds its own views
+    datasets, decoding = build_datasets(config.data, {s: by_split[s] for s in ("train", "val")}, label2id, spec)
     iterable = config.data.backend == "pytorchvideo"  # no length: count steps, not epochs
     steps_per_epoch = math.ceil(len(by_split["train"]) / config.train.batch_size)
     max_steps = steps_per_epoch * config.train.epochs
