@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from video_classifier.cli import config_parser
+from video_classifier.cli import add_view_args, config_parser, view_overrides
 from video_classifier.config import load_config
 from video_classifier.errors import UserError, exit_on_user_error
 from video_classifier.evaluation import evaluate_model
@@ -24,13 +24,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = config_parser(__doc__.splitlines()[0])
     parser.add_argument("--model", help="trained model folder or Hub id (default: the config's train.output_dir)")
     parser.add_argument("--split", choices=SPLITS, default="test")
-    parser.add_argument("--clips", type=int, help="clips per video (default: eval.num_clips)")
-    parser.add_argument("--crops", type=int, help="crops per clip (default: eval.num_crops)")
+    add_view_args(parser)
     parser.add_argument("--out", help="folder for the results (default: the model folder, or runs/eval)")
     args = parser.parse_args(argv)
-    overrides = args.overrides + [f"eval.num_clips={args.clips}"] * (args.clips is not None)
-    overrides += [f"eval.num_crops={args.crops}"] * (args.crops is not None)
-    config = load_config(args.config, overrides)
+    config = load_config(args.config, view_overrides(args))
 
     # Data, model, and the model's own preprocessing
     label2id, records = load_prepared(config.data.root)

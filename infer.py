@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from video_classifier.cli import config_parser
+from video_classifier.cli import add_view_args, config_parser, view_overrides
 from video_classifier.config import load_config
 from video_classifier.errors import exit_on_user_error
 from video_classifier.inference import format_table, predict
@@ -21,14 +21,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("videos", nargs="+", metavar="VIDEO_OR_FOLDER", help="video files, or folders to search")
     parser.add_argument("--model", help="trained model folder or Hub id (default: the config's train.output_dir)")
     parser.add_argument("--top-k", type=int, help="labels to show per video (default: infer.top_k)")
-    parser.add_argument("--clips", type=int, help="clips per video, spread over it (default: eval.num_clips)")
-    parser.add_argument("--crops", type=int, help="crops per clip along the long side (default: eval.num_crops)")
+    add_view_args(parser)
     parser.add_argument("--mode", choices=["manual", "pipeline"], help="default: infer.mode")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
-    overrides = args.overrides + [f"eval.num_clips={args.clips}"] * (args.clips is not None)
-    overrides += [f"eval.num_crops={args.crops}"] * (args.crops is not None)
-    config = load_config(args.config, overrides)
+    config = load_config(args.config, view_overrides(args))
     predictions = predict(
         model_ref=args.model or config.train.output_dir,
         paths=args.videos,

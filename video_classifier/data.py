@@ -24,6 +24,14 @@ from .preprocessing import (ClipTransform, MultiCropTransform, PreprocessSpec, c
                             spread_clip_starts, uniform_clip_starts)
 
 
+def decode_clip(decode: Decoder, path: Path, indices: list[int]) -> torch.Tensor:
+    """`decode(path, indices)`, with any decoding failure turned into one that names the file."""
+    try:
+        return decode(path, indices)
+    except Exception as err:  # FFmpeg errors come as several types; name the file either way
+        raise RuntimeError(f"could not decode frames {indices[0]}-{indices[-1]} of {path}: {err}") from err
+
+
 class ClipDataset(torch.utils.data.Dataset):
     """One item = one clip of one video: a random clip per video for training, every uniform clip for evaluation.
 
@@ -34,13 +42,14 @@ class ClipDataset(torch.utils.data.Dataset):
         self.records, self.root, self.label2id = records, Path(root), label2id
         self.spec, self.train, self.decode = spec, train, decoder
         self.transform = ClipTransform(spec, train=train)
+        # (video, clip index, clip start); training draws its start anew on every access
         if train:
-            self.items = [(v, 0) for v in range(len(records))]
+            self.items = [(v, 0, None) for v in range(len(records))]
         else:
             self.items = [
-                (v, k)
+                (v, k, start)
                 for v, r in enumerate(records)
-                for k in range(len(uniform_clip_starts(r.duration, spec.clip_duration(r.fps))))
+                for k, start in enumerate(uniform_clip_starts(r.duration, spec.clip_duration(r.fps)))
             ]
 
     def __len__(self) -> int:
@@ -48,27 +57,20 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def window(self, index: int) -> tuple[Fraction, Fraction]:
         """The clip's [start, end) in seconds."""
-        video, clip = self.items[index]
+        video, _, start = self.items[index]
         record = self.records[video]
         length = self.spec.clip_duration(record.fps)
-        if self.train:  # as pytorchvideo's RandomClipSampler
+        if start is None:  # training, as pytorchvideo's RandomClipSampler
             start = Fraction(random.uniform(0, max(record.duration - float(length), 0)))
-        else:
-            start = uniform_clip_starts(record.duration, length)[clip]
         return start, start + length
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        video, clip = self.items[index]
+        video, clip, _ = self.items[index]
         record = self.records[video]
         start, end = self.window(index)
         indices = clip_frame_indices(start, end, exact_fps(record.fps), record.frames, self.spec.num_frames)
-        path = self.root / record.path
-        try:
-            frames = self.decode(path, indices)
-        except Exception as err:  # FFmpeg errors come as several types; name the file either way
-            raise RuntimeError(f"could not decode frames {indices[0]}-{indices[-1]} of {path}: {err}") from err
         return {
-            "video": self.transform.frames(frames),
+            "video": self.transform.frames(decode_clip(self.decode, self.root / record.path, indices)),
             "label": self.label2id.get(record.label, -1),
             "video_index": video,
             "clip_index": clip,
@@ -96,11 +98,7 @@ class ViewDataset(torch.utils.data.Dataset):
         views = []
         for start in spread_clip_starts(record.duration, length, self.num_clips):
             indices = clip_frame_indices(start, start + length, fps, record.frames, self.spec.num_frames)
-            try:
-                frames = self.decode(path, indices)
-            except Exception as err:  # FFmpeg errors come as several types; name the file either way
-                raise RuntimeError(f"could not decode frames {indices[0]}-{indices[-1]} of {path}: {err}") from err
-            views.append(self.crops(frames))
+            views.append(self.crops(decode_clip(self.decode, path, indices)))
         return {"views": torch.cat(views), "label": self.label2id.get(record.label, -1), "video_index": index}
 
 

@@ -102,7 +102,7 @@ def evaluate_split(model: Any, views: ViewDataset, clips: ClipDataset, class_nam
     metrics = {"views": f"{views.num_clips} clips x {views.crops.num_crops} crops", "videos": len(labels)}
     metrics.update(video_metrics(probs, labels, class_names))
     clip_probs = clip_probabilities(model, clips, batch_size, workers)
-    clip_labels = torch.tensor([clips.label2id[clips.records[v].label] for v, _ in clips.items])
+    clip_labels = torch.tensor([clips.label2id[clips.records[v].label] for v, _, _ in clips.items])
     metrics["clip_top1"] = float((clip_probs.argmax(-1) == clip_labels).float().mean())
     metrics["clips"] = len(clips)
     title = f"{split}: video-level top-1 {metrics['top1']:.3f} ({metrics['views']})"

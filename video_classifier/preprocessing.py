@@ -166,12 +166,11 @@ class ClipTransform:
 
     def __init__(self, spec: PreprocessSpec, train: bool):
         self.spec, self.train = spec, train
-        if train:
-            self.spatial = RandomScaleCrop(spec)
-        else:
-            # what the processor does: shortest edge to `size`, then a centre crop
-            self.spatial = v2.Compose([v2.Resize(spec.resize_shortest_edge), v2.CenterCrop(spec.crop_size)])
+        self.spatial = RandomScaleCrop(spec)
         self.normalize = Normalize(spec)
+        # evaluation: the centre view of MultiCropTransform, what the processor does
+        # (shortest edge to `size`, then a centre crop)
+        self.centre_view = MultiCropTransform(spec, num_crops=1)
 
     def __call__(self, video: torch.Tensor) -> torch.Tensor:
         """A decoded window (C, T, H, W), as pytorchvideo gives it: subsample, then `frames`."""
@@ -181,15 +180,16 @@ class ClipTransform:
 
     def frames(self, frames: torch.Tensor) -> torch.Tensor:
         """The sampled frames (T, C, H, W) uint8 -> normalised float32 (T, C, H, W)."""
+        if not self.train:
+            return self.centre_view(frames)[0]
         # torchvision treats T as a batch: one scale, crop and flip for all frames
-        video = self.spatial(tv_tensors.Video(frames)).as_subclass(torch.Tensor)
-        return self.normalize(video).contiguous()
+        return self.normalize(self.spatial(frames)).contiguous()
 
 
 class MultiCropTransform:
     """Evaluation views of one clip: resize the short side, then `num_crops` crops along the long side
     (left/centre/right, or top/centre/bottom). (T, C, H, W) uint8 -> (num_crops, T, C, h, w) float32.
-    One crop is exactly ClipTransform's evaluation output."""
+    One crop is ClipTransform's evaluation output."""
 
     def __init__(self, spec: PreprocessSpec, num_crops: int):
         self.spec, self.num_crops = spec, num_crops
