@@ -200,7 +200,7 @@ def main() -> None:
     if problem:
         print(f"note: torchcodec rows skipped, it does not load here ({problem})")
     decoders = [name for name in DECODERS if name == "pyav" or not problem]
-    default, default_decoder = choose_decoder("auto")
+    default, default_decoder = choose_decoder("auto").name, choose_decoder("auto").decode
     ours = {name: ClipDataset(train, root, label2id, spec, train=True, decoder=DECODERS[name]) for name in decoders}
 
     print(f"machine: {machine()}")

@@ -1,5 +1,6 @@
 """Our decoders and dataset give the frames and tensors of the pytorchvideo/PyAV reference."""
 
+import os
 import random
 from fractions import Fraction
 
@@ -103,14 +104,26 @@ def test_dataset_lengths_and_items(prepared):
     assert item["video"].shape == (4, 3, 32, 32) and item["video"].dtype == torch.float32
 
 
-def test_decoder_choice():
-    assert choose_decoder("pyav")[0] == "pyav"
+def test_decoder_choice_tells_the_truth(prepared):
+    """`auto` picks torchcodec exactly when torchcodec really decodes a file here.
+
+    CI runs the suite once with FFmpeg's libraries hidden and once with them, and says which
+    through EXPECT_TORCHCODEC (1 or 0), so a probe that lies fails there."""
+    root, _, records = prepared
+    assert choose_decoder("pyav").name == "pyav"
+    expected = os.environ.get("EXPECT_TORCHCODEC")
+    if expected is not None:
+        assert (torchcodec_problem() is None) == (expected == "1"), torchcodec_problem()
     if torchcodec_problem() is None:
-        assert choose_decoder("auto")[0] == "torchcodec"
+        assert choose_decoder("auto").name == "torchcodec"
+        assert decode_torchcodec(root / records[0].path, [0, 1]).shape[:2] == (2, 3)
     else:
-        assert choose_decoder("auto")[0] == "pyav"
+        auto = choose_decoder("auto")
+        assert auto.name == "pyav" and "torchcodec does not load here" in auto.reason
         with pytest.raises(UserError, match="data.decoder is torchcodec but it does not load"):
             choose_decoder("torchcodec")
+        with pytest.raises(Exception):  # the probe said no: so does a real decode
+            decode_torchcodec(root / records[0].path, [0, 1])
 
 
 def test_pytorchvideo_backend_still_builds(prepared):

@@ -10,17 +10,13 @@ import yaml
 
 from conftest import run_script, tiny_config_dict, write_config
 from video_classifier.data import ViewDataset
-from video_classifier.decoding import decode_pyav
+from video_classifier.decoding import decode_pyav, torchcodec_problem
 from video_classifier.inference import inference_spec, video_records
 from video_classifier.prepare import load_prepared
 
 
 def torchcodec_loads() -> bool:
-    try:
-        from torchcodec.decoders import VideoDecoder  # noqa: F401
-    except Exception:  # torchcodec raises several kinds when FFmpeg's libraries are missing
-        return False
-    return True
+    return torchcodec_problem() is None
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +33,8 @@ def trained(tiny_workspace, tmp_path_factory):
 
 def test_training_writes_a_self_describing_model(trained, tiny_workspace):
     _, out, stdout = trained
-    for name in ("model.safetensors", "config.json", "video_preprocessor_config.json", "labels.json",
+    for name in ("model.safetensors", "config.json", "video_preprocessor_config.json", "preprocessor_config.json",
+                 "labels.json",
                  "config.yaml", "metrics.json", "training.png", "confusion_val.png", "confusion_test.png",
                  "scores_test.json"):
         assert (out / name).is_file(), name
@@ -108,6 +105,29 @@ def test_infer_agrees_with_plain_transformers(trained, tiny_workspace):
     expected = {model.config.id2label[i]: p for i, p in enumerate(probs.tolist())}
     for label, score in zip(prediction["labels"], prediction["scores"]):
         assert score == pytest.approx(expected[label], abs=1e-5)
+
+
+def test_output_loads_with_every_processor_class_users_reach_for(trained, tiny_workspace):
+    """The guide's VideoMAEImageProcessor, AutoImageProcessor (transformers 4.x reads preprocessor_config.json
+    too) and AutoVideoProcessor all load the output and give the same pixels; no project code involved."""
+    import av
+    import numpy as np
+    from transformers import AutoImageProcessor, AutoVideoProcessor, VideoMAEImageProcessor
+
+    _, out, _ = trained
+    video = sorted((tiny_workspace / "data" / "test").glob("*/*.avi"))[0]
+    with av.open(str(video)) as container:
+        frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(4), container.decode(video=0))]
+    guide = VideoMAEImageProcessor.from_pretrained(out)(frames, return_tensors="pt")["pixel_values"]
+    auto_image = AutoImageProcessor.from_pretrained(out)(frames, return_tensors="pt")["pixel_values"]
+    auto_video = AutoVideoProcessor.from_pretrained(out)(videos=[np.stack(frames)], return_tensors="pt")["pixel_values"]
+    assert guide.shape == (1, 4, 3, 32, 32)  # 64x48 frames: short side to 32, centre crop 32x32
+    assert torch.equal(guide, auto_image)
+    assert torch.allclose(guide, auto_video, atol=1e-6)
+    image_config = json.loads((out / "preprocessor_config.json").read_text())
+    video_config = json.loads((out / "video_preprocessor_config.json").read_text())
+    for key in ("size", "crop_size", "image_mean", "image_std", "rescale_factor", "resample"):
+        assert image_config[key] == video_config[key], key
 
 
 def test_eval_script_writes_one_view_metrics(trained):

@@ -29,7 +29,7 @@ def clips(tmp_path_factory):
 
     def stack(split, train, passes):
         dataset = ClipDataset([r for r in records if r.split == split], root, label2id, SPEC, train=train,
-                              decoder=choose_decoder("auto")[1])
+                              decoder=choose_decoder("auto").decode)
         items = [dataset[i] for _ in range(passes) for i in range(len(dataset))]
         return torch.stack([i["video"] for i in items]), torch.tensor([i["label"] for i in items])
 

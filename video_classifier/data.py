@@ -18,7 +18,7 @@ import torch
 from pytorchvideo.data import LabeledVideoDataset, make_clip_sampler
 
 from .config import DataConfig
-from .decoding import Decoder, choose_decoder
+from .decoding import Decoder, announce, choose_decoder
 from .prepare import VideoRecord
 from .preprocessing import (ClipTransform, MultiCropTransform, PreprocessSpec, clip_frame_indices, exact_fps,
                             spread_clip_starts, uniform_clip_starts)
@@ -147,8 +147,8 @@ def build_datasets(data: DataConfig, splits: dict[str, list[VideoRecord]], label
         datasets = {s: pytorchvideo_dataset(rows, data.root, label2id, spec, train=s == "train")
                     for s, rows in splits.items()}
         return datasets, "pytorchvideo LabeledVideoDataset, PyAV decoder (every frame of each window)"
-    name, decoder = choose_decoder(data.decoder)
-    datasets = {s: ClipDataset(rows, data.root, label2id, spec, train=s == "train", decoder=decoder)
+    decoding = choose_decoder(data.decoder)
+    announce(decoding, already_said=True)  # the caller prints the line returned here
+    datasets = {s: ClipDataset(rows, data.root, label2id, spec, train=s == "train", decoder=decoding.decode)
                 for s, rows in splits.items()}
-    how = f"data.decoder: {data.decoder}" + (", torchcodec did not load" if data.decoder == "auto" and name == "pyav" else "")
-    return datasets, f"native ClipDataset, {name} decoder ({how}), only the sampled frames decoded"
+    return datasets, f"native ClipDataset, {decoding.describe()}, only the sampled frames decoded"

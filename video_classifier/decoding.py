@@ -6,6 +6,10 @@ clip needs is decided in preprocessing.clip_frame_indices.
 
 from __future__ import annotations
 
+import functools
+import io
+import sys
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable
@@ -56,25 +60,80 @@ def decode_torchcodec(path: Path, indices: list[int]) -> torch.Tensor:
     return decoder.get_frames_at(indices=indices).data
 
 
+def _probe_video() -> bytes:
+    """A 4-frame 32x32 mpeg4 video in memory, made with PyAV, for torchcodec to decode."""
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="avi") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for i in range(4):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 60 * i, np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return buffer.getvalue()
+
+
+@functools.cache
 def torchcodec_problem() -> str | None:
-    """Why torchcodec cannot decode here, or None when it loads."""
+    """Why torchcodec cannot decode here, or None when it can.
+
+    Importing torchcodec succeeds without FFmpeg's shared libraries; it loads its
+    core library only when the first decoder is made. So the probe decodes a
+    small video in memory: only a decoder that really ran counts."""
     try:
-        from torchcodec.decoders import VideoDecoder  # noqa: F401
-    except Exception as err:  # it raises RuntimeError, OSError or ImportError when FFmpeg's libraries are missing
-        return f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+        from torchcodec.decoders import VideoDecoder
+
+        frames = VideoDecoder(_probe_video(), num_ffmpeg_threads=1, dimension_order="NCHW").get_frames_at([0, 3]).data
+        if tuple(frames.shape) != (2, 3, 32, 32):
+            return f"it decoded a test video to shape {tuple(frames.shape)}, not (2, 3, 32, 32)"
+    # torchcodec raises RuntimeError, OSError or ImportError when FFmpeg's libraries are missing or do not match
+    except (ImportError, OSError, RuntimeError, ValueError) as err:
+        return _summary(err)
     return None
 
 
-def choose_decoder(name: str) -> tuple[str, Decoder]:
-    """The decoder for data.decoder ('auto', 'torchcodec' or 'pyav') and the name of the one chosen."""
+def _summary(err: Exception) -> str:
+    """One line of torchcodec's many-line load error: its first line and the first library it missed."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    missed = next((line for line in lines if line.startswith("OSError: lib")), None)
+    first = lines[0].removesuffix(" Likely causes:").rstrip(".")
+    return f"{first}; first library missed: {missed.removeprefix('OSError: ')}" if missed else first
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """The decoder a run uses, and why it was chosen."""
+
+    name: str  # "torchcodec" or "pyav"
+    decode: Decoder
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.name} decoder ({self.reason})"
+
+
+_announced: set[str] = set()
+
+
+def choose_decoder(name: str) -> Decoding:
+    """The decoder for data.decoder ('auto', 'torchcodec' or 'pyav'), and why it was chosen."""
     if name == "pyav":
-        return "pyav", decode_pyav
+        return Decoding("pyav", decode_pyav, "data.decoder: pyav")
     problem = torchcodec_problem()
     if problem is None:
-        return "torchcodec", decode_torchcodec
+        return Decoding("torchcodec", decode_torchcodec, f"data.decoder: {name}, FFmpeg's libraries load")
     if name == "torchcodec":
         raise UserError(
-            f"data.decoder is torchcodec but it does not load ({problem}): install FFmpeg's shared "
-            "libraries (Debian: apt-get install ffmpeg) or set data.decoder: auto"
+            f"data.decoder is torchcodec but it does not load here ({problem}): install FFmpeg's shared "
+            "libraries (Debian: apt-get install ffmpeg; macOS: brew install ffmpeg) or set data.decoder: auto"
         )
-    return "pyav", decode_pyav
+    return Decoding("pyav", decode_pyav, f"data.decoder: auto, torchcodec does not load here: {problem}")
+
+
+def announce(decoding: Decoding, already_said: bool = False) -> None:
+    """Say once per process, on stderr, which decoder runs and why (`already_said`: the caller printed it)."""
+    if decoding.describe() not in _announced and not already_said:
+        print(f"decoding: {decoding.describe()}", file=sys.stderr)
+    _announced.add(decoding.describe())

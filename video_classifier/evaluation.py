@@ -25,7 +25,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from .config import Config  # noqa: E402
 from .data import ClipDataset, ViewDataset, collate_views  # noqa: E402
-from .decoding import choose_decoder  # noqa: E402
+from .decoding import announce, choose_decoder  # noqa: E402
 from .prepare import VideoRecord  # noqa: E402
 from .preprocessing import PreprocessSpec, collate  # noqa: E402
 
@@ -142,7 +142,9 @@ def evaluate_model(model: Any, config: Config, by_split: dict[str, list[VideoRec
                    tag: str = "") -> dict[str, Any]:
     """Evaluate `splits` with config.eval's views; write `metrics_name`, confusion PNGs and per-video scores
     (named by split and `tag`) into `out`; print a summary line per split."""
-    _, decoder = choose_decoder("pyav" if config.data.backend == "pytorchvideo" else config.data.decoder)
+    decoding = choose_decoder("pyav" if config.data.backend == "pytorchvideo" else config.data.decoder)
+    announce(decoding)
+    decoder = decoding.decode
     class_names = sorted(label2id, key=label2id.get)
     metrics = {}
     for split in splits:

@@ -19,7 +19,7 @@ from transformers.utils import logging as transformers_logging
 
 from .config import DataConfig, TrainConfig
 from .data import ViewDataset
-from .decoding import choose_decoder
+from .decoding import announce, choose_decoder, torchcodec_problem
 from .errors import UserError
 from .evaluation import video_probabilities
 from .modeling import load_for_inference, load_processor
@@ -72,7 +72,9 @@ def video_records(videos: list[Path]) -> list[VideoRecord]:
 
 def predict_manual(model: Any, spec: PreprocessSpec, videos: list[Path], top_k: int, num_clips: int,
                    num_crops: int, batch_size: int, decoder_name: str) -> list[Prediction]:
-    _, decoder = choose_decoder(decoder_name)
+    decoding = choose_decoder(decoder_name)
+    announce(decoding)
+    decoder = decoding.decode
     views = ViewDataset(video_records(videos), "", {}, spec, num_clips, num_crops, decoder)
     try:
         probs = video_probabilities(model, views, batch_size)
@@ -90,6 +92,11 @@ def predict_manual(model: Any, spec: PreprocessSpec, videos: list[Path], top_k: 
 def predict_pipeline(model_ref: str, videos: list[Path], top_k: int) -> list[Prediction]:
     from transformers import pipeline
 
+    problem = torchcodec_problem()
+    if problem is not None:  # transformers' pipeline decodes videos with torchcodec only
+        raise UserError(f"--mode pipeline needs torchcodec, which does not load here ({problem}): "
+                        "use --mode manual (same views as evaluation, decodes with PyAV), or install FFmpeg's "
+                        "shared libraries (Debian: apt-get install ffmpeg)")
     print(PIPELINE_NOTE, file=sys.stderr)
     video_records(videos)  # a file that does not open stops here, with its name
     try:
