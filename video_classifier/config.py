@@ -120,7 +120,8 @@ class TrainConfig:
     learning_rate: float = 5e-5
     warmup: float = 0.1  # below 1: a fraction of all steps; from 1: a number of steps
     weight_decay: float = 0.0
-    epochs: int = 4  # max_steps = ceil(train videos / batch_size) x epochs
+    epochs: int = 4  # max_steps = ceil(train videos / (batch_size x processes)) x epochs
+    max_steps: Optional[int] = None  # stop after this many optimizer steps; None: run all epochs
     seed: int = 42
     horizontal_flip: bool = True
     # random short-side scale before the random crop, as multiples of the crop size:
@@ -136,6 +137,8 @@ class TrainConfig:
 
     def validate(self, prefix: str) -> None:
         _positive(self, prefix, "batch_size", "learning_rate", "epochs", "logging_steps")
+        if self.max_steps is not None and self.max_steps <= 0:
+            raise UserError(f"{prefix}.max_steps = {self.max_steps}: must be > 0, or null to run all epochs")
         if self.warmup < 0 or self.weight_decay < 0:
             raise UserError(f"{prefix}.warmup and {prefix}.weight_decay must be >= 0")
         if not 0 < self.min_scale <= self.max_scale:

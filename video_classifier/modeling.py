@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import transformers
 from transformers import (
     AutoModelForVideoClassification,
     AutoVideoProcessor,
@@ -14,11 +15,13 @@ from transformers import (
     VideoMAEVideoProcessor,
 )
 
+from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
+
 from .config import ModelConfig
 from .errors import UserError
 
 
-def ensure_tiny_checkpoint(config: ModelConfig, seed: int) -> None:
+def ensure_tiny_checkpoint(config: ModelConfig, seed: int, quiet: bool = False) -> None:
     """Save a randomly initialised VideoMAE + processor at `config.checkpoint` if `tiny_init` asks and it is absent."""
     folder = Path(config.checkpoint)
     if config.tiny_init is None or (folder / "config.json").is_file():
@@ -43,7 +46,22 @@ def ensure_tiny_checkpoint(config: ModelConfig, seed: int) -> None:
         size={"shortest_edge": tiny.image_size},
         crop_size={"height": tiny.image_size, "width": tiny.image_size},
     ).save_pretrained(folder)
-    print(f"saved a randomly initialised tiny VideoMAE as checkpoint {folder} (model.tiny_init)")
+    if not quiet:
+        print(f"saved a randomly initialised tiny VideoMAE as checkpoint {folder} (model.tiny_init)")
+
+
+def save_image_processor(video_processor: Any, model_type: str, folder: Path) -> None:
+    """Write preprocessor_config.json beside video_preprocessor_config.json: the same constants as the
+    image processor of `model_type`, which the guide's code (VideoMAEImageProcessor, AutoImageProcessor),
+    the Hub's VideoMAE checkpoints and transformers 4.x read. Model types without one get none."""
+    names = IMAGE_PROCESSOR_MAPPING_NAMES.get(model_type) or {}
+    name = names.get("torchvision") if isinstance(names, dict) else names
+    if not name:
+        return
+    image_processor_class = getattr(transformers, name)
+    accepted = set(image_processor_class().to_dict())
+    settings = {k: v for k, v in video_processor.to_dict().items() if k in accepted and not k.endswith("_type")}
+    image_processor_class(**settings).save_pretrained(folder)
 
 
 def _load(what: str, ref: str, load: Any, **kwargs: Any) -> Any:

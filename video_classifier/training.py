@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,12 +16,13 @@ import yaml
 from sklearn.metrics import accuracy_score, f1_score
 from transformers import EvalPrediction, Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
+from transformers.utils import logging as transformers_logging
 
 from .config import Config, save_config
 from .data import build_datasets
 from .evaluation import evaluate_model, plot_training
 from .errors import UserError
-from .modeling import ensure_tiny_checkpoint, load_for_training, load_processor
+from .modeling import ensure_tiny_checkpoint, load_for_training, load_processor, save_image_processor
 from .prepare import LABELS, load_prepared
 from .preprocessing import collate, spec_from_checkpoint
 
@@ -51,6 +54,10 @@ def _finished_run(config: Config) -> dict[str, Any] | None:
     return json.loads((out / METRICS).read_text())
 
 
+def _last_checkpoint(out: Path) -> str | None:
+    return get_last_checkpoint(str(out)) if out.is_dir() else None
+
+
 def _resume_point(config: Config) -> str | None:
     """The last checkpoint of an interrupted run to resume from; None to start afresh."""
     out = Path(config.train.output_dir)
@@ -59,7 +66,7 @@ def _resume_point(config: Config) -> str | None:
     if config.train.overwrite_output_dir:
         shutil.rmtree(out)
         return None
-    last = get_last_checkpoint(str(out))
+    last = _last_checkpoint(out)
     if last is None and any(out.iterdir()):
         raise UserError(
             f"output folder {out} exists and holds no training run of ours: "
@@ -68,62 +75,22 @@ def _resume_point(config: Config) -> str | None:
     return last
 
 
-def train(config: Config) -> dict[str, Any]:
-    """The whole run: labels, checkpoint, preprocessing, datasets, Trainer, metrics. Returns metrics."""
-    out = Path(config.train.output_dir)
-    finished = _finished_run(config)
-    if finished is not None:
-        print(f"{out} already holds this run (same config): reusing it; test top-1 {finished['test']['top1']:.4f}")
-        return finished
-    resume = _resume_point(config)
-    set_seed(config.train.seed)
-
-    # Labels and data
-    label2id, records = load_prepared(config.data.root)
-    by_split = {s: [r for r in records if r.split == s] for s in ("train", "val", "test")}
-    for split, rows in by_split.items():
-        if not rows:
-            raise UserError(f"data folder {config.data.root} has no {split} videos: prepare the data again")
-
-    # Checkpoint: new head, label maps in model.config
-    ensure_tiny_checkpoint(config.model, config.train.seed)
-    processor = load_processor(config.model.checkpoint)
-    # A resumed run reloads its weights through from_pretrained: the Trainer's own
-    # state-dict loading skips keys that transformers renames on load (VideoMAE's
-    # q_bias/v_bias), and keys it skips keep the values loaded here.
-    model = load_for_training(resume or config.model.checkpoint, label2id)
-    model.config.sample_rate = config.data.sample_rate  # read back by inference: frames are taken at this stride
-
-    # Preprocessing and datasets
-    spec = spec_from_checkpoint(processor, model.config, config.data, config.train)
-    # the Trainer sees train and val (per-epoch clip accuracy); the final evaluation builds its own views
-    datasets, decoding = build_datasets(config.data, {s: by_split[s] for s in ("train", "val")}, label2id, spec)
-    iterable = config.data.backend == "pytorchvideo"  # no length: count steps, not epochs
-    steps_per_epoch = math.ceil(len(by_split["train"]) / config.train.batch_size)
-    max_steps = steps_per_epoch * config.train.epochs
+def training_arguments(config: Config, max_steps: int, iterable: bool, steps_per_epoch: int) -> TrainingArguments:
+    """The Trainer's arguments. Under torchrun / accelerate launch they also set up the process group:
+    gloo on CPU, nccl on GPUs; each process then trains on its own shard of every epoch."""
     workers = config.data.workers()
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    print(f"data: {decoding}; {workers} DataLoader workers")
-    print(
-        f"clips: {spec.num_frames} frames x stride {spec.sample_rate} = "
-        f"{float(spec.clip_duration(by_split['train'][0].fps)):.2f} s, {spec.crop_size[0]}x{spec.crop_size[1]} crops"
-    )
-    print(
-        f"train: {len(by_split['train'])} videos, {len(label2id)} classes, batch {config.train.batch_size}, "
-        f"{steps_per_epoch} steps/epoch x {config.train.epochs} epochs = {max_steps} steps on {device}"
-    )
-
-    # Trainer
     per_epoch = {"eval_steps": steps_per_epoch, "save_steps": steps_per_epoch} if iterable else {}
-    args = TrainingArguments(
-        output_dir=str(out),
+    return TrainingArguments(
+        output_dir=config.train.output_dir,
+        # several processes on a machine without a GPU: accelerate sets up gloo only when told to use the CPU
+        use_cpu=world_size() > 1 and not torch.cuda.is_available(),
         per_device_train_batch_size=config.train.batch_size,
         per_device_eval_batch_size=config.train.batch_size,
         learning_rate=config.train.learning_rate,
         warmup_steps=config.train.warmup,  # below 1: a ratio of all steps
         weight_decay=config.train.weight_decay,
         num_train_epochs=config.train.epochs,
-        max_steps=max_steps if iterable else -1,
+        max_steps=max_steps if iterable or config.train.max_steps else -1,
         eval_strategy="steps" if iterable else "epoch",
         save_strategy="steps" if iterable else "epoch",
         **per_epoch,
@@ -139,9 +106,84 @@ def train(config: Config) -> dict[str, Any]:
         dataloader_persistent_workers=config.data.persistent_workers and workers > 0,
         dataloader_prefetch_factor=config.data.prefetch_factor if workers > 0 else None,
         remove_unused_columns=False,  # the collate reads "video" and "label"
+        ddp_find_unused_parameters=False,  # every parameter gets a gradient: skip DDP's extra graph traversal
         push_to_hub=config.train.push_to_hub,
         hub_model_id=config.train.hub_model_id,
     )
+
+
+def world_size() -> int:
+    """Processes in this run: torchrun and accelerate launch set WORLD_SIZE; 1 otherwise."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """A short hash of all parameters: equal in every process of a data-parallel run."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def train(config: Config) -> dict[str, Any]:
+    """The whole run: labels, checkpoint, preprocessing, datasets, Trainer, metrics. Returns metrics
+    (in the main process; the others of a data-parallel run return an empty dict)."""
+    out = Path(config.train.output_dir)
+    finished = _finished_run(config)
+    if finished is not None:
+        print(f"{out} already holds this run (same config): reusing it; test top-1 {finished['test']['top1']:.4f}")
+        return finished
+
+    # Labels and data
+    label2id, records = load_prepared(config.data.root)
+    by_split = {s: [r for r in records if r.split == s] for s in ("train", "val", "test")}
+    for split, rows in by_split.items():
+        if not rows:
+            raise UserError(f"data folder {config.data.root} has no {split} videos: prepare the data again")
+    iterable = config.data.backend == "pytorchvideo"  # no length: count steps, not epochs
+    processes = world_size()
+    # each process takes batch_size clips per step from its own shard of the epoch
+    steps_per_epoch = math.ceil(len(by_split["train"]) / (config.train.batch_size * processes))
+    max_steps = config.train.max_steps or steps_per_epoch * config.train.epochs
+    args = training_arguments(config, max_steps, iterable, steps_per_epoch)
+    main = args.process_index == 0  # only the main process writes the output folder and prints
+    say = print if main else (lambda *_, **__: None)
+    if not main:
+        transformers_logging.set_verbosity_error()  # the main process reports loading and training
+
+    # The output folder (the main process first: it may clear it) and the checkpoint
+    with args.main_process_first(local=False, desc="output folder"):
+        resume = _resume_point(config) if main else _last_checkpoint(out)
+    with args.main_process_first(local=True, desc="tiny checkpoint"):
+        ensure_tiny_checkpoint(config.model, config.train.seed, quiet=not main)
+    set_seed(config.train.seed)
+    processor = load_processor(config.model.checkpoint)
+    # A resumed run reloads its weights through from_pretrained: the Trainer's own
+    # state-dict loading skips keys that transformers renames on load (VideoMAE's
+    # q_bias/v_bias), and keys it skips keep the values loaded here.
+    model = load_for_training(resume or config.model.checkpoint, label2id)
+    model.config.sample_rate = config.data.sample_rate  # read back by inference: frames are taken at this stride
+
+    # Preprocessing and datasets
+    spec = spec_from_checkpoint(processor, model.config, config.data, config.train)
+    # the Trainer sees train and val (per-epoch clip accuracy); the final evaluation builds its own views
+    datasets, decoding = build_datasets(config.data, {s: by_split[s] for s in ("train", "val")}, label2id, spec)
+    say(f"data: {decoding}; {args.dataloader_num_workers} DataLoader workers per process")
+    say(
+        f"clips: {spec.num_frames} frames x stride {spec.sample_rate} = "
+        f"{float(spec.clip_duration(by_split['train'][0].fps)):.2f} s, {spec.crop_size[0]}x{spec.crop_size[1]} crops"
+    )
+    where = f"{processes} processes on {args.device.type} ({args.parallel_mode.value})" if processes > 1 else str(args.device)
+    say(
+        f"train: {len(by_split['train'])} videos, {len(label2id)} classes, batch {config.train.batch_size}"
+        + (f" x {processes} processes" if processes > 1 else "") + ", "
+        + (f"{steps_per_epoch} steps/epoch x {config.train.epochs} epochs = {max_steps} steps on {where}"
+           if config.train.max_steps is None else
+           f"{steps_per_epoch} steps/epoch, stopping after train.max_steps = {max_steps} steps on {where}")
+    )
+
+    # Trainer
     trainer = Trainer(
         model=model,
         args=args,
@@ -154,13 +196,19 @@ def train(config: Config) -> dict[str, Any]:
 
     # Train (resuming an interrupted run), then evaluate the best model
     if resume:
-        print(f"resuming from {resume}")
+        say(f"resuming from {resume}")
     trainer.train(resume_from_checkpoint=resume)
+    if processes > 1:  # every process holds the same weights after the all-reduced steps: show it
+        print(f"process {args.process_index} of {processes}: {trainer.state.global_step} steps, "
+              f"weights {weights_digest(trainer.accelerator.unwrap_model(trainer.model))}", flush=True)
     best = trainer.state.best_model_checkpoint
+    if not main:
+        return {}  # the main process saves and evaluates once
     if best:
         print(f"best validation accuracy {trainer.state.best_metric:.4f} at {best}")
         trainer.model = trainer.model_wrapped = load_for_training(best, label2id).to(trainer.args.device)
     trainer.save_model()
+    save_image_processor(processor, trainer.model.config.model_type, out)
     shutil.copy(Path(config.data.root) / LABELS, out / LABELS)
     save_config(config, out / RESOLVED_CONFIG)
     plot_training(trainer.state.log_history, out / "training.png")
