@@ -17,8 +17,9 @@ demo: $(VENV)/.installed
 	$(PY) eval.py --config $(DEMO) --clips 1 --crops 1
 	$(PY) infer.py --config $(DEMO) $$(for d in data/demo/test/*/; do ls "$$d"*.avi | head -n 1; done)
 
+# PYTEST_ARGS: e.g. "-m torchcodec" (what CI reruns where FFmpeg's libraries load)
 test: $(VENV)/.installed
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests $(PYTEST_ARGS)
 
 clean-demo:
 	rm -rf data/demo checkpoints/videomae-tiny runs/demo

@@ -22,7 +22,8 @@ SPEC = PreprocessSpec(num_frames=4, sample_rate=2, resize_shortest_edge=32, crop
 
 DECODERS = [pytest.param(decode_pyav, id="pyav"),
             pytest.param(decode_torchcodec, id="torchcodec",
-                         marks=pytest.mark.skipif(torchcodec_problem() is not None, reason="torchcodec does not load"))]
+                         marks=[pytest.mark.torchcodec,
+                                pytest.mark.skipif(torchcodec_problem() is not None, reason="torchcodec does not load")])]
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +105,7 @@ def test_dataset_lengths_and_items(prepared):
     assert item["video"].shape == (4, 3, 32, 32) and item["video"].dtype == torch.float32
 
 
+@pytest.mark.torchcodec
 def test_decoder_choice_tells_the_truth(prepared):
     """`auto` picks torchcodec exactly when torchcodec really decodes a file here.
 

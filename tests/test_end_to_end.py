@@ -31,6 +31,7 @@ def trained(tiny_workspace, tmp_path_factory):
     return config_path, Path(data["train"]["output_dir"]), result.stdout
 
 
+@pytest.mark.torchcodec
 def test_training_writes_a_self_describing_model(trained, tiny_workspace):
     _, out, stdout = trained
     for name in ("model.safetensors", "config.json", "video_preprocessor_config.json", "preprocessor_config.json",
@@ -141,6 +142,7 @@ def test_eval_script_writes_one_view_metrics(trained):
     assert f"val: video-level top-1 {metrics['top1']:.4f}" in result.stdout
 
 
+@pytest.mark.torchcodec
 @pytest.mark.skipif(not torchcodec_loads(), reason="torchcodec needs the OS's FFmpeg libraries")
 def test_pipeline_mode_loads_the_saved_folder_and_samples_as_documented(trained, tiny_workspace):
     """The pipeline takes frames i * total // num_frames over the whole video, then one centre crop."""
@@ -174,6 +176,16 @@ def test_pipeline_mode_loads_the_saved_folder_and_samples_as_documented(trained,
         str(video), top_k=8, function_to_apply="none")}
     assert all(abs(piped[k] - documented[k]) < 1e-4 for k in piped)
     assert any(abs(piped[k] - consecutive[k]) > 1e-3 for k in piped)
+
+
+@pytest.mark.torchcodec
+@pytest.mark.skipif(torchcodec_loads(), reason="FFmpeg's libraries load here: the pipeline works")
+def test_pipeline_mode_without_torchcodec_is_one_line(trained, tiny_workspace):
+    config_path, out, _ = trained
+    video = str(next((tiny_workspace / "data" / "test").glob("*/*.avi")))
+    line = one_line_error(run_script("infer.py", "--config", str(config_path), "--model", str(out),
+                                     "--mode", "pipeline", video))
+    assert "--mode pipeline needs torchcodec" in line and "use --mode manual" in line
 
 
 def one_line_error(result) -> str:
