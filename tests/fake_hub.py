@@ -13,13 +13,22 @@ ever sent, so the client takes the plain HTTP download path, never Xet. Unless
 `HF_HUB_DISABLE_TELEMETRY` is set, a process whose `HF_ENDPOINT` points here also sends
 `GET /api/agent-harnesses` once; it gets a plain 404, which the client ignores.
 
+transformers (5.24) `from_pretrained` first pins the revision with `HfApi.repo_info`:
+`GET {endpoint}/api/{models|datasets|spaces}/{repo_id}[/revision/{revision}]`, answered with JSON
+holding the commit (`sha`) and the file list (`siblings`); it then fetches each file at that commit,
+and asks for processor configs a repo may lack (`processor_config.json`,
+`video_preprocessor_config.json`), which fail as `EntryNotFound`, as on the Hub.
+
 `serve_hub` answers those requests from local files on 127.0.0.1, on an ephemeral port, so that
-downloads work offline through `endpoint=` or the `HF_ENDPOINT` environment variable.
+downloads work offline through `endpoint=` or the `HF_ENDPOINT` environment variable. One server
+holds repos of any types side by side (a training run downloads a dataset and a model): the URL
+prefix picks the type, as on the Hub.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -31,6 +40,9 @@ from urllib.parse import unquote, urlsplit
 
 _URL_PREFIXES = {"model": "", "dataset": "datasets/", "space": "spaces/", "kernel": "kernels/"}
 _RESOLVE_PATH = re.compile(r"/(?P<repo>.+?)/resolve/(?P<revision>[^/]+)/(?P<filename>.+)")
+_INFO_PATH = re.compile(
+    r"/api/(?P<kind>models|datasets|spaces)/(?P<repo_id>[^/]+(?:/[^/]+)?)(?:/revision/(?P<revision>[^/]+))?"
+)
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
@@ -44,14 +56,24 @@ class FakeHub:
 
 
 class _HubServer(ThreadingHTTPServer):
-    def __init__(self, files: Mapping[tuple[str, str], Path], repo_type: str) -> None:
+    def __init__(self, files: Mapping[tuple[str, ...], Path], repo_type: str) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.files = dict(files)
-        self.prefix = _URL_PREFIXES[repo_type]
-        commits = {
-            repo_id: hashlib.sha1(f"{repo_type}/{repo_id}".encode()).hexdigest() for repo_id, _ in self.files
-        }
+        # {(repo_type, repo_id, filename): path}; a 2-tuple key is a repo of the default type
+        self.files = {key if len(key) == 3 else (repo_type, *key): path for key, path in files.items()}
+        repos = {(kind, repo_id) for kind, repo_id, _ in self.files}
+        if len({repo_id for _, repo_id in repos}) < len(repos):
+            raise ValueError("one repo id served as two repo types: FakeHub.commits is keyed by repo id")
+        commits = {repo_id: hashlib.sha1(f"{kind}/{repo_id}".encode()).hexdigest() for kind, repo_id in repos}
+        self.repo_types = {repo_id: kind for kind, repo_id in repos}
+        self.etags: dict[Path, str] = {}  # hashed once per file: a checkpoint is hundreds of MB
         self.hub = FakeHub(url=f"http://127.0.0.1:{self.server_address[1]}", commits=commits)
+
+    def find_repo(self, url_repo: str) -> tuple[str, str]:
+        """(repo_type, repo_id) of a repo path in a URL: "datasets/a/b" -> ("dataset", "a/b")."""
+        for kind, prefix in _URL_PREFIXES.items():
+            if prefix and url_repo.startswith(prefix):
+                return kind, url_repo[len(prefix) :]
+        return "model", url_repo
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -69,18 +91,20 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, send_body: bool) -> None:
         hub = self.server.hub
         hub.requests.append((self.command, self.path))
-        match = _RESOLVE_PATH.fullmatch(urlsplit(self.path).path)
+        url_path = urlsplit(self.path).path
+        info = _INFO_PATH.fullmatch(url_path)
+        if info is not None:
+            return self._repo_info(info["kind"][:-1], unquote(info["repo_id"]), unquote(info["revision"] or "main"))
+        match = _RESOLVE_PATH.fullmatch(url_path)
         if match is None:  # e.g. GET /api/agent-harnesses, which the client tolerates failing
             return self._error(None)
-        if not match["repo"].startswith(self.server.prefix):
+        repo_type, repo_id = self.server.find_repo(match["repo"])
+        if self.server.repo_types.get(repo_id) != repo_type:
             return self._error("RepoNotFound")
-        repo_id = match["repo"][len(self.server.prefix) :]
-        commit = hub.commits.get(repo_id)
-        if commit is None:
-            return self._error("RepoNotFound")
+        commit = hub.commits[repo_id]
         if unquote(match["revision"]) not in ("main", commit):
             return self._error("RevisionNotFound")
-        path = self.server.files.get((repo_id, unquote(match["filename"])))
+        path = self.server.files.get((repo_type, repo_id, unquote(match["filename"])))
         if path is None:
             return self._error("EntryNotFound", commit)
 
@@ -103,7 +127,8 @@ class _Handler(BaseHTTPRequestHandler):
 
         self.send_response(status)
         self.send_header("X-Repo-Commit", commit)
-        self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
+        etag = self.server.etags.get(path) or self.server.etags.setdefault(path, hashlib.sha256(data).hexdigest())
+        self.send_header("ETag", f'"{etag}"')
         self.send_header("Content-Length", str(end - start + 1))
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Accept-Ranges", "bytes")
@@ -112,6 +137,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if send_body:
             self.wfile.write(data[start : end + 1])
+
+    def _repo_info(self, repo_type: str, repo_id: str, revision: str) -> None:
+        """The fields of `HfApi.repo_info`'s JSON that clients read: id, commit sha, file list."""
+        if self.server.repo_types.get(repo_id) != repo_type:
+            return self._error("RepoNotFound")
+        commit = self.server.hub.commits[repo_id]
+        if revision not in ("main", commit):
+            return self._error("RevisionNotFound")
+        files = sorted(name for kind, repo, name in self.server.files if (kind, repo) == (repo_type, repo_id))
+        body = json.dumps({
+            "id": repo_id, "sha": commit, "private": False, "gated": False, "disabled": False,
+            "siblings": [{"rfilename": name} for name in files],
+        }).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command == "GET":
+            self.wfile.write(body)
 
     def _error(self, code: str | None, commit: str | None = None) -> None:
         self.send_response(404)
@@ -124,9 +168,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve_hub(files: Mapping[tuple[str, str], Path], repo_type: str = "dataset") -> Iterator[FakeHub]:
-    """Serve `files` ({(repo_id, filename): local path}) as a fake Hub; yield its `FakeHub` handle.
+def serve_hub(files: Mapping[tuple[str, ...], Path], repo_type: str = "dataset") -> Iterator[FakeHub]:
+    """Serve `files` as a fake Hub; yield its `FakeHub` handle.
 
+    Keys are `(repo_id, filename)` for a repo of type `repo_type`, or `(repo_type, repo_id, filename)`
+    to mix types on one server: `{("dataset", "a/videos", "x.tar.gz"): p, ("model", "a/net", "config.json"): q}`.
     Every repo answers at revision "main" and at its commit hash `FakeHub.commits[repo_id]`. Each
     HEAD/GET is appended to `FakeHub.requests` as (method, raw request path).
     """

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from huggingface_hub import constants, hf_hub_download
-from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundError
+from huggingface_hub import HfApi, constants, hf_hub_download
+from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
 from fake_hub import FakeHub, serve_hub
 
@@ -96,3 +96,24 @@ def test_hf_endpoint_environment_variable(hub: FakeHub, tmp_path: Path) -> None:
 
     assert Path(result.stdout.strip()).read_bytes() == CONTENT
     assert [method for method, _ in hub.requests] == ["HEAD", "GET"]
+
+
+def test_one_server_holds_a_dataset_and_a_model(source: Path, tmp_path: Path) -> None:
+    model_repo = "someone/net"
+    files = {("dataset", REPO, FILENAME): source, ("model", model_repo, "config.json"): source}
+    with serve_hub(files) as hub:
+        assert _download(hub, tmp_path / "cache").read_bytes() == CONTENT
+        path = hf_hub_download(model_repo, "config.json", endpoint=hub.url, cache_dir=tmp_path / "cache")
+        assert Path(path).read_bytes() == CONTENT
+        with pytest.raises(RepositoryNotFoundError):  # the type is part of a repo's address
+            hf_hub_download(REPO, FILENAME, endpoint=hub.url, cache_dir=tmp_path / "cache")
+
+        # transformers pins the revision with repo_info before it downloads a checkpoint
+        api = HfApi(endpoint=hub.url)
+        info = api.model_info(model_repo)
+        assert info.sha == hub.commits[model_repo] and [s.rfilename for s in info.siblings] == ["config.json"]
+        assert api.dataset_info(REPO, revision="main").sha == hub.commits[REPO]
+        with pytest.raises(RepositoryNotFoundError):
+            api.model_info(REPO)
+        with pytest.raises(RevisionNotFoundError):
+            api.model_info(model_repo, revision="v2")
