@@ -14,8 +14,7 @@ from video_classifier.cli import add_view_args, config_parser, view_overrides
 from video_classifier.config import load_config
 from video_classifier.errors import UserError, exit_on_user_error
 from video_classifier.evaluation import evaluate_model
-from video_classifier.inference import inference_spec
-from video_classifier.modeling import load_for_inference, load_processor
+from video_classifier.modeling import load_trained
 from video_classifier.prepare import SPLITS, load_prepared
 
 
@@ -32,10 +31,9 @@ def main(argv: list[str] | None = None) -> None:
     # Data, model, and the model's own preprocessing
     label2id, records = load_prepared(config.data.root)
     model_ref = args.model or config.train.output_dir
-    model = load_for_inference(model_ref)
-    if {str(k): v for k, v in model.config.label2id.items()} != label2id:
+    model, spec = load_trained(model_ref, config.data.sample_rate)
+    if {label: i for i, label in spec.id2label.items()} != label2id:
         raise UserError(f"model {model_ref} was trained on other classes than {config.data.root}/labels.json holds")
-    spec = inference_spec(load_processor(model_ref), model.config, config.data.sample_rate)
 
     # Evaluate
     out = Path(args.out or (model_ref if Path(model_ref).is_dir() else "runs/eval"))
@@ -43,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     split_records = {args.split: [r for r in records if r.split == args.split]}
     if not split_records[args.split]:
         raise UserError(f"data folder {config.data.root} has no {args.split} videos: choose another --split")
-    evaluate_model(model, config, split_records, label2id, spec, (args.split,), out, f"eval_{args.split}{tag}.json", tag)
+    evaluate_model(model, spec, config, split_records, label2id, out, f"eval_{args.split}{tag}.json", tag)
 
 
 if __name__ == "__main__":

@@ -29,12 +29,9 @@ def main(argv: list[str] | None = None) -> None:
     predictions = predict(
         model_ref=args.model or config.train.output_dir,
         paths=args.videos,
-        data=config.data,
+        config=config,
         top_k=args.top_k or config.infer.top_k,
         mode=args.mode or config.infer.mode,
-        num_clips=config.eval.num_clips,
-        num_crops=config.eval.num_crops,
-        batch_size=config.eval.batch_size,
     )
     print(json.dumps([asdict(p) for p in predictions], indent=2) if args.json else format_table(predictions))
 

@@ -52,7 +52,8 @@ from video_classifier.config import DataConfig, SyntheticConfig  # noqa: E402
 from video_classifier.data import ClipDataset  # noqa: E402
 from video_classifier.decoding import Decoder, choose_decoder, decode_pyav, decode_torchcodec, torchcodec_problem  # noqa: E402
 from video_classifier.prepare import load_prepared, prepare  # noqa: E402
-from video_classifier.preprocessing import PreprocessSpec, clip_frame_indices, collate, exact_fps  # noqa: E402
+from video_classifier.model_spec import ModelSpec  # noqa: E402
+from video_classifier.preprocessing import PreprocessSpec, clip_frame_indices, exact_fps  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache" / "ucf_shape"
 # 8 groups x 8 classes = 64 train videos (about 90 s to make, once): one pass of
@@ -214,7 +215,8 @@ def main() -> None:
     # the records repeated so one epoch holds the warm-up batches and the timed clips
     repeats = math.ceil((max(args.workers, 1) * BATCH + args.clips) / len(train))
     rows[f"{workers}, ours, {default}"] = timed_loader(
-        ClipDataset(train * repeats, root, label2id, spec, train=True, decoder=default_decoder), collate, args.clips,
+        ClipDataset(train * repeats, root, label2id, spec, train=True, decoder=default_decoder),
+        ModelSpec("videomae", "pixel_values", spec).collate, args.clips,
         args.workers)
 
     rate = {path: clips / seconds for path, (clips, seconds) in rows.items()}

@@ -11,7 +11,8 @@ import yaml
 from conftest import run_script, tiny_config_dict, write_config
 from video_classifier.data import ViewDataset
 from video_classifier.decoding import decode_pyav, torchcodec_problem
-from video_classifier.inference import inference_spec, video_records
+from video_classifier.inference import video_records
+from video_classifier.model_spec import describe
 from video_classifier.prepare import load_prepared
 
 
@@ -100,7 +101,8 @@ def test_infer_agrees_with_plain_transformers(trained, tiny_workspace):
 
     model = AutoModelForVideoClassification.from_pretrained(out).eval()
     processor = AutoVideoProcessor.from_pretrained(out)
-    views = ViewDataset(video_records([video]), "", {}, inference_spec(processor, model.config), 2, 1, decode_pyav)
+    spec = describe(model, processor, model.config.sample_rate).preprocess
+    views = ViewDataset(video_records([video]), "", {}, spec, 2, 1, decode_pyav)
     with torch.no_grad():
         probs = model(pixel_values=views[0]["views"]).logits.softmax(-1).mean(0)
     expected = {model.config.id2label[i]: p for i, p in enumerate(probs.tolist())}
@@ -162,7 +164,7 @@ def test_pipeline_mode_loads_the_saved_folder_and_samples_as_documented(trained,
 
     # the same pipeline in process, logits unsquashed, against our decoder and crop on the documented frames
     model = AutoModelForVideoClassification.from_pretrained(out).eval()
-    spec = inference_spec(AutoVideoProcessor.from_pretrained(out), model.config)
+    spec = describe(model, AutoVideoProcessor.from_pretrained(out), model.config.sample_rate).preprocess
     (record,) = video_records([video])
 
     def our_logits(indices: list[int]) -> dict[str, float]:

@@ -1,12 +1,13 @@
-import pytest
-import torch
-from transformers import VideoMAEConfig, VideoMAEVideoProcessor
-
-from video_classifier.config import DataConfig, TrainConfig
 from fractions import Fraction
 
-from video_classifier.preprocessing import (ClipTransform, MultiCropTransform, PreprocessSpec, collate, crop_offsets,
-                                            spec_from_checkpoint, spread_clip_starts, temporal_subsample)
+import pytest
+import torch
+from transformers import VideoMAEConfig, VideoMAEForVideoClassification, VideoMAEVideoProcessor
+
+from video_classifier.config import TrainConfig
+from video_classifier.model_spec import ModelSpec, describe
+from video_classifier.preprocessing import (ClipTransform, MultiCropTransform, PreprocessSpec, crop_offsets,
+                                            spread_clip_starts, temporal_subsample)
 
 SPEC = PreprocessSpec(num_frames=8, sample_rate=2, resize_shortest_edge=64, crop_size=(64, 64),
                       mean=(0.45, 0.45, 0.45), std=(0.225, 0.225, 0.225), min_scale=1.0, max_scale=1.25)
@@ -18,12 +19,18 @@ def decoded_clip(frames: int = 16, height: int = 96, width: int = 128) -> torch.
 
 
 def test_spec_from_processor_and_model_config():
-    processor = VideoMAEVideoProcessor(size={"shortest_edge": 80}, crop_size={"height": 64, "width": 72},
+    processor = VideoMAEVideoProcessor(size={"shortest_edge": 80}, crop_size={"height": 64, "width": 64},
                                        image_mean=[0.1, 0.2, 0.3], image_std=[0.4, 0.5, 0.6])
-    spec = spec_from_checkpoint(processor, VideoMAEConfig(num_frames=12), DataConfig(sample_rate=3), TrainConfig())
-    assert (spec.num_frames, spec.sample_rate, spec.resize_shortest_edge, spec.crop_size) == (12, 3, 80, (64, 72))
+    model = VideoMAEForVideoClassification(VideoMAEConfig(
+        num_frames=12, image_size=64, patch_size=16, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, num_labels=2))
+    described = describe(model, processor, 3, TrainConfig(min_scale=1.5, max_scale=2.0))
+    spec = described.preprocess
+    assert (spec.num_frames, spec.sample_rate, spec.resize_shortest_edge, spec.crop_size) == (12, 3, 80, (64, 64))
     assert spec.mean == pytest.approx((0.1, 0.2, 0.3)) and spec.std == pytest.approx((0.4, 0.5, 0.6))
+    assert (spec.min_scale, spec.max_scale) == (1.5, 2.0)
     assert spec.clip_duration(25) == pytest.approx(12 * 3 / 25)
+    assert described.input_key == "pixel_values" and described.id2label == {0: "LABEL_0", 1: "LABEL_1"}
 
 
 def test_guide_recipe_clip_duration_uses_the_videos_fps():
@@ -69,10 +76,11 @@ def test_eval_transform_matches_the_processor():
     assert (ours - theirs).abs().max() < 2.5 / 255 / min(SPEC.std)
 
 
-def test_collate_layout():
+@pytest.mark.parametrize("key", ["pixel_values", "pixel_values_videos"])
+def test_collate_layout(key):
     items = [{"video": torch.zeros(8, 3, 64, 64), "label": i} for i in range(3)]
-    batch = collate(items)
-    assert batch["pixel_values"].shape == (3, 8, 3, 64, 64)  # (B, T, C, H, W), as VideoMAE takes it
+    batch = ModelSpec("any", key, SPEC).collate(items)
+    assert batch[key].shape == (3, 8, 3, 64, 64)  # (B, T, C, H, W), as transformers' video models take it
     assert batch["labels"].tolist() == [0, 1, 2] and batch["labels"].dtype == torch.long
 
 

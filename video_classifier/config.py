@@ -83,8 +83,10 @@ class DataConfig:
 
 @dataclass
 class TinyModelConfig:
-    """A randomly initialised VideoMAE saved as a local checkpoint (offline demo and tests)."""
+    """A randomly initialised video model saved as a local checkpoint (offline demo and tests)."""
 
+    # which of transformers' video classifiers (model_spec.ARCHITECTURES)
+    architecture: Literal["videomae", "timesformer", "vivit", "vjepa2", "videoprism"] = "videomae"
     image_size: int = 64
     patch_size: int = 8
     num_frames: int = 8
@@ -95,7 +97,7 @@ class TinyModelConfig:
     intermediate_size: int = 384
 
     def validate(self, prefix: str) -> None:
-        _positive(self, prefix, *[f.name for f in dataclasses.fields(self)])
+        _positive(self, prefix, *[f.name for f in dataclasses.fields(self) if f.name != "architecture"])
         if self.image_size % self.patch_size:
             raise UserError(f"{prefix}.image_size must be a multiple of patch_size ({self.patch_size})")
         if self.num_frames % self.tubelet_size:
@@ -108,7 +110,7 @@ class TinyModelConfig:
 class ModelConfig:
     checkpoint: str = "MCG-NJU/videomae-base"  # a Hub id or a local folder
     # When set and `checkpoint` is a folder that does not exist yet, a randomly
-    # initialised VideoMAE of this size is saved there first, then loaded back
+    # initialised model of this architecture and size is saved there first, then loaded back
     # through from_pretrained like any checkpoint.
     tiny_init: Optional[TinyModelConfig] = None
 

@@ -103,9 +103,9 @@ class ViewDataset(torch.utils.data.Dataset):
 
 
 def collate_views(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    """Videos' views, concatenated: pixel_values (videos x views, T, C, H, W)."""
+    """Videos' views, concatenated: views (videos x views, T, C, H, W)."""
     return {
-        "pixel_values": torch.cat([i["views"] for i in items]),
+        "views": torch.cat([i["views"] for i in items]),
         "labels": torch.tensor([i["label"] for i in items]),
         "video_index": torch.tensor([i["video_index"] for i in items]),
     }

@@ -4,8 +4,8 @@ Video level: `num_clips` clips spread over each video x `num_crops` crops, the
 softmax of all views averaged (top-1, top-5, mean class accuracy, per-class
 scores, confusion matrix). Clip level, alongside: every consecutive clip of
 each video with one centre crop, each scored alone, the number the Hugging Face
-guide reports. Inference calls `video_probabilities` too, so it reports
-exactly the scores evaluation computed.
+guide reports. The scoring itself is ModelSpec's, which inference calls too,
+so a video gets exactly the scores evaluation computed.
 """
 
 from __future__ import annotations
@@ -21,37 +21,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
 
 from .config import Config  # noqa: E402
-from .data import ClipDataset, ViewDataset, collate_views  # noqa: E402
+from .data import ClipDataset, ViewDataset  # noqa: E402
 from .decoding import announce, choose_decoder  # noqa: E402
+from .model_spec import ModelSpec  # noqa: E402
 from .prepare import VideoRecord  # noqa: E402
-from .preprocessing import PreprocessSpec, collate  # noqa: E402
-
-
-@torch.inference_mode()
-def video_probabilities(model: Any, views: ViewDataset, batch_size: int, workers: int = 0,
-                        desc: str = "videos") -> torch.Tensor:
-    """(videos, classes): the softmax averaged over each video's views, batched by whole videos."""
-    per_video = views.num_clips * views.crops.num_crops
-    loader = torch.utils.data.DataLoader(views, batch_size=max(1, batch_size // per_video), num_workers=workers,
-                                         collate_fn=collate_views)
-    out = []
-    for batch in tqdm(loader, desc=desc, unit="batch", leave=False):
-        logits = model(pixel_values=batch["pixel_values"].to(model.device, model.dtype)).logits.float()
-        out.append(logits.softmax(-1).view(-1, per_video, logits.shape[-1]).mean(1).cpu())
-    return torch.cat(out)
-
-
-@torch.inference_mode()
-def clip_probabilities(model: Any, clips: ClipDataset, batch_size: int, workers: int = 0) -> torch.Tensor:
-    """(clips, classes): each consecutive clip's softmax on its own."""
-    loader = torch.utils.data.DataLoader(clips, batch_size=batch_size, num_workers=workers, collate_fn=collate)
-    out = []
-    for batch in tqdm(loader, desc="clips", unit="batch", leave=False):
-        out.append(model(pixel_values=batch["pixel_values"].to(model.device, model.dtype)).logits.float().softmax(-1).cpu())
-    return torch.cat(out)
 
 
 def video_metrics(probs: torch.Tensor, labels: list[int], class_names: list[str]) -> dict[str, Any]:
@@ -94,14 +69,14 @@ def plot_confusion(matrix: list[list[int]], class_names: list[str], title: str, 
     plt.close(fig)
 
 
-def evaluate_split(model: Any, views: ViewDataset, clips: ClipDataset, class_names: list[str], split: str,
-                   batch_size: int, workers: int, out: Path, name: str) -> dict[str, Any]:
+def evaluate_split(model: Any, spec: ModelSpec, views: ViewDataset, clips: ClipDataset, class_names: list[str],
+                   split: str, batch_size: int, workers: int, out: Path, name: str) -> dict[str, Any]:
     """Video- and clip-level metrics of one split; writes the confusion matrix PNG and per-video scores."""
-    probs = video_probabilities(model, views, batch_size, workers, desc=f"{split} videos")
+    probs = spec.video_probabilities(model, views, batch_size, workers, desc=f"{split} videos")
     labels = [views.label2id[r.label] for r in views.records]
     metrics = {"views": f"{views.num_clips} clips x {views.crops.num_crops} crops", "videos": len(labels)}
     metrics.update(video_metrics(probs, labels, class_names))
-    clip_probs = clip_probabilities(model, clips, batch_size, workers)
+    clip_probs = spec.clip_probabilities(model, clips, batch_size, workers)
     clip_labels = torch.tensor([clips.label2id[clips.records[v].label] for v, _, _ in clips.items])
     metrics["clip_top1"] = float((clip_probs.argmax(-1) == clip_labels).float().mean())
     metrics["clips"] = len(clips)
@@ -137,21 +112,20 @@ def plot_training(log_history: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def evaluate_model(model: Any, config: Config, by_split: dict[str, list[VideoRecord]], label2id: dict[str, int],
-                   spec: PreprocessSpec, splits: tuple[str, ...], out: Path, metrics_name: str,
-                   tag: str = "") -> dict[str, Any]:
-    """Evaluate `splits` with config.eval's views; write `metrics_name`, confusion PNGs and per-video scores
-    (named by split and `tag`) into `out`; print a summary line per split."""
+def evaluate_model(model: Any, spec: ModelSpec, config: Config, by_split: dict[str, list[VideoRecord]],
+                   label2id: dict[str, int], out: Path, metrics_name: str, tag: str = "") -> dict[str, Any]:
+    """Evaluate every split of `by_split` with config.eval's views; write `metrics_name`, confusion PNGs and
+    per-video scores (named by split and `tag`) into `out`; print a summary line per split."""
     decoding = choose_decoder("pyav" if config.data.backend == "pytorchvideo" else config.data.decoder)
     announce(decoding)
     decoder = decoding.decode
     class_names = sorted(label2id, key=label2id.get)
     metrics = {}
-    for split in splits:
-        views = ViewDataset(by_split[split], config.data.root, label2id, spec, config.eval.num_clips,
+    for split, records in by_split.items():
+        views = ViewDataset(records, config.data.root, label2id, spec.preprocess, config.eval.num_clips,
                             config.eval.num_crops, decoder)
-        clips = ClipDataset(by_split[split], config.data.root, label2id, spec, train=False, decoder=decoder)
-        metrics[split] = evaluate_split(model, views, clips, class_names, split, config.eval.batch_size,
+        clips = ClipDataset(records, config.data.root, label2id, spec.preprocess, train=False, decoder=decoder)
+        metrics[split] = evaluate_split(model, spec, views, clips, class_names, split, config.eval.batch_size,
                                         config.data.workers(), out, f"{split}{tag}")
         m = metrics[split]
         print(

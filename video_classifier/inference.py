@@ -17,14 +17,13 @@ from typing import Any
 
 from transformers.utils import logging as transformers_logging
 
-from .config import DataConfig, TrainConfig
+from .config import Config
 from .data import ViewDataset
 from .decoding import announce, choose_decoder, torchcodec_problem
 from .errors import UserError
-from .evaluation import video_probabilities
-from .modeling import load_for_inference, load_processor
+from .model_spec import ModelSpec
+from .modeling import load_trained
 from .prepare import VIDEO_SUFFIXES, VideoRecord, probe_video
-from .preprocessing import PreprocessSpec, spec_from_checkpoint
 
 PIPELINE_NOTE = (
     "note: --mode pipeline samples num_frames frames evenly over the whole video (transformers' video "
@@ -39,15 +38,6 @@ class Prediction:
     views: str  # what was averaged, e.g. "5 clips x 3 crops"
     labels: list[str]
     scores: list[float]
-
-
-def inference_spec(processor: Any, model_config: Any, sample_rate: int | None = None) -> PreprocessSpec:
-    """The evaluation preprocessing of a trained model. Its frame stride is read from model.config
-    (train.py stores it there); `sample_rate` is the fallback for models trained elsewhere."""
-    stride = getattr(model_config, "sample_rate", None) or sample_rate
-    if stride is None:
-        raise UserError("the model's config.json has no sample_rate: pass --set data.sample_rate=N")
-    return spec_from_checkpoint(processor, model_config, DataConfig(sample_rate=int(stride)), TrainConfig())
 
 
 def find_videos(paths: list[str]) -> list[Path]:
@@ -70,21 +60,20 @@ def video_records(videos: list[Path]) -> list[VideoRecord]:
     return [VideoRecord(str(v), "", "", "", *probe_video(v)) for v in videos]
 
 
-def predict_manual(model: Any, spec: PreprocessSpec, videos: list[Path], top_k: int, num_clips: int,
-                   num_crops: int, batch_size: int, decoder_name: str) -> list[Prediction]:
-    decoding = choose_decoder(decoder_name)
+def predict_manual(model: Any, spec: ModelSpec, videos: list[Path], config: Config, top_k: int) -> list[Prediction]:
+    """Each video scored from config.eval's views, exactly as evaluation scores it."""
+    decoding = choose_decoder(config.data.decoder)
     announce(decoding)
-    decoder = decoding.decode
-    views = ViewDataset(video_records(videos), "", {}, spec, num_clips, num_crops, decoder)
+    num_clips, num_crops = config.eval.num_clips, config.eval.num_crops
+    views = ViewDataset(video_records(videos), "", {}, spec.preprocess, num_clips, num_crops, decoding.decode)
     try:
-        probs = video_probabilities(model, views, batch_size)
+        probs = spec.video_probabilities(model, views, config.eval.batch_size)
     except RuntimeError as err:
         raise UserError(f"{str(err).splitlines()[0]}; check that the file plays") from None
-    id2label = model.config.id2label
-    scores, ids = probs.topk(min(top_k, len(id2label)), dim=-1)
+    scores, ids = probs.topk(min(top_k, len(spec.id2label)), dim=-1)
     described = f"{num_clips} clips x {num_crops} crops"
     return [
-        Prediction(str(v), described, [id2label[i] for i in row_ids], row_scores)
+        Prediction(str(v), described, [spec.id2label[i] for i in row_ids], row_scores)
         for v, row_ids, row_scores in zip(videos, ids.tolist(), scores.tolist())
     ]
 
@@ -110,20 +99,21 @@ def predict_pipeline(model_ref: str, videos: list[Path], top_k: int) -> list[Pre
         except RuntimeError as err:
             first = str(err).strip().splitlines()[0]
             raise UserError(f"the pipeline could not decode {video} ({first}); use --mode manual") from None
+        except TypeError as err:  # its postprocess reads logits as (1, classes); VideoPrism's are (1, 1, classes)
+            raise UserError(f"transformers' video-classification pipeline cannot read the outputs of "
+                            f"{classifier.model.config.model_type} ({err}); use --mode manual") from None
         predictions.append(Prediction(str(video), "pipeline: 1 view", [r["label"] for r in result],
                                       [r["score"] for r in result]))
     return predictions
 
 
-def predict(model_ref: str, paths: list[str], data: DataConfig, top_k: int, mode: str, num_clips: int,
-            num_crops: int, batch_size: int) -> list[Prediction]:
+def predict(model_ref: str, paths: list[str], config: Config, top_k: int, mode: str) -> list[Prediction]:
     videos = find_videos(paths)
     transformers_logging.disable_progress_bar()  # the weight-loading bar would only clutter the table
     if mode == "pipeline":
         return predict_pipeline(model_ref, videos, top_k)
-    model = load_for_inference(model_ref)
-    spec = inference_spec(load_processor(model_ref), model.config, data.sample_rate)
-    return predict_manual(model, spec, videos, top_k, num_clips, num_crops, batch_size, data.decoder)
+    model, spec = load_trained(model_ref, config.data.sample_rate)
+    return predict_manual(model, spec, videos, config, top_k)
 
 
 def format_table(predictions: list[Prediction]) -> str:

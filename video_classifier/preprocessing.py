@@ -5,15 +5,16 @@ end - start = num_frames x sample_rate / fps, and `num_frames` of them spread
 evenly: the arithmetic of pytorchvideo's PyAV path, so every decoder sees the
 frames the reference sees.
 
-Every constant comes from the checkpoint: mean, std, resize and crop sizes from
-its processor, `num_frames` from `model.config`; only the frame stride
-(`data.sample_rate`) and the augmentation ranges come from our config.
+Every constant comes from the checkpoint, read once by model_spec.describe:
+mean, std, resize and crop sizes and the resize filter from its processor,
+`num_frames` from `model.config`; only the frame stride (`data.sample_rate`)
+and the augmentation ranges come from our config.
 
 Layouts: pytorchvideo gives (C, T, H, W) float holding whole numbers in
 [0, 255]; our decoders give the sampled frames as (T, C, H, W) uint8. Both are
 resized and cropped as uint8 (exactly, since pytorchvideo's floats are whole
 numbers), then converted and normalised last, into (T, C, H, W) float32: the
-layout VideoMAE's `pixel_values` take per video.
+layout every video classifier in transformers takes per video.
 """
 
 from __future__ import annotations
@@ -21,15 +22,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 import torch
 from torchvision import tv_tensors
-from torchvision.transforms import v2
+from torchvision.transforms import InterpolationMode, v2
 from torchvision.transforms.v2 import functional as F
 
-from .config import DataConfig, TrainConfig
-from .errors import UserError
 
 
 @dataclass(frozen=True)
@@ -43,33 +41,14 @@ class PreprocessSpec:
     min_scale: float = 1.0  # train only: random short side in [min, max] x the crop's short side
     max_scale: float = 1.0
     horizontal_flip: bool = False
+    # (height, width) to resize every frame to, aspect not kept, instead of the short side
+    # (processors with size {height, width} and no crop, as LLaVA-OneVision's for VideoPrism)
+    resize_to: tuple[int, int] | None = None
+    interpolation: InterpolationMode = InterpolationMode.BILINEAR  # the processor's `resample`
 
     def clip_duration(self, fps: float) -> Fraction:
         """Seconds one clip covers, exactly: 16 frames x stride 4 at 25 fps = 64/25 s = 2.56 s."""
         return Fraction(self.num_frames * self.sample_rate) / exact_fps(fps)
-
-
-def spec_from_checkpoint(processor: Any, model_config: Any, data: DataConfig, train: TrainConfig) -> PreprocessSpec:
-    """Read the preprocessing constants off a checkpoint's processor and model config."""
-    size, crop = processor.size, processor.crop_size
-    if getattr(size, "shortest_edge", None):
-        shortest = int(size.shortest_edge)
-    elif getattr(size, "height", None):
-        shortest = int(min(size.height, size.width))
-    else:
-        raise UserError(f"the checkpoint's processor has no usable size ({size}): expected shortest_edge or height/width")
-    crop_hw = (int(crop.height), int(crop.width)) if getattr(processor, "do_center_crop", True) else (shortest, shortest)
-    return PreprocessSpec(
-        num_frames=int(model_config.num_frames),
-        sample_rate=data.sample_rate,
-        resize_shortest_edge=shortest,
-        crop_size=crop_hw,
-        mean=tuple(float(m) for m in processor.image_mean),
-        std=tuple(float(s) for s in processor.image_std),
-        min_scale=train.min_scale,
-        max_scale=train.max_scale,
-        horizontal_flip=train.horizontal_flip,
-    )
 
 
 def exact_fps(fps: float) -> Fraction:
@@ -151,11 +130,17 @@ class RandomScaleCrop:
 
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         (height, width), (crop_h, crop_w) = frames.shape[-2:], self.spec.crop_size
-        factor = int(torch.randint(self.sizes[0], self.sizes[1] + 1, ())) / min(height, width)
-        box_h, box_w = min(height, round(crop_h / factor)), min(width, round(crop_w / factor))
+        scaled_short_side = int(torch.randint(self.sizes[0], self.sizes[1] + 1, ()))
+        if self.spec.resize_to is None:
+            factor = scaled_short_side / min(height, width)
+            box_h, box_w = min(height, round(crop_h / factor)), min(width, round(crop_w / factor))
+        else:  # frames squashed to resize_to x scale, then cropped: the box covers 1 / scale of each side
+            scale = scaled_short_side / min(crop_h, crop_w)
+            box_h, box_w = min(height, round(height / scale)), min(width, round(width / scale))
         top = int(torch.randint(0, height - box_h + 1, ()))
         left = int(torch.randint(0, width - box_w + 1, ()))
-        frames = F.resized_crop(frames, top, left, box_h, box_w, [crop_h, crop_w], antialias=True)
+        frames = F.resized_crop(frames, top, left, box_h, box_w, [crop_h, crop_w],
+                                interpolation=self.spec.interpolation, antialias=True)
         if self.spec.horizontal_flip and torch.rand(()) < 0.5:
             frames = frames.flip(-1)
         return frames
@@ -189,11 +174,13 @@ class ClipTransform:
 class MultiCropTransform:
     """Evaluation views of one clip: resize the short side, then `num_crops` crops along the long side
     (left/centre/right, or top/centre/bottom). (T, C, H, W) uint8 -> (num_crops, T, C, h, w) float32.
-    One crop is ClipTransform's evaluation output."""
+    One crop is ClipTransform's evaluation output. With `resize_to`, frames are resized to exactly
+    that size and the crops are all that one view."""
 
     def __init__(self, spec: PreprocessSpec, num_crops: int):
         self.spec, self.num_crops = spec, num_crops
-        self.resize = v2.Resize(spec.resize_shortest_edge)
+        size = list(spec.resize_to) if spec.resize_to else spec.resize_shortest_edge
+        self.resize = v2.Resize(size, interpolation=spec.interpolation, antialias=True)
         self.normalize = Normalize(spec)
 
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
@@ -205,11 +192,3 @@ class MultiCropTransform:
             tops, lefts = crop_offsets(height, crop_h, self.num_crops), crop_offsets(width, crop_w, 1)
         crops = [video[..., t : t + crop_h, l : l + crop_w] for t in tops for l in lefts]
         return torch.stack([self.normalize(c) for c in crops]).contiguous()
-
-
-def collate(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    """Dataset items -> the model's batch: pixel_values (B, T, C, H, W), labels (B,)."""
-    return {
-        "pixel_values": torch.stack([e["video"] for e in examples]),
-        "labels": torch.tensor([e["label"] for e in examples], dtype=torch.long),
-    }

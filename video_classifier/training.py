@@ -22,9 +22,9 @@ from .config import Config, save_config
 from .data import build_datasets
 from .evaluation import evaluate_model, plot_training
 from .errors import UserError
-from .modeling import ensure_tiny_checkpoint, load_for_training, load_processor, save_image_processor
+from .model_spec import ModelSpec, describe, record_in_config, save_image_processor
+from .modeling import ensure_tiny_checkpoint, load_for_training, load_processor
 from .prepare import LABELS, load_prepared
-from .preprocessing import collate, spec_from_checkpoint
 
 METRICS = "metrics.json"  # the final evaluation of val and test
 RESOLVED_CONFIG = "config.yaml"
@@ -32,7 +32,7 @@ RESOLVED_CONFIG = "config.yaml"
 
 def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
     """Clip-level accuracy and macro F1, with scikit-learn (no Hub access at run time)."""
-    predicted = np.argmax(prediction.predictions, axis=-1)
+    predicted = np.argmax(ModelSpec.class_scores(prediction.predictions), axis=-1)
     labels = prediction.label_ids
     return {
         "accuracy": float(accuracy_score(labels, predicted)),
@@ -163,16 +163,18 @@ def train(config: Config) -> dict[str, Any]:
     # state-dict loading skips keys that transformers renames on load (VideoMAE's
     # q_bias/v_bias), and keys it skips keep the values loaded here.
     model = load_for_training(resume or config.model.checkpoint, label2id)
-    model.config.sample_rate = config.data.sample_rate  # read back by inference: frames are taken at this stride
 
-    # Preprocessing and datasets
-    spec = spec_from_checkpoint(processor, model.config, config.data, config.train)
+    # The model's description (inputs, preprocessing, outputs) and the datasets
+    spec = describe(model, processor, config.data.sample_rate, config.train)
+    record_in_config(model.config, spec)  # read back by inference: frames are taken at this stride
     # the Trainer sees train and val (per-epoch clip accuracy); the final evaluation builds its own views
-    datasets, decoding = build_datasets(config.data, {s: by_split[s] for s in ("train", "val")}, label2id, spec)
+    datasets, decoding = build_datasets(config.data, {s: by_split[s] for s in ("train", "val")}, label2id,
+                                        spec.preprocess)
     say(f"data: {decoding}; {args.dataloader_num_workers} DataLoader workers per process")
     say(
-        f"clips: {spec.num_frames} frames x stride {spec.sample_rate} = "
-        f"{float(spec.clip_duration(by_split['train'][0].fps)):.2f} s, {spec.crop_size[0]}x{spec.crop_size[1]} crops"
+        f"model: {spec.model_type}, clips of {spec.preprocess.num_frames} frames x stride {spec.preprocess.sample_rate} = "
+        f"{float(spec.preprocess.clip_duration(by_split['train'][0].fps)):.2f} s, "
+        f"{spec.preprocess.crop_size[0]}x{spec.preprocess.crop_size[1]} px as {spec.input_key}"
     )
     where = f"{processes} processes on {args.device.type} ({args.parallel_mode.value})" if processes > 1 else str(args.device)
     say(
@@ -190,7 +192,7 @@ def train(config: Config) -> dict[str, Any]:
         train_dataset=datasets["train"],
         eval_dataset=datasets["val"],
         processing_class=processor,  # saved beside the model
-        data_collator=collate,
+        data_collator=spec.collate,
         compute_metrics=compute_metrics,
     )
 
@@ -214,7 +216,8 @@ def train(config: Config) -> dict[str, Any]:
     plot_training(trainer.state.log_history, out / "training.png")
 
     # Evaluate the kept model: video level (multi-view) and clip level, on val and test
-    metrics = evaluate_model(trainer.model.eval(), config, by_split, label2id, spec, ("val", "test"), out, METRICS)
+    final = {s: by_split[s] for s in ("val", "test")}
+    metrics = evaluate_model(trainer.model.eval(), spec, config, final, label2id, out, METRICS)
     if config.train.push_to_hub:
         trainer.push_to_hub()
     return metrics

@@ -1,0 +1,168 @@
+"""Every video classifier transformers has goes through the same scripts, with no code of its own.
+
+For each of the five model types that AutoModelForVideoClassification maps, a checkpoint folder is
+saved with plain transformers (a random tiny backbone and its processor, nothing of ours), then
+trained with train.py, evaluated from several views, run through infer.py, and reloaded with plain
+transformers; our evaluation pixels are compared with the model's own processor's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import transformers
+from transformers import AutoModelForVideoClassification, AutoVideoProcessor
+
+import eval as eval_script
+import infer as infer_script
+import train as train_script
+from conftest import tiny_config_dict, write_config
+from video_classifier.config import TinyModelConfig
+from video_classifier.decoding import decode_pyav, torchcodec_problem
+from video_classifier.inference import video_records
+from video_classifier.model_spec import ARCHITECTURES, describe, tiny_model
+from video_classifier.preprocessing import MultiCropTransform
+
+SIZE, FRAMES = 32, 4
+
+
+def plain_checkpoint(architecture: str, folder: Path) -> Path:
+    """A random tiny backbone and its processor, saved with transformers alone (32 px, 4 frames)."""
+    small = {"hidden_size": 32, "num_attention_heads": 2}
+    square = {"size": {"shortest_edge": SIZE}, "crop_size": {"height": SIZE, "width": SIZE}}
+    if architecture == "videomae":
+        model = transformers.VideoMAEModel(transformers.VideoMAEConfig(
+            image_size=SIZE, patch_size=8, num_frames=FRAMES, num_hidden_layers=1, intermediate_size=64,
+            use_mean_pooling=True, **small))
+        processor = transformers.VideoMAEVideoProcessor(**square)
+    elif architecture == "timesformer":
+        model = transformers.TimesformerModel(transformers.TimesformerConfig(
+            image_size=SIZE, patch_size=8, num_frames=FRAMES, num_hidden_layers=1, intermediate_size=64, **small))
+        processor = transformers.TimesformerVideoProcessor(**square)
+    elif architecture == "vivit":
+        model = transformers.VivitModel(transformers.VivitConfig(
+            image_size=SIZE, num_frames=FRAMES, tubelet_size=[2, 8, 8], num_hidden_layers=1, intermediate_size=64,
+            **small))
+        processor = transformers.VivitVideoProcessor(**square)
+    elif architecture == "vjepa2":
+        model = transformers.VJEPA2Model(transformers.VJEPA2Config(
+            crop_size=SIZE, patch_size=8, frames_per_clip=FRAMES, num_hidden_layers=1, mlp_ratio=2.0,
+            pred_hidden_size=32, pred_num_attention_heads=2, pred_num_hidden_layers=1, num_pooler_layers=1, **small))
+        processor = transformers.VJEPA2VideoProcessor(**square)
+    else:  # videoprism: transformers maps it to LLaVA-OneVision's video processor
+        model = transformers.VideoPrismVisionModel(transformers.VideoPrismVisionConfig(
+            image_size=SIZE, num_frames=FRAMES, tubelet_size=[1, 8, 8], num_spatial_layers=1, num_temporal_layers=1,
+            intermediate_size=64, **small))
+        processor = transformers.LlavaOnevisionVideoProcessor(size={"height": SIZE, "width": SIZE})
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module", params=sorted(ARCHITECTURES))
+def trained(request, tiny_workspace, tmp_path_factory):
+    """(architecture, config path, output folder) after train.py on a plain-transformers checkpoint."""
+    architecture = request.param
+    root = tmp_path_factory.mktemp(architecture)
+    data = tiny_config_dict(root)
+    data["data"]["root"] = str(tiny_workspace / "data")
+    data["model"] = {"checkpoint": str(plain_checkpoint(architecture, root / "checkpoint"))}
+    data["eval"] = {"num_clips": 2, "num_crops": 2}
+    config_path = write_config(root / "config.yaml", data)
+    train_script.main(["--config", str(config_path)])
+    return architecture, config_path, Path(data["train"]["output_dir"])
+
+
+def test_trains_and_evaluates_from_several_views(trained):
+    architecture, _, out = trained
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"]["views"] == "2 clips x 2 crops" and metrics["test"]["videos"] == 8
+    assert 0.0 <= metrics["test"]["top1"] <= 1.0 and metrics["test"]["clips"] == 24
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["model_type"] == ARCHITECTURES[architecture] and len(saved["id2label"]) == 8
+
+
+def test_infer_gives_the_evaluations_scores_and_eval_runs(trained, tiny_workspace, capsys):
+    _, config_path, out = trained
+    evaluated = {e["video"]: e["scores"] for e in json.loads((out / "scores_test.json").read_text())}
+    capsys.readouterr()
+    infer_script.main(["--config", str(config_path), "--model", str(out), "--json", "--top-k", "8",
+                       str(tiny_workspace / "data" / "test")])
+    predictions = json.loads(capsys.readouterr().out)
+    assert len(predictions) == 8
+    for p in predictions:
+        expected = evaluated[str(Path(p["video"]).relative_to(tiny_workspace / "data"))]
+        for label, score in zip(p["labels"], p["scores"]):
+            assert score == pytest.approx(expected[label], abs=1e-5)
+    eval_script.main(["--config", str(config_path), "--model", str(out), "--split", "val", "--clips", "1",
+                      "--crops", "1"])
+    assert json.loads((out / "eval_val_1x1.json").read_text())["val"]["videos"] == 8
+
+
+def test_output_reloads_with_plain_transformers(trained, tiny_workspace):
+    """The output folder alone (no project code) gives the scores infer.py computes for one view."""
+    _, _, out = trained
+    model = AutoModelForVideoClassification.from_pretrained(out).eval()
+    processor = AutoVideoProcessor.from_pretrained(out)
+    video = sorted((tiny_workspace / "data" / "test").glob("*/*.avi"))[0]
+    spec = describe(model, processor, model.config.sample_rate)
+    from video_classifier.data import ViewDataset
+
+    views = ViewDataset(video_records([video]), "", {}, spec.preprocess, 1, 1, decode_pyav)
+    frames = views[0]["views"]
+    with torch.no_grad():
+        plain = model(**{model.main_input_name: frames}).logits.reshape(1, -1)
+    assert torch.allclose(spec.logits(model, frames), plain, atol=1e-6)
+
+
+def test_evaluation_pixels_equal_the_models_own_processor(trained, tiny_workspace):
+    """Our evaluation view of a clip and the saved processor's output for the same frames."""
+    _, _, out = trained
+    model = AutoModelForVideoClassification.from_pretrained(out)
+    processor = AutoVideoProcessor.from_pretrained(out)
+    spec = describe(model, processor, model.config.sample_rate).preprocess
+    video = sorted((tiny_workspace / "data" / "test").glob("*/*.avi"))[0]
+    frames = decode_pyav(video, [0, 2, 4, 6])  # (T, C, H, W) uint8
+    ours = MultiCropTransform(spec, num_crops=1)(frames)[0]
+    output = processor(videos=[frames.permute(0, 2, 3, 1).numpy()], return_tensors="pt", do_sample_frames=False)
+    theirs = output[model.main_input_name][0]
+    assert ours.shape == theirs.shape == (FRAMES, 3, SIZE, SIZE)
+    # the same resize filter and normalisation; both resize uint8 frames with torchvision, the
+    # processor in float, so pixels differ by rounding only (a grey level at most)
+    assert (ours - theirs).abs().max() <= 1.01 / 255 / min(spec.std)
+
+
+@pytest.mark.torchcodec
+@pytest.mark.skipif(torchcodec_problem() is not None, reason="transformers' pipeline decodes with torchcodec")
+def test_pipeline_mode(trained, tiny_workspace, capsys):
+    architecture, config_path, out = trained
+    video = str(sorted((tiny_workspace / "data" / "test").glob("*/*.avi"))[0])
+    capsys.readouterr()
+    args = ["--config", str(config_path), "--model", str(out), "--mode", "pipeline", "--json", "--top-k", "3", video]
+    if architecture == "videoprism":
+        # the pipeline's postprocess takes logits[0] as the class scores; VideoPrism's logits are
+        # (batch, 1, classes), so it gets a (1, classes) row and fails: a one-line error, not a traceback
+        with pytest.raises(SystemExit) as stopped:
+            infer_script.main(args)
+        assert stopped.value.code == 2
+        assert "pipeline cannot read the outputs of videoprism_vision_model" in capsys.readouterr().err
+        return
+    infer_script.main(args)
+    (prediction,) = json.loads(capsys.readouterr().out)
+    assert len(prediction["labels"]) == 3 and all(isinstance(s, float) for s in prediction["scores"])
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_tiny_init_builds_each_architecture(architecture):
+    tiny = TinyModelConfig(architecture=architecture, image_size=SIZE, patch_size=8, num_frames=FRAMES,
+                           tubelet_size=2, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=64)
+    backbone, processor = tiny_model(tiny, seed=0)
+    assert backbone.config.model_type == ARCHITECTURES[architecture]
+    frames = np.zeros((FRAMES, SIZE, SIZE, 3), np.uint8)
+    pixels = next(v for v in processor(videos=[frames], return_tensors="pt", do_sample_frames=False).values())
+    assert pixels.shape == (1, FRAMES, 3, SIZE, SIZE)

@@ -1,0 +1,296 @@
+"""One description of a model and its inputs, built once from a checkpoint.
+
+Everything that differs between the video classifiers transformers has lives
+here and nowhere else: how to build a tiny one offline, how many frames a clip
+has (`num_frames`, or V-JEPA 2's `frames_per_clip`), the input sizes and the
+normalisation its processor applies (ViViT rescales to [-1, 1]; VideoPrism's
+processor resizes to a square with bicubic filtering), the batch key its
+`forward` takes (`pixel_values` or `pixel_values_videos`), and how to read its
+logits (VideoPrism's come out as (batch, 1, classes)). Training, evaluation,
+eval.py and infer.py take a `ModelSpec` and never ask what the model is.
+
+The normalisation is read off the processor by running it, not from its
+attributes: a black and a white uniform frame go through it, and the affine map
+per channel that comes out is written as the `(x / 255 - mean) / std` our
+transforms apply. So any processor that rescales and normalises per channel is
+matched exactly, whatever its constants or its own arithmetic.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import transformers
+from torchvision.transforms import InterpolationMode
+from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
+
+from tqdm.auto import tqdm
+
+from .config import TinyModelConfig, TrainConfig
+from .data import ClipDataset, ViewDataset, collate_views
+from .errors import UserError
+from .preprocessing import PreprocessSpec
+
+# model.tiny_init.architecture -> the transformers model type it builds
+ARCHITECTURES = {
+    "videomae": "videomae",
+    "timesformer": "timesformer",
+    "vivit": "vivit",
+    "vjepa2": "vjepa2",
+    "videoprism": "videoprism_vision_model",
+}
+
+# PIL's resampling codes, as processors store them -> torchvision's
+_INTERPOLATION = {0: InterpolationMode.NEAREST, 2: InterpolationMode.BILINEAR, 3: InterpolationMode.BICUBIC}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a checkpoint needs of its inputs and how to read its outputs."""
+
+    model_type: str
+    input_key: str  # the batch key forward() takes: "pixel_values" or "pixel_values_videos"
+    preprocess: PreprocessSpec
+    id2label: dict[int, str] = field(default_factory=dict)
+
+    def inputs(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(B, T, C, H, W) clips -> the model's keyword arguments."""
+        return {self.input_key: pixel_values}
+
+    @staticmethod
+    def class_scores(logits: Any) -> Any:
+        """(B, classes) from whatever shape the head returns: VideoPrism's is (B, 1, classes)."""
+        return logits.reshape(logits.shape[0], -1)
+
+    def logits(self, model: Any, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(B, classes) float32 logits for (B, T, C, H, W) clips, on the model's device and dtype."""
+        output = model(**self.inputs(pixel_values.to(model.device, model.dtype)))
+        return self.class_scores(output.logits).float()
+
+    def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """Dataset items -> the Trainer's batch: clips (B, T, C, H, W) under the model's key, labels (B,)."""
+        return {
+            self.input_key: torch.stack([e["video"] for e in examples]),
+            "labels": torch.tensor([e["label"] for e in examples], dtype=torch.long),
+        }
+
+    # Scoring, shared by evaluation and inference: a video gets the same scores from both.
+    @torch.inference_mode()
+    def video_probabilities(self, model: Any, views: ViewDataset, batch_size: int, workers: int = 0,
+                            desc: str = "videos") -> torch.Tensor:
+        """(videos, classes): the softmax averaged over each video's views, batched by whole videos."""
+        per_video = views.num_clips * views.crops.num_crops
+        loader = torch.utils.data.DataLoader(views, batch_size=max(1, batch_size // per_video), num_workers=workers,
+                                             collate_fn=collate_views)
+        out = []
+        for batch in tqdm(loader, desc=desc, unit="batch", leave=False):
+            probs = self.logits(model, batch["views"]).softmax(-1)
+            out.append(probs.view(-1, per_video, probs.shape[-1]).mean(1).cpu())
+        return torch.cat(out)
+
+    @torch.inference_mode()
+    def clip_probabilities(self, model: Any, clips: ClipDataset, batch_size: int, workers: int = 0) -> torch.Tensor:
+        """(clips, classes): each clip's softmax on its own."""
+        loader = torch.utils.data.DataLoader(clips, batch_size=batch_size, num_workers=workers,
+                                             collate_fn=self.collate)
+        out = []
+        for batch in tqdm(loader, desc="clips", unit="batch", leave=False):
+            out.append(self.logits(model, batch[self.input_key]).softmax(-1).cpu())
+        return torch.cat(out)
+
+
+def record_in_config(model_config: Any, spec: ModelSpec) -> None:
+    """Keep in the saved config.json what inference needs: the frame stride, and the frame count under
+    the name transformers' pipeline reads (`num_frames`; V-JEPA 2 calls it frames_per_clip)."""
+    model_config.sample_rate = spec.preprocess.sample_rate
+    if getattr(model_config, "num_frames", None) is None:
+        model_config.num_frames = spec.preprocess.num_frames
+
+
+def frames_per_clip(model_config: Any) -> int:
+    """Frames the model takes per clip: `num_frames`, or V-JEPA 2's `frames_per_clip`."""
+    for name in ("num_frames", "frames_per_clip"):
+        value = getattr(model_config, name, None)
+        if value:
+            return int(value)
+    raise UserError(f"the checkpoint's config ({model_config.model_type}) names no frame count "
+                    "(num_frames or frames_per_clip): it is not a video model")
+
+
+def model_input_size(model_config: Any) -> int | None:
+    """The square input size the position embeddings were built for, where the config states one."""
+    for name in ("image_size", "crop_size"):
+        value = getattr(model_config, name, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def trained_stride(model_config: Any, fallback: int | None) -> int:
+    """The frame stride a model was trained with: train.py stores it in model.config; `fallback`
+    (data.sample_rate) for models trained elsewhere."""
+    stride = getattr(model_config, "sample_rate", None) or fallback
+    if stride is None:
+        raise UserError("the model's config.json has no sample_rate: pass --set data.sample_rate=N")
+    return int(stride)
+
+
+def describe(model: Any, processor: Any, sample_rate: int, train: TrainConfig | None = None) -> ModelSpec:
+    """The description of `model` (loaded) with `processor`, at `sample_rate`; `train` adds augmentation."""
+    config = model.config
+    size, crop = processor.size, getattr(processor, "crop_size", None)
+    resize_to = None
+    if getattr(size, "shortest_edge", None):
+        shortest = int(size.shortest_edge)
+        use_crop = getattr(processor, "do_center_crop", True) and crop is not None and getattr(crop, "height", None)
+        crop_hw = (int(crop.height), int(crop.width)) if use_crop else (shortest, shortest)
+    elif getattr(size, "height", None):  # resized to exactly this size, aspect not kept (LLaVA-OneVision's)
+        resize_to = crop_hw = (int(size.height), int(size.width))
+        shortest = min(resize_to)
+    else:
+        raise UserError(f"the checkpoint's processor has no usable size ({size}): expected shortest_edge or height/width")
+    expected = model_input_size(config)
+    if expected is not None and crop_hw != (expected, expected):
+        # the position embeddings fix the input size: follow the model, keep the processor's resize ratio
+        print(f"note: the processor gives {crop_hw[0]}x{crop_hw[1]} px inputs, the model takes "
+              f"{expected}x{expected}: using {expected}", file=sys.stderr)
+        shortest = round(shortest * expected / min(crop_hw))
+        resize_to = (expected, expected) if resize_to else None
+        crop_hw = (expected, expected)
+    mean, std = normalisation(processor, crop_hw)
+    augment = train or TrainConfig(horizontal_flip=False, min_scale=1.0, max_scale=1.0)
+    preprocess = PreprocessSpec(
+        num_frames=frames_per_clip(config),
+        sample_rate=sample_rate,
+        resize_shortest_edge=shortest,
+        crop_size=crop_hw,
+        mean=mean,
+        std=std,
+        min_scale=augment.min_scale,
+        max_scale=augment.max_scale,
+        horizontal_flip=augment.horizontal_flip,
+        resize_to=resize_to,
+        interpolation=_INTERPOLATION.get(int(getattr(processor, "resample", 2) or 2), InterpolationMode.BILINEAR),
+    )
+    return ModelSpec(
+        model_type=config.model_type,
+        input_key=model.main_input_name,
+        preprocess=preprocess,
+        id2label={int(i): label for i, label in (config.id2label or {}).items()},
+    )
+
+
+def normalisation(processor: Any, crop_hw: tuple[int, int]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The processor's rescale and normalise, as (mean, std) of `(x / 255 - mean) / std`.
+
+    Runs the processor on a black and a white uniform frame (uniform frames come through any
+    resize and crop unchanged) and reads the affine map per channel: out = a x + b, so
+    std = 1 / (255 a) and mean = -b std. ViViT's x / 127.5 - 1, then (x - 0.5) / 0.5, comes out
+    as mean 0.75, std 0.25."""
+    frames = np.zeros((2, *crop_hw, 3), np.uint8)
+    frames[1] = 255
+    output = processor(videos=[frames], return_tensors="pt", do_sample_frames=False)
+    pixels = next(v for v in output.values() if torch.is_tensor(v) and v.ndim == 5)[0].double()  # (T, C, H, W)
+    black, white = pixels[0].flatten(1), pixels[1].flatten(1)  # (C, H x W)
+    if (black.amax(1) - black.amin(1)).max() > 1e-5 or (white.amax(1) - white.amin(1)).max() > 1e-5:
+        raise UserError(f"the checkpoint's processor ({type(processor).__name__}) does not normalise each channel "
+                        "uniformly: it cannot be described as mean/std")
+    a = (white[:, 0] - black[:, 0]) / 255
+    b = black[:, 0]
+    std = 1 / (255 * a)
+    return tuple(float(m) for m in -b * std), tuple(float(s) for s in std)
+
+
+def save_image_processor(video_processor: Any, model_type: str, folder: Any) -> None:
+    """Write preprocessor_config.json beside video_preprocessor_config.json: the same constants as the
+    image processor of `model_type`, which the guide's code (VideoMAEImageProcessor, AutoImageProcessor),
+    the Hub's VideoMAE checkpoints and transformers 4.x read. Model types without one get none."""
+    names = IMAGE_PROCESSOR_MAPPING_NAMES.get(model_type) or {}
+    name = names.get("torchvision") if isinstance(names, dict) else names
+    if not name:
+        return
+    image_processor_class = getattr(transformers, name)
+    accepted = set(image_processor_class().to_dict())
+    settings = {k: v for k, v in video_processor.to_dict().items() if k in accepted and not k.endswith("_type")}
+    image_processor_class(**settings).save_pretrained(folder)
+
+
+# Tiny random models, one builder per architecture: the offline demo's and the tests' "pretrained"
+# checkpoints. Each returns the backbone (saved; a classification head is added when it is
+# loaded for training, as for a real checkpoint) and its processor.
+def _tiny_videomae(t: TinyModelConfig) -> tuple[Any, Any]:
+    config = transformers.VideoMAEConfig(
+        image_size=t.image_size, patch_size=t.patch_size, num_frames=t.num_frames, tubelet_size=t.tubelet_size,
+        hidden_size=t.hidden_size, num_hidden_layers=t.num_hidden_layers, num_attention_heads=t.num_attention_heads,
+        intermediate_size=t.intermediate_size, use_mean_pooling=True,
+    )
+    processor = transformers.VideoMAEVideoProcessor(
+        size={"shortest_edge": t.image_size}, crop_size={"height": t.image_size, "width": t.image_size})
+    return transformers.VideoMAEModel(config), processor
+
+
+def _tiny_timesformer(t: TinyModelConfig) -> tuple[Any, Any]:
+    config = transformers.TimesformerConfig(
+        image_size=t.image_size, patch_size=t.patch_size, num_frames=t.num_frames, hidden_size=t.hidden_size,
+        num_hidden_layers=t.num_hidden_layers, num_attention_heads=t.num_attention_heads,
+        intermediate_size=t.intermediate_size,
+    )
+    processor = transformers.TimesformerVideoProcessor(
+        size={"shortest_edge": t.image_size}, crop_size={"height": t.image_size, "width": t.image_size})
+    return transformers.TimesformerModel(config), processor
+
+
+def _tiny_vivit(t: TinyModelConfig) -> tuple[Any, Any]:
+    config = transformers.VivitConfig(
+        image_size=t.image_size, num_frames=t.num_frames, tubelet_size=[t.tubelet_size, t.patch_size, t.patch_size],
+        hidden_size=t.hidden_size, num_hidden_layers=t.num_hidden_layers, num_attention_heads=t.num_attention_heads,
+        intermediate_size=t.intermediate_size,
+    )
+    processor = transformers.VivitVideoProcessor(
+        size={"shortest_edge": t.image_size}, crop_size={"height": t.image_size, "width": t.image_size})
+    return transformers.VivitModel(config), processor
+
+
+def _tiny_vjepa2(t: TinyModelConfig) -> tuple[Any, Any]:
+    config = transformers.VJEPA2Config(
+        crop_size=t.image_size, patch_size=t.patch_size, frames_per_clip=t.num_frames, tubelet_size=t.tubelet_size,
+        hidden_size=t.hidden_size, num_hidden_layers=t.num_hidden_layers, num_attention_heads=t.num_attention_heads,
+        mlp_ratio=t.intermediate_size / t.hidden_size,
+        # the predictor is for self-supervised pretraining; keep it as small as the encoder
+        pred_hidden_size=t.hidden_size, pred_num_attention_heads=t.num_attention_heads, pred_num_hidden_layers=1,
+        num_pooler_layers=1,
+    )
+    processor = transformers.VJEPA2VideoProcessor(
+        size={"shortest_edge": t.image_size}, crop_size={"height": t.image_size, "width": t.image_size})
+    return transformers.VJEPA2Model(config), processor
+
+
+def _tiny_videoprism(t: TinyModelConfig) -> tuple[Any, Any]:
+    config = transformers.VideoPrismVisionConfig(
+        image_size=t.image_size, num_frames=t.num_frames, tubelet_size=[1, t.patch_size, t.patch_size],
+        hidden_size=t.hidden_size, num_attention_heads=t.num_attention_heads, intermediate_size=t.intermediate_size,
+        num_spatial_layers=t.num_hidden_layers, num_temporal_layers=1,
+    )
+    # transformers gives VideoPrism LLaVA-OneVision's video processor: a square resize, CLIP statistics
+    processor = transformers.LlavaOnevisionVideoProcessor(size={"height": t.image_size, "width": t.image_size})
+    return transformers.VideoPrismVisionModel(config), processor
+
+
+TINY_BUILDERS: dict[str, Callable[[TinyModelConfig], tuple[Any, Any]]] = {
+    "videomae": _tiny_videomae,
+    "timesformer": _tiny_timesformer,
+    "vivit": _tiny_vivit,
+    "vjepa2": _tiny_vjepa2,
+    "videoprism": _tiny_videoprism,
+}
+assert set(TINY_BUILDERS) == set(ARCHITECTURES)
+
+
+def tiny_model(tiny: TinyModelConfig, seed: int) -> tuple[Any, Any]:
+    """A randomly initialised backbone of `tiny.architecture` and its processor."""
+    torch.manual_seed(seed)
+    return TINY_BUILDERS[tiny.architecture](tiny)
