@@ -167,6 +167,9 @@ def test_real_recipe_through_local_hub(hub: FakeHub, videomae_base: Path, tmp_pa
     assert model_config["architectures"] == ["VideoMAEForVideoClassification"]
     assert [model_config["id2label"][str(i)] for i in range(len(CLASSES))] == CLASSES
     assert (model_config["hidden_size"], model_config["num_frames"], model_config["image_size"]) == (768, 16, 224)
+    # the pretraining checkpoint's first-token pooling is replaced by the paper's mean pooling
+    assert model_config["use_mean_pooling"] is True and "fc_norm.weight" in load_file(out / "model.safetensors")
+    assert "fine-tuning a VideoMAE pretraining checkpoint with mean pooling" in trained.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     for split in ("val", "test"):
         assert 0.0 <= metrics[split]["top1"] <= 1.0

@@ -130,6 +130,14 @@ class TrainConfig:
     # 256/224 and 320/224 are the guide's 256-320 px for a 224 px crop
     min_scale: float = 256 / 224
     max_scale: float = 320 / 224
+    # Fine-tuning options for small datasets, all off in the guide's recipe; the VideoMAE paper
+    # fine-tunes with label_smoothing 0.1, mixup_alpha 0.8, cutmix_alpha 1.0, layer_decay 0.75,
+    # drop_path 0.1. Whether one helps on a given dataset is for a benchmark to show.
+    label_smoothing: float = 0.0  # of the training loss's targets (torch's cross_entropy)
+    mixup_alpha: float = 0.0  # Beta(alpha, alpha) mixing of two clips and their labels; 0 = off
+    cutmix_alpha: float = 0.0  # the same box pasted into every frame; with both set, one of them per batch
+    layer_decay: float = 1.0  # a layer's learning rate x layer_decay ^ (layers above it); 1 = off
+    drop_path: float = 0.0  # stochastic depth, where the architecture has it (config drop_path_rate)
     logging_steps: int = 10
     report_to: str = "none"  # "none", "tensorboard", "wandb", ... as in TrainingArguments
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
@@ -145,6 +153,12 @@ class TrainConfig:
             raise UserError(f"{prefix}.warmup and {prefix}.weight_decay must be >= 0")
         if not 0 < self.min_scale <= self.max_scale:
             raise UserError(f"{prefix}: need 0 < min_scale <= max_scale, got {self.min_scale} and {self.max_scale}")
+        if not 0 <= self.label_smoothing < 1 or not 0 <= self.drop_path < 1:
+            raise UserError(f"{prefix}.label_smoothing and {prefix}.drop_path must be in [0, 1)")
+        if self.mixup_alpha < 0 or self.cutmix_alpha < 0:
+            raise UserError(f"{prefix}.mixup_alpha and {prefix}.cutmix_alpha must be >= 0 (0 = off)")
+        if not 0 < self.layer_decay <= 1:
+            raise UserError(f"{prefix}.layer_decay = {self.layer_decay}: must be in (0, 1] (1 = off)")
         if self.min_scale < 1:
             raise UserError(f"{prefix}.min_scale = {self.min_scale}: must be >= 1, or the random crop would not fit")
 

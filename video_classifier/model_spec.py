@@ -18,6 +18,7 @@ matched exactly, whatever its constants or its own arithmetic.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -101,6 +102,62 @@ class ModelSpec:
         for batch in tqdm(loader, desc="clips", unit="batch", leave=False):
             out.append(self.logits(model, batch[self.input_key]).softmax(-1).cpu())
         return torch.cat(out)
+
+
+def fine_tuning_overrides(checkpoint_config: Any, train: TrainConfig | None = None) -> dict[str, Any]:
+    """Config changes for fine-tuning a checkpoint.
+
+    VideoMAE's self-supervised checkpoints (VideoMAEForPreTraining) say use_mean_pooling: false,
+    which makes the classifier read the first token: VideoMAE has no CLS token, so that is one
+    16 px patch of the first two frames. The VideoMAE paper fine-tunes on the mean of all tokens
+    (and fc_norm), so that is what a new head gets. train.drop_path sets the architecture's
+    drop_path_rate, where it has one."""
+    overrides: dict[str, Any] = {}
+    pretraining = "VideoMAEForPreTraining" in (getattr(checkpoint_config, "architectures", None) or [])
+    if checkpoint_config.model_type == "videomae" and pretraining and not checkpoint_config.use_mean_pooling:
+        print("note: fine-tuning a VideoMAE pretraining checkpoint with mean pooling (use_mean_pooling: true), "
+              "as the VideoMAE paper does", file=sys.stderr)
+        overrides["use_mean_pooling"] = True
+    if train is not None and train.drop_path > 0:
+        if not hasattr(checkpoint_config, "drop_path_rate"):
+            raise UserError(f"train.drop_path: transformers' {checkpoint_config.model_type} has no stochastic depth "
+                            "(config drop_path_rate; timesformer and vjepa2 have it): set train.drop_path: 0")
+        overrides["drop_path_rate"] = train.drop_path
+    return overrides
+
+
+# a numbered block in a stack: "videomae.encoder.layer.3.", "vision_model.temporal_layers.1.",
+# V-JEPA 2's "pooler.self_attention_layers.0."
+_ENCODER_LAYER = re.compile(r"^(?P<stack>.*?layers?)\.(?P<index>\d+)\.")
+
+
+def layer_depths(model: Any) -> tuple[dict[str, int], int]:
+    """Each parameter's depth for layer-wise learning-rate decay, and the top depth.
+
+    0: everything before the first numbered layer (the embeddings); 1..L: the layers, stack after
+    stack in the order the model holds them (VideoPrism: spatial, then temporal; V-JEPA 2: encoder,
+    then its attentive pooler); L + 1: everything after (final norm, head)."""
+    names = [name for name, _ in model.named_parameters()]
+    stacks: dict[str, int] = {}  # encoder stack -> its number of layers, in order
+    for name in names:
+        match = _ENCODER_LAYER.match(name)
+        if match:
+            stacks[match["stack"]] = max(stacks.get(match["stack"], 0), int(match["index"]) + 1)
+    if not stacks:
+        raise UserError(f"train.layer_decay: no numbered layers found in {model.config.model_type}: "
+                        "set train.layer_decay: 1")
+    offsets, total = {}, 0
+    for stack, count in stacks.items():
+        offsets[stack], total = total, total + count
+    depths, seen_layer = {}, False
+    for name in names:
+        match = _ENCODER_LAYER.match(name)
+        if match:
+            seen_layer = True
+            depths[name] = offsets[match["stack"]] + int(match["index"]) + 1
+        else:
+            depths[name] = total + 1 if seen_layer else 0
+    return depths, total + 1
 
 
 def record_in_config(model_config: Any, spec: ModelSpec) -> None:

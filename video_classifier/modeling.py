@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from transformers import AutoModelForVideoClassification, AutoVideoProcessor
+from transformers import AutoConfig, AutoModelForVideoClassification, AutoVideoProcessor
 
-from .config import ModelConfig
+from .config import ModelConfig, TrainConfig
 from .errors import UserError
-from .model_spec import ModelSpec, describe, tiny_model, trained_stride
+from .model_spec import ModelSpec, describe, fine_tuning_overrides, tiny_model, trained_stride
 
 
 def ensure_tiny_checkpoint(config: ModelConfig, seed: int, quiet: bool = False) -> None:
@@ -41,10 +41,11 @@ def load_processor(ref: str) -> Any:
     return _load("processor", ref, AutoVideoProcessor.from_pretrained)
 
 
-def load_for_training(ref: str, label2id: dict[str, int]) -> Any:
+def load_for_training(ref: str, label2id: dict[str, int], train: TrainConfig | None = None) -> Any:
     """The checkpoint with a new classification head for our labels; label maps live in model.config."""
     if Path(ref).exists() and not (Path(ref) / "config.json").is_file():
         raise UserError(f"checkpoint folder {ref} has no config.json: check model.checkpoint")
+    overrides = fine_tuning_overrides(_load("config", ref, AutoConfig.from_pretrained), train)
     return _load(
         "model",
         ref,
@@ -52,6 +53,7 @@ def load_for_training(ref: str, label2id: dict[str, int]) -> Any:
         label2id=label2id,
         id2label={i: label for label, i in label2id.items()},
         ignore_mismatched_sizes=True,  # the pretrained head (if any) has other classes
+        **overrides,
     )
 
 

@@ -13,16 +13,18 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from torchvision import tv_tensors
+from torchvision.transforms import v2
 from sklearn.metrics import accuracy_score, f1_score
 from transformers import EvalPrediction, Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging as transformers_logging
 
-from .config import Config, save_config
+from .config import Config, TrainConfig, save_config
 from .data import build_datasets
 from .evaluation import evaluate_model, plot_training
 from .errors import UserError
-from .model_spec import ModelSpec, describe, record_in_config, save_image_processor
+from .model_spec import ModelSpec, describe, layer_depths, record_in_config, save_image_processor
 from .modeling import ensure_tiny_checkpoint, load_for_training, load_processor
 from .prepare import LABELS, load_prepared
 
@@ -75,6 +77,59 @@ def _resume_point(config: Config) -> str | None:
     return last
 
 
+class VideoTrainer(Trainer):
+    """The Trainer, with the loss and optimizer of the fine-tuning options (train.label_smoothing,
+    mixup_alpha, cutmix_alpha, layer_decay). With all of them off it computes what the model's own
+    loss and the Trainer's own AdamW do."""
+
+    def __init__(self, *args: Any, spec: ModelSpec, train_options: TrainConfig, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.spec, self.options = spec, train_options
+        self.loss_is_scaled_for_ga = False  # compute_loss returns the batch mean, as torch's cross_entropy does
+        classes = len(spec.id2label)
+        mixers = []
+        if train_options.mixup_alpha > 0:
+            mixers.append(v2.MixUp(alpha=train_options.mixup_alpha, num_classes=classes))
+        if train_options.cutmix_alpha > 0:
+            mixers.append(v2.CutMix(alpha=train_options.cutmix_alpha, num_classes=classes))
+        self.mix = v2.RandomChoice(mixers) if mixers else None  # one of them per batch
+
+    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> Any:
+        inputs = dict(inputs)
+        labels = inputs.pop("labels")
+        clips, targets = inputs[self.spec.input_key], labels
+        if model.training and self.mix is not None:
+            # (B, T, C, H, W) as a video batch: one mixing weight (or box) per clip pair, for every frame
+            mixed, targets = self.mix(tv_tensors.Video(clips), labels)
+            clips = mixed.as_subclass(torch.Tensor)
+        outputs = model(**self.spec.inputs(clips))
+        logits = ModelSpec.class_scores(outputs.logits).float()
+        smoothing = self.options.label_smoothing if model.training else 0.0
+        loss = torch.nn.functional.cross_entropy(logits, targets, label_smoothing=smoothing)
+        return (loss, outputs) if return_outputs else loss
+
+    def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
+        """The Trainer's optimizer; with layer decay, each layer's parameters get learning rate x
+        decay ^ (depth of the top - depth of the layer), the head the full rate."""
+        if self.options.layer_decay == 1.0 or self.optimizer is not None:
+            return super().create_optimizer(model)
+        model = self.model if model is None else model
+        depths, top = layer_depths(model)
+        decayed = set(self.get_decay_parameter_names(model))
+        groups: dict[tuple[int, bool], list[torch.nn.Parameter]] = {}
+        for name, parameter in model.named_parameters():
+            if parameter.requires_grad:
+                groups.setdefault((depths[name], name in decayed), []).append(parameter)
+        optimizer_class, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+        self.optimizer = optimizer_class([
+            {"params": params, "lr": self.args.learning_rate * self.options.layer_decay ** (top - depth),
+             "weight_decay": self.args.weight_decay if decay else 0.0}
+            for (depth, decay), params in sorted(groups.items(), key=lambda item: item[0])
+        ], **optimizer_kwargs)
+        return self.optimizer
+
+
 def training_arguments(config: Config, max_steps: int, iterable: bool, steps_per_epoch: int) -> TrainingArguments:
     """The Trainer's arguments. Under torchrun / accelerate launch they also set up the process group:
     gloo on CPU, nccl on GPUs; each process then trains on its own shard of every epoch."""
@@ -106,7 +161,6 @@ def training_arguments(config: Config, max_steps: int, iterable: bool, steps_per
         dataloader_persistent_workers=config.data.persistent_workers and workers > 0,
         dataloader_prefetch_factor=config.data.prefetch_factor if workers > 0 else None,
         remove_unused_columns=False,  # the collate reads "video" and "label"
-        ddp_find_unused_parameters=False,  # every parameter gets a gradient: skip DDP's extra graph traversal
         push_to_hub=config.train.push_to_hub,
         hub_model_id=config.train.hub_model_id,
     )
@@ -162,7 +216,7 @@ def train(config: Config) -> dict[str, Any]:
     # A resumed run reloads its weights through from_pretrained: the Trainer's own
     # state-dict loading skips keys that transformers renames on load (VideoMAE's
     # q_bias/v_bias), and keys it skips keep the values loaded here.
-    model = load_for_training(resume or config.model.checkpoint, label2id)
+    model = load_for_training(resume or config.model.checkpoint, label2id, config.train)
 
     # The model's description (inputs, preprocessing, outputs) and the datasets
     spec = describe(model, processor, config.data.sample_rate, config.train)
@@ -186,7 +240,9 @@ def train(config: Config) -> dict[str, Any]:
     )
 
     # Trainer
-    trainer = Trainer(
+    trainer = VideoTrainer(
+        spec=spec,
+        train_options=config.train,
         model=model,
         args=args,
         train_dataset=datasets["train"],

@@ -1,0 +1,123 @@
+"""The five architectures at their real checkpoints' shapes: parameters, and the memory and time of one
+training step per clip, measured in one run on this machine (random weights; nothing is downloaded).
+
+    python bench/models.py [--only videomae,vivit] [--batch 1] [--device cpu|cuda] [--precision fp32|bf16]
+
+Each model runs in its own process, at batch B and 2B, so that its peak memory is its own: memory per
+clip is (peak at 2B - peak at B) / B, the activations one more clip in a batch costs; the rest of the
+peak (weights, gradients, AdamW's state) is the fixed cost. Peak memory is the process's peak resident
+memory on the CPU (fp32) and torch.cuda.max_memory_allocated on a GPU. Prints a table; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# architecture -> (checkpoint whose shape this is, transformers config class, fields of that checkpoint)
+SHAPES = {
+    "videomae": ("MCG-NJU/videomae-base", "VideoMAEConfig", {}),
+    "timesformer": ("facebook/timesformer-base-finetuned-k400", "TimesformerConfig", {}),
+    "vivit": ("google/vivit-b-16x2-kinetics400", "VivitConfig", {}),
+    "vjepa2": ("facebook/vjepa2-vitl-fpc16-256-ssv2", "VJEPA2Config", {"frames_per_clip": 16}),
+    "videoprism": ("google/videoprism-base-f16r288", "VideoPrismVisionConfig", {}),
+}
+
+
+def measure(architecture: str, batch: int, device: str, precision: str) -> dict:
+    """One architecture, in this process: build, then time three training steps after one warm-up."""
+    import torch
+    import transformers
+
+    _, config_class, fields = SHAPES[architecture]
+    config = getattr(transformers, config_class)(num_labels=101, **fields)
+    model = transformers.AutoModelForVideoClassification.from_config(config).to(device)
+    frames = getattr(config, "num_frames", None) or config.frames_per_clip
+    size = getattr(config, "image_size", None) or config.crop_size
+    clips = torch.randn(batch, frames, 3, size, size, device=device)
+    labels = torch.zeros(batch, dtype=torch.long, device=device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+
+    def step() -> None:
+        with torch.autocast(device_type=device, dtype=dtype, enabled=precision == "bf16"):
+            loss = model(**{model.main_input_name: clips}, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step()  # warm-up: gradients and the optimizer's state exist from here on
+    start = time.perf_counter()
+    step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    peak = torch.cuda.max_memory_allocated() if device == "cuda" else \
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {
+        "architecture": architecture,
+        "checkpoint": SHAPES[architecture][0],
+        "frames": frames,
+        "size": size,
+        "parameters_m": sum(p.numel() for p in model.parameters()) / 1e6,
+        "peak_bytes": peak,
+        "seconds_per_clip": seconds / batch,
+    }
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    import os
+
+    return f"{os.cpu_count()} cores, {cpu}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated architectures (default: all five)")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one architecture, print JSON
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(measure(args.one, args.batch, args.device, args.precision)))
+        return
+    names = args.only.split(",") if args.only else list(SHAPES)
+    unknown = sorted(set(names) - set(SHAPES))
+    if unknown:
+        parser.error(f"unknown architecture {unknown[0]}: choose from {', '.join(SHAPES)}")
+    print(f"machine: {machine()}; {args.device}, {args.precision}, batch {args.batch}, random weights")
+    rows = []
+    for name in names:
+        runs = []
+        for batch in (args.batch, 2 * args.batch):
+            command = [sys.executable, __file__, "--one", name, "--batch", str(batch), "--device", args.device,
+                       "--precision", args.precision]
+            result = subprocess.run(command, capture_output=True, text=True)
+            if result.returncode != 0:
+                print(f"{name}: failed at batch {batch}: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
+                break
+            runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
+        if len(runs) == 2:
+            per_clip = (runs[1]["peak_bytes"] - runs[0]["peak_bytes"]) / args.batch
+            rows.append({**runs[1], "memory_gb_per_clip": per_clip / 1e9,
+                         "fixed_gb": (runs[0]["peak_bytes"] - per_clip * args.batch) / 1e9})
+            print(f"  measured {name}", file=sys.stderr)
+    print("\n| architecture | shape of | frames | input | parameters | memory per clip | fixed memory | s per clip |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['architecture']} | `{r['checkpoint']}` | {r['frames']} | {r['size']} px | "
+              f"{r['parameters_m']:.0f} M | {r['memory_gb_per_clip']:.2f} GB | {r['fixed_gb']:.1f} GB | "
+              f"{r['seconds_per_clip']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

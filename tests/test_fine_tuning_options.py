@@ -1,0 +1,131 @@
+"""The fine-tuning options do what they say: layer decay's learning rates, label smoothing's and
+mixup/cutmix's losses, drop path's config; and a run with all of them trains."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+from transformers import TrainingArguments
+
+import train as train_script
+from conftest import tiny_config_dict, write_config
+from video_classifier.config import TrainConfig
+from video_classifier.errors import UserError
+from video_classifier.model_spec import ModelSpec, fine_tuning_overrides, layer_depths
+from video_classifier.preprocessing import PreprocessSpec
+from video_classifier.training import VideoTrainer
+
+SPEC = PreprocessSpec(num_frames=4, sample_rate=2, resize_shortest_edge=32, crop_size=(32, 32),
+                      mean=(0.5,) * 3, std=(0.5,) * 3)
+LAYERS = 3
+
+
+def videomae() -> transformers.VideoMAEForVideoClassification:
+    torch.manual_seed(0)
+    return transformers.VideoMAEForVideoClassification(transformers.VideoMAEConfig(
+        image_size=32, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=32, num_hidden_layers=LAYERS,
+        num_attention_heads=2, intermediate_size=64, num_labels=4))
+
+
+def trainer(model, tmp_path: Path, **options) -> VideoTrainer:
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-3, weight_decay=0.05, report_to="none",
+                             use_cpu=True)
+    spec = ModelSpec(model.config.model_type, model.main_input_name, SPEC, dict(model.config.id2label))
+    return VideoTrainer(model=model, args=args, spec=spec, train_options=TrainConfig(**options))
+
+
+def batch(model) -> dict[str, torch.Tensor]:
+    torch.manual_seed(1)
+    return {model.main_input_name: torch.randn(4, 4, 3, 32, 32), "labels": torch.tensor([0, 1, 2, 3])}
+
+
+def test_layer_decay_puts_the_expected_learning_rate_on_each_layer(tmp_path):
+    model = videomae()
+    optimizer = trainer(model, tmp_path, layer_decay=0.5).create_optimizer()
+    rate = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    decay = {id(p): group["weight_decay"] for group in optimizer.param_groups for p in group["params"]}
+    top = LAYERS + 1
+    for name, parameter in model.named_parameters():
+        if name.startswith("videomae.embeddings"):
+            depth = 0
+        elif ".encoder.layer." in name:
+            depth = int(name.split(".encoder.layer.")[1].split(".")[0]) + 1
+        else:  # fc_norm, classifier
+            depth = top
+        assert rate[id(parameter)] == pytest.approx(1e-3 * 0.5 ** (top - depth)), name
+        assert decay[id(parameter)] == (0.0 if name.endswith("bias") or "norm" in name else 0.05), name
+    assert len(rate) == sum(1 for _ in model.parameters())
+
+
+def test_layer_depths_follow_the_stacks_in_order():
+    model = transformers.VideoPrismForVideoClassification(transformers.VideoPrismVisionConfig(
+        image_size=32, num_frames=4, tubelet_size=[1, 8, 8], hidden_size=32, num_attention_heads=2,
+        intermediate_size=64, num_spatial_layers=2, num_temporal_layers=2, num_labels=3))
+    depths, top = layer_depths(model)
+    assert top == 5  # embeddings 0, spatial 1-2, temporal 3-4, head 5
+    spatial = {d for n, d in depths.items() if ".spatial_layers." in n}
+    temporal = {d for n, d in depths.items() if ".temporal_layers." in n}
+    assert spatial == {1, 2} and temporal == {3, 4}
+    assert all(d == 5 for n, d in depths.items() if n.startswith("classifier"))
+
+
+def test_without_options_the_loss_is_the_models_own(tmp_path):
+    model = videomae()
+    inputs = batch(model)
+    ours = trainer(model, tmp_path).compute_loss(model, inputs)
+    assert ours.item() == pytest.approx(model(**inputs).loss.item(), abs=1e-6)
+
+
+def test_label_smoothing_changes_the_loss_as_torchs_does(tmp_path):
+    model = videomae()
+    with torch.no_grad():
+        model.classifier.weight.mul_(100)  # confident logits: smoothing then moves the loss visibly
+    inputs = batch(model)
+    ours = trainer(model, tmp_path, label_smoothing=0.2).compute_loss(model, inputs)
+    logits = model(**{model.main_input_name: inputs[model.main_input_name]}).logits
+    expected = torch.nn.functional.cross_entropy(logits, inputs["labels"], label_smoothing=0.2)
+    assert ours.item() == pytest.approx(expected.item(), abs=1e-6)
+    assert abs(ours.item() - model(**inputs).loss.item()) > 1e-3
+    model.eval()  # evaluation loss: plain cross entropy
+    assert trainer(model, tmp_path, label_smoothing=0.2).compute_loss(model, inputs).item() == \
+        pytest.approx(model(**inputs).loss.item(), abs=1e-6)
+
+
+def test_mixup_mixes_clips_and_labels_alike(tmp_path):
+    model = videomae()
+    inputs = batch(model)
+    mixing = trainer(model, tmp_path, mixup_alpha=0.8)
+    torch.manual_seed(3)
+    mixed, targets = mixing.mix(__import__("torchvision").tv_tensors.Video(inputs["pixel_values"]), inputs["labels"])
+    # torchvision's MixUp pairs each clip with the next one (rolled by one) with one weight for all
+    lam = targets[0, 0].item()
+    assert 0 < lam < 1 and torch.allclose(targets.sum(1), torch.ones(4))
+    expected = lam * inputs["pixel_values"] + (1 - lam) * inputs["pixel_values"].roll(1, 0)
+    assert torch.allclose(mixed.as_subclass(torch.Tensor), expected, atol=1e-5)
+    torch.manual_seed(3)
+    loss = mixing.compute_loss(model, inputs)
+    logits = model(pixel_values=expected).logits
+    assert loss.item() == pytest.approx(torch.nn.functional.cross_entropy(logits, targets).item(), abs=1e-5)
+
+
+def test_drop_path_where_the_architecture_has_it():
+    assert fine_tuning_overrides(transformers.TimesformerConfig(), TrainConfig(drop_path=0.1)) == \
+        {"drop_path_rate": 0.1}
+    assert fine_tuning_overrides(transformers.VJEPA2Config(), TrainConfig(drop_path=0.2)) == {"drop_path_rate": 0.2}
+    with pytest.raises(UserError, match="videomae has no stochastic depth"):
+        fine_tuning_overrides(transformers.VideoMAEConfig(), TrainConfig(drop_path=0.1))
+    assert fine_tuning_overrides(transformers.VideoMAEConfig(), TrainConfig()) == {}
+
+
+def test_a_run_with_every_option_trains(tiny_workspace, tmp_path):
+    data = tiny_config_dict(tmp_path)
+    data["data"]["root"] = str(tiny_workspace / "data")
+    data["train"].update(label_smoothing=0.1, mixup_alpha=0.8, cutmix_alpha=1.0, layer_decay=0.75, epochs=1)
+    data["eval"] = {"num_clips": 1, "num_crops": 1}
+    train_script.main(["--config", str(write_config(tmp_path / "config.yaml", data))])
+    metrics = json.loads((Path(data["train"]["output_dir"]) / "metrics.json").read_text())
+    assert 0.0 <= metrics["test"]["top1"] <= 1.0
