@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import io
 import os
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -57,6 +60,19 @@ def tiny_workspace(tmp_path_factory) -> Path:
     config_path = write_config(root / "config.yaml", tiny_config_dict(root))
     prepare(load_config(config_path).data)
     return root
+
+
+def run_main(script: str, *args: str) -> subprocess.CompletedProcess:
+    """Call a script's main(argv) in this process: its exit code (0, or SystemExit's), stdout and stderr.
+    For what a subprocess adds nothing to; `run_script` runs the real command line."""
+    module = importlib.import_module(Path(script).stem)
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            module.main(list(args))
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 1
+    return subprocess.CompletedProcess([script, *args], code, out.getvalue(), err.getvalue())
 
 
 def run_script(script: str, *args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:

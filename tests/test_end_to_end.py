@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import run_script, tiny_config_dict, write_config
+from conftest import run_main, run_script, tiny_config_dict, write_config
 from video_classifier.data import ViewDataset
 from video_classifier.decoding import decode_pyav, torchcodec_problem
 from video_classifier.inference import video_records
@@ -62,10 +62,10 @@ def test_training_writes_a_self_describing_model(trained, tiny_workspace):
 def test_second_run_reuses_the_finished_one(trained):
     config_path, out, _ = trained
     before = (out / "model.safetensors").stat().st_mtime_ns
-    result = run_script("train.py", "--config", str(config_path))
+    result = run_main("train.py", "--config", str(config_path))
     assert result.returncode == 0 and "reusing it" in result.stdout
     assert (out / "model.safetensors").stat().st_mtime_ns == before
-    other = run_script("train.py", "--config", str(config_path), "--set", "train.learning_rate=0.1")
+    other = run_main("train.py", "--config", str(config_path), "--set", "train.learning_rate=0.1")
     assert other.returncode == 2 and "finished run with another config" in other.stderr
 
 
@@ -74,7 +74,7 @@ def test_infer_gives_the_evaluations_scores(trained, tiny_workspace):
     config_path, out, _ = trained
     evaluated = {e["video"]: e["scores"] for e in json.loads((out / "scores_test.json").read_text())}
     test_folder = tiny_workspace / "data" / "test"
-    result = run_script("infer.py", "--config", str(config_path), "--model", str(out), "--json", "--top-k", "8",
+    result = run_main("infer.py", "--config", str(config_path), "--model", str(out), "--json", "--top-k", "8",
                         str(test_folder))  # a folder: every video under it
     assert result.returncode == 0, result.stderr[-2000:]
     predictions = json.loads(result.stdout)
@@ -93,7 +93,7 @@ def test_infer_agrees_with_plain_transformers(trained, tiny_workspace):
 
     config_path, out, _ = trained
     video = sorted((tiny_workspace / "data" / "test").glob("*/*.avi"))[0]
-    result = run_script("infer.py", "--config", str(config_path), "--model", str(out), "--json", "--clips", "2",
+    result = run_main("infer.py", "--config", str(config_path), "--model", str(out), "--json", "--clips", "2",
                         "--crops", "1", str(video))
     assert result.returncode == 0, result.stderr[-2000:]
     (prediction,) = json.loads(result.stdout)
@@ -135,7 +135,7 @@ def test_output_loads_with_every_processor_class_users_reach_for(trained, tiny_w
 
 def test_eval_script_writes_one_view_metrics(trained):
     config_path, out, _ = trained
-    result = run_script("eval.py", "--config", str(config_path), "--model", str(out), "--split", "val",
+    result = run_main("eval.py", "--config", str(config_path), "--model", str(out), "--split", "val",
                         "--clips", "1", "--crops", "1")
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((out / "eval_val_1x1.json").read_text())["val"]
@@ -185,7 +185,7 @@ def test_pipeline_mode_loads_the_saved_folder_and_samples_as_documented(trained,
 def test_pipeline_mode_without_torchcodec_is_one_line(trained, tiny_workspace):
     config_path, out, _ = trained
     video = str(next((tiny_workspace / "data" / "test").glob("*/*.avi")))
-    line = one_line_error(run_script("infer.py", "--config", str(config_path), "--model", str(out),
+    line = one_line_error(run_main("infer.py", "--config", str(config_path), "--model", str(out),
                                      "--mode", "pipeline", video))
     assert "--mode pipeline needs torchcodec" in line and "use --mode manual" in line
 
@@ -207,20 +207,20 @@ def test_wrong_config_key_is_one_line(trained):
 def test_missing_data_folder_is_one_line(tmp_path):
     data = tiny_config_dict(tmp_path)
     config_path = write_config(tmp_path / "config.yaml", data)
-    line = one_line_error(run_script("train.py", "--config", str(config_path)))
+    line = one_line_error(run_main("train.py", "--config", str(config_path)))
     assert str(tmp_path / "data") in line and "prepare_data.py" in line
 
 
 def test_missing_video_is_one_line(trained):
     config_path, out, _ = trained
-    line = one_line_error(run_script("infer.py", "--config", str(config_path), "--model", str(out), "no/such.avi"))
+    line = one_line_error(run_main("infer.py", "--config", str(config_path), "--model", str(out), "no/such.avi"))
     assert "video no/such.avi not found" in line
 
 
 def test_missing_model_folder_is_one_line(trained, tiny_workspace):
     config_path, _, _ = trained
     video = str(next((tiny_workspace / "data" / "test").glob("*/*.avi")))
-    line = one_line_error(run_script("infer.py", "--config", str(config_path), "--model", "./no_model_here", video))
+    line = one_line_error(run_main("infer.py", "--config", str(config_path), "--model", "./no_model_here", video))
     assert "no_model_here" in line
 
 
@@ -228,7 +228,7 @@ def test_corrupt_video_at_inference_is_one_line(trained, tmp_path):
     config_path, out, _ = trained
     bad = tmp_path / "broken.avi"
     bad.write_bytes(b"\x00" * 1000)
-    line = one_line_error(run_script("infer.py", "--config", str(config_path), "--model", str(out), str(bad)))
+    line = one_line_error(run_main("infer.py", "--config", str(config_path), "--model", str(out), str(bad)))
     assert "broken.avi" in line
 
 
@@ -239,7 +239,7 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(trained, tmp_path):
     data["train"]["output_dir"] = str(tmp_path / "run")
     shutil.copytree(out / "checkpoint-4", tmp_path / "run" / "checkpoint-4")  # what a crash at step 5 leaves
     resumed_config = write_config(tmp_path / "config.yaml", data)
-    result = run_script("train.py", "--config", str(resumed_config))
+    result = run_main("train.py", "--config", str(resumed_config))
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"resuming from {tmp_path / 'run' / 'checkpoint-4'}" in result.stdout
     state = json.loads((tmp_path / "run" / "checkpoint-8" / "trainer_state.json").read_text())
@@ -249,7 +249,7 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(trained, tmp_path):
 
 def test_pytorchvideo_backend_trains(trained, tmp_path):
     config_path, _, _ = trained
-    result = run_script("train.py", "--config", str(config_path), "--set", "data.backend=pytorchvideo",
+    result = run_main("train.py", "--config", str(config_path), "--set", "data.backend=pytorchvideo",
                         "--set", f"train.output_dir={tmp_path / 'run'}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "data: pytorchvideo LabeledVideoDataset, PyAV decoder" in result.stdout
