@@ -254,3 +254,27 @@ def test_pytorchvideo_backend_trains(trained, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "data: pytorchvideo LabeledVideoDataset, PyAV decoder" in result.stdout
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["top1"] >= 0
+
+
+def test_tensorboard_logging_writes_event_files_tensorboard_reads(trained, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config_path, _, _ = trained
+    out = tmp_path / "run"
+    result = run_main("train.py", "--config", str(config_path), "--set", "train.report_to=tensorboard",
+                      "--set", f"train.output_dir={out}", "--set", "train.epochs=1",
+                      "--set", "eval.num_clips=1", "--set", "eval.num_crops=1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    (events,) = {path.parent for path in (out / "runs").rglob("events.out.tfevents.*")}
+    accumulator = EventAccumulator(str(events)).Reload()
+    losses = accumulator.Scalars("train/loss")
+    assert len(losses) == 4 and all(event.value > 0 for event in losses)  # logging_steps 1, 4 steps
+    assert "eval/accuracy" in accumulator.Tags()["scalars"]
+
+
+def test_a_logger_whose_package_is_missing_is_one_line(trained):
+    config_path, _, _ = trained
+    line = one_line_error(run_main("train.py", "--config", str(config_path), "--set", "train.report_to=wandb"))
+    assert "train.report_to: wandb needs the package wandb" in line and "pip install wandb" in line
+    line = one_line_error(run_main("train.py", "--config", str(config_path), "--set", "train.report_to=tensorbord"))
+    assert "unknown logger 'tensorbord'" in line

@@ -139,7 +139,9 @@ class TrainConfig:
     layer_decay: float = 1.0  # a layer's learning rate x layer_decay ^ (layers above it); 1 = off
     drop_path: float = 0.0  # stochastic depth, where the architecture has it (config drop_path_rate)
     logging_steps: int = 10
-    report_to: str = "none"  # "none", "tensorboard", "wandb", ... as in TrainingArguments
+    # "none", "tensorboard" (installed; event files in <output_dir>/runs), "wandb", ... as in
+    # TrainingArguments, comma-separated for several; one whose package is missing is a one-line error
+    report_to: str = "none"
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     overwrite_output_dir: bool = False
     push_to_hub: bool = False

@@ -152,7 +152,7 @@ def training_arguments(config: Config, max_steps: int, iterable: bool, steps_per
         save_total_limit=2,  # the best checkpoint and the last one are kept
         metric_for_best_model="accuracy",  # best model reloaded below, through from_pretrained
         logging_steps=config.train.logging_steps,
-        report_to=config.train.report_to,
+        report_to=[name.strip() for name in config.train.report_to.split(",")],
         seed=config.train.seed,
         fp16=config.train.mixed_precision == "fp16",
         bf16=config.train.mixed_precision == "bf16",
@@ -164,6 +164,30 @@ def training_arguments(config: Config, max_steps: int, iterable: bool, steps_per
         push_to_hub=config.train.push_to_hub,
         hub_model_id=config.train.hub_model_id,
     )
+
+
+# train.report_to name -> the package it needs (pip name)
+REPORTING_PACKAGES = {"azure_ml": "azureml-core", "comet_ml": "comet-ml", "mlflow": "mlflow", "neptune": "neptune",
+                      "tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb", "codecarbon": "codecarbon",
+                      "clearml": "clearml", "dagshub": "dagshub", "flyte": "flytekit", "dvclive": "dvclive",
+                      "swanlab": "swanlab", "kubeflow": "kubeflow"}
+
+
+def check_report_to(value: str) -> None:
+    """train.report_to: every named logger must be one transformers has, with its package installed."""
+    from transformers.integrations import get_available_reporting_integrations
+
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if names in (["none"], ["all"]):
+        return
+    available = set(get_available_reporting_integrations())
+    for name in names:
+        if name not in REPORTING_PACKAGES:
+            raise UserError(f"train.report_to: unknown logger {name!r}: use none, all, or some of "
+                            f"{', '.join(sorted(REPORTING_PACKAGES))} (comma-separated)")
+        if name not in available:
+            raise UserError(f"train.report_to: {name} needs the package {REPORTING_PACKAGES[name]}, which is not "
+                            f"installed here: pip install {REPORTING_PACKAGES[name]}, or set train.report_to: none")
 
 
 def world_size() -> int:
@@ -184,6 +208,7 @@ def train(config: Config) -> dict[str, Any]:
     """The whole run: labels, checkpoint, preprocessing, datasets, Trainer, metrics. Returns metrics
     (in the main process; the others of a data-parallel run return an empty dict)."""
     out = Path(config.train.output_dir)
+    check_report_to(config.train.report_to)
     finished = _finished_run(config)
     if finished is not None:
         print(f"{out} already holds this run (same config): reusing it; test top-1 {finished['test']['top1']:.4f}")
