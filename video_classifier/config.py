@@ -34,6 +34,12 @@ class SyntheticConfig:
     # mpeg4 bits per pixel per frame: 0.2 is UCF101's rate (about 400 kbit/s at
     # 320x240, 25 fps), which sets how fast the videos decode
     bits_per_pixel: float = 0.2
+    # The harder set's knobs (configs/hard.yaml); the defaults make the demo's videos.
+    seconds_max: Optional[float] = None  # each video's length drawn from [seconds, seconds_max]; None: `seconds`
+    motion_fraction: float = 1.0  # the camera pans during one random window of this fraction of the video
+    distractors: int = 0  # flat-colour squares moving in random directions over the view
+    shake: float = 0.0  # camera shake: the view's jitter per frame, px (standard deviation)
+    flicker: float = 0.0  # brightness swing, as a fraction (0.2: +-20%), at a random 0.5-2 Hz
     train_groups: int = 8  # groups (scenes) per class in each split; a group never crosses splits
     val_groups: int = 2
     test_groups: int = 3
@@ -46,6 +52,12 @@ class SyntheticConfig:
             if value < 32 or value % 2:
                 raise UserError(f"{prefix}.{name} = {value}: must be an even number >= 32 (mpeg4 needs even sizes)")
         _positive(self, prefix, "fps", "seconds", "speed", "bits_per_pixel", "train_groups", "val_groups", "test_groups", "clips_per_group")
+        if self.seconds_max is not None and self.seconds_max < self.seconds:
+            raise UserError(f"{prefix}.seconds_max = {self.seconds_max}: must be >= seconds ({self.seconds}), or null")
+        if not 0 < self.motion_fraction <= 1:
+            raise UserError(f"{prefix}.motion_fraction = {self.motion_fraction}: must be in (0, 1]")
+        if self.distractors < 0 or self.shake < 0 or not 0 <= self.flicker < 1:
+            raise UserError(f"{prefix}: distractors and shake must be >= 0, flicker in [0, 1)")
         if self.train_groups + self.val_groups + self.test_groups > 99:
             raise UserError(f"{prefix}: at most 99 groups in all (names are gNN)")
 

@@ -93,9 +93,20 @@ def _texture(rng: np.random.Generator, height: int, width: int, cells_across: li
 
 def render(spec: VideoSpec, config: SyntheticConfig) -> np.ndarray:
     """The frames of one video, (T, H, W, 3) uint8. Deterministic for (spec, seed)."""
+    return render_with_window(spec, config)[0]
+
+
+def motion_window(spec: VideoSpec, config: SyntheticConfig) -> tuple[float, float]:
+    """[start, end) in seconds of the part of the video where the camera pans."""
+    return render_with_window(spec, config)[1]
+
+
+def render_with_window(spec: VideoSpec, config: SyntheticConfig) -> tuple[np.ndarray, tuple[float, float]]:
+    """The frames, and the seconds during which the camera moves."""
     seed = zlib.crc32(f"{config.seed}/{spec.relpath}".encode())
     rng = np.random.default_rng(seed)
-    n_frames = max(1, round(config.seconds * config.fps))
+    seconds = config.seconds if config.seconds_max is None else rng.uniform(config.seconds, config.seconds_max)
+    n_frames = max(1, round(seconds * config.fps))
     t = torch.arange(n_frames, dtype=torch.float32) / config.fps  # seconds
     w, h = config.width, config.height
     dx, dy = MOTIONS[spec.label]
@@ -103,12 +114,19 @@ def render(spec: VideoSpec, config: SyntheticConfig) -> np.ndarray:
 
     # The view: centre (cx, cy) in pixels of a canvas of (cw, ch) pixels that
     # holds the whole path, with 4 px to spare on each side.
-    travel = config.speed * rng.uniform(*SPEED_JITTER) * w * t  # px from the start
-    cw = w + abs(dx) * travel[-1].item() + 8
-    ch = h + abs(dy) * travel[-1].item() + 8
+    speed = config.speed * rng.uniform(*SPEED_JITTER) * w  # px per second while moving
+    moving = config.motion_fraction * n_frames / config.fps  # seconds of motion
+    total = speed * min(moving, t[-1].item())  # px travelled in all
+    cw = w + abs(dx) * total + 8
+    ch = h + abs(dy) * total + 8
+    canvas = _texture(rng, round(ch), round(cw), [c * detail * cw / w for c in OCTAVES])
+    start = rng.uniform(0, t[-1].item() - moving) if moving < t[-1].item() else 0.0
+    travel = speed * (t - start).clamp(0, moving)  # px from the start: still, then panning, then still
     cx = (cw - 4 - w / 2 if dx < 0 else 4 + w / 2) + dx * travel
     cy = (ch - 4 - h / 2 if dy < 0 else 4 + h / 2) + dy * travel
-    canvas = _texture(rng, round(ch), round(cw), [c * detail * cw / w for c in OCTAVES])
+    if config.shake:
+        jitter = torch.from_numpy(rng.normal(0, config.shake, (2, n_frames)).astype(np.float32))
+        cx, cy = cx + jitter[0], cy + jitter[1]
 
     # affine_grid maps output coordinates in [-1, 1] to input coordinates in [-1, 1]
     theta = torch.zeros(n_frames, 2, 3)
@@ -118,8 +136,33 @@ def render(spec: VideoSpec, config: SyntheticConfig) -> np.ndarray:
     theta[:, 1, 2] = cy / (ch / 2) - 1
     grid = F.affine_grid(theta, [n_frames, 3, h, w], align_corners=False)
     frames = F.grid_sample(canvas.expand(n_frames, -1, -1, -1), grid, mode="bilinear", align_corners=False)
+    if config.distractors:
+        frames = _add_distractors(frames, rng, config.distractors, t, speed)
+    if config.flicker:
+        hertz, phase = rng.uniform(0.5, 2.0), rng.uniform(0, 2 * np.pi)
+        frames = frames * (1 + config.flicker * torch.sin(2 * np.pi * hertz * t + phase)).view(-1, 1, 1, 1)
     # (T, C, H, W) float -> (T, H, W, C) uint8
-    return (frames.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    pixels = (frames.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return pixels, (float(start), float(start + moving))
+
+
+def _add_distractors(frames: torch.Tensor, rng: np.random.Generator, count: int, t: torch.Tensor,
+                     speed: float) -> torch.Tensor:
+    """Squares of flat colour, each moving its own way across the view (wrapping at the edges) for the
+    whole video: motion that is not the class's, in clips where the camera is still too."""
+    _, _, h, w = frames.shape
+    frames = frames.clone()
+    for _ in range(count):
+        side = int(rng.integers(h // 8, h // 4 + 1))
+        colour = torch.from_numpy(rng.random(3, dtype=np.float32)).view(3, 1, 1)
+        angle = rng.uniform(0, 2 * np.pi)
+        velocity = speed * rng.uniform(0.5, 1.5)
+        x0, y0 = rng.uniform(0, w), rng.uniform(0, h)
+        for i, seconds in enumerate(t.tolist()):
+            x = int((x0 + velocity * np.cos(angle) * seconds) % (w + side)) - side
+            y = int((y0 + velocity * np.sin(angle) * seconds) % (h + side)) - side
+            frames[i, :, max(y, 0): y + side, max(x, 0): x + side] = colour
+    return frames
 
 
 def write_video(frames: np.ndarray, path: Path, fps: int, bits_per_pixel: float) -> None:
