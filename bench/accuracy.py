@@ -1,0 +1,146 @@
+"""Numbers that can rank choices: the demo-sized model trained on the harder synthetic set
+(configs/hard.yaml) under named variants, several seeds each, scored on its test split.
+
+    python bench/accuracy.py [--quick] [--seeds N] [--steps N] [--variants a,b,...] [--out FOLDER]
+
+For each variant and seed: train (train.max_steps steps), then score the test videos at clip level
+(every consecutive clip, the guide's number), from one centre view (1x1) and from 5 clips x 3 crops,
+softmax averaged (5x3). Prints a table of mean and spread (sample standard deviation over seeds) with
+the wall time, and writes it as JSON, Markdown and a PNG of bars with spread bars into --out. Asserts
+nothing. The default run fits in about 30 minutes on 2 CPU cores; --quick in about 5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from video_classifier.config import load_config  # noqa: E402
+from video_classifier.evaluation import evaluate_model  # noqa: E402
+from video_classifier.modeling import load_trained  # noqa: E402
+from video_classifier.prepare import load_prepared, prepare  # noqa: E402
+from video_classifier.training import train  # noqa: E402
+
+CONFIG = REPO / "configs" / "hard.yaml"
+ARCHITECTURES = ("timesformer", "vivit", "vjepa2", "videoprism")
+# variant -> --set overrides on configs/hard.yaml: every recipe option, and every architecture as
+# a tiny model of the same size (its own checkpoint folder)
+VARIANTS: dict[str, list[str]] = {
+    "baseline (videomae)": [],
+    "label_smoothing 0.1": ["train.label_smoothing=0.1"],
+    "mixup 0.8 / cutmix 1.0": ["train.mixup_alpha=0.8", "train.cutmix_alpha=1.0"],
+    "layer_decay 0.75": ["train.layer_decay=0.75"],
+    **{arch: [f"model.tiny_init.architecture={arch}", f"model.checkpoint=checkpoints/{arch}-tiny-hard"]
+       for arch in ARCHITECTURES},
+}
+QUICK = ["baseline (videomae)", "label_smoothing 0.1"]
+METRICS = (("clip", "clip level"), ("1x1", "1x1"), ("5x3", "5x3"))
+
+
+def run_one(overrides: list[str], seed: int, steps: int, out: Path) -> dict[str, float]:
+    """Train one variant with one seed; its test top-1 at clip level, 1x1 and 5x3, and the seconds taken."""
+    start = time.perf_counter()
+    config = load_config(CONFIG, overrides + [f"train.seed={seed}", f"train.max_steps={steps}",
+                                              f"train.output_dir={out}", "train.overwrite_output_dir=true",
+                                              "train.logging_steps=1000"])
+    metrics = train(config)  # evaluates val and test: 5x3 video level and clip level
+    _, records = load_prepared(config.data.root)
+    model, spec = load_trained(str(out))
+    label2id = {label: i for i, label in spec.id2label.items()}
+    one = load_config(CONFIG, overrides + ["eval.num_clips=1", "eval.num_crops=1"])
+    single = evaluate_model(model, spec, one, {"test": [r for r in records if r.split == "test"]}, label2id,
+                            out, "eval_test_1x1.json", "_1x1")
+    return {"clip": metrics["test"]["clip_top1"], "1x1": single["test"]["top1"], "5x3": metrics["test"]["top1"],
+            "seconds": time.perf_counter() - start}
+
+
+def summarise(runs: list[dict[str, float]]) -> dict[str, float]:
+    row = {}
+    for key, _ in METRICS:
+        values = [r[key] for r in runs]
+        row[key] = statistics.mean(values)
+        row[f"{key}_spread"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    row["seconds"] = statistics.mean(r["seconds"] for r in runs)
+    return row
+
+
+def markdown(table: dict[str, dict[str, float]], seeds: int, steps: int) -> str:
+    lines = [f"| variant ({seeds} seeds, {steps} steps) | clip level | 1x1 | 5x3 | s per run |", "|---|---|---|---|---|"]
+    for name, row in table.items():
+        cells = [f"{row[k]:.3f} ± {row[f'{k}_spread']:.3f}" for k, _ in METRICS]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {row['seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def plot(table: dict[str, dict[str, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = list(table)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(names)), 4))
+    for i, (key, label) in enumerate(METRICS):
+        ax.bar(x + (i - 1) * 0.27, [table[n][key] for n in names], 0.27, label=label,
+               yerr=[table[n][f"{key}_spread"] for n in names], capsize=3)
+    ax.axhline(1 / 8, color="grey", linestyle=":", label="chance (8 classes)")
+    ax.set_xticks(x, names, rotation=20, ha="right")
+    ax.set_ylabel("test top-1")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"{', '.join(QUICK)}; 2 seeds, 500 steps")
+    parser.add_argument("--seeds", type=int, help="seeds per variant (default 3; --quick 2)")
+    parser.add_argument("--steps", type=int, help="training steps per run (default 900; --quick 500)")
+    parser.add_argument("--variants", help=f"comma-separated, from: {', '.join(VARIANTS)}")
+    parser.add_argument("--out", default=str(REPO / "runs" / "bench-accuracy"), help="folder for runs and tables")
+    args = parser.parse_args(argv)
+    names = args.variants.split(",") if args.variants else (QUICK if args.quick else list(VARIANTS))
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant {unknown[0]!r}: choose from {', '.join(VARIANTS)}")
+    seeds = args.seeds or (2 if args.quick else 3)
+    steps = args.steps or (500 if args.quick else 900)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    prepare(load_config(CONFIG).data)  # once; a prepared folder is reused
+    print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}; "
+          f"{len(names)} variants x {seeds} seeds x {steps} steps on {CONFIG.name}")
+    table: dict[str, dict[str, float]] = {}
+    for name in names:
+        runs = []
+        for seed in range(seeds):
+            runs.append(run_one(VARIANTS[name], seed, steps, out / "runs" / f"{name.split()[0]}-{seed}"))
+            print(f"{name}, seed {seed}: " + ", ".join(f"{label} {runs[-1][k]:.3f}" for k, label in METRICS)
+                  + f" ({runs[-1]['seconds']:.0f} s)", flush=True)
+        table[name] = summarise(runs)
+        (out / "accuracy.json").write_text(json.dumps({"seeds": seeds, "steps": steps, "table": table}, indent=2))
+    text = markdown(table, seeds, steps)
+    print("\n" + text)
+    (out / "accuracy.md").write_text(text + "\n")
+    plot(table, out / "accuracy.png")
+    print(f"\ntables and plot in {out}")
+
+
+if __name__ == "__main__":
+    main()
