@@ -279,14 +279,18 @@ def save_image_processor(video_processor: Any, model_type: str, folder: Any) -> 
 # Tiny random models, one builder per architecture: the offline demo's and the tests' "pretrained"
 # checkpoints. Each returns the backbone (saved; a classification head is added when it is
 # loaded for training, as for a real checkpoint) and its processor.
+def _square(size: int) -> dict[str, Any]:
+    """Processor sizes for square inputs: the short side resized to `size`, then a centre crop of it."""
+    return {"size": {"shortest_edge": size}, "crop_size": {"height": size, "width": size}}
+
+
 def _tiny_videomae(t: TinyModelConfig) -> tuple[Any, Any]:
     config = transformers.VideoMAEConfig(
         image_size=t.image_size, patch_size=t.patch_size, num_frames=t.num_frames, tubelet_size=t.tubelet_size,
         hidden_size=t.hidden_size, num_hidden_layers=t.num_hidden_layers, num_attention_heads=t.num_attention_heads,
         intermediate_size=t.intermediate_size, use_mean_pooling=True,
     )
-    processor = transformers.VideoMAEVideoProcessor(
-        size={"shortest_edge": t.image_size}, crop_size={"height": t.image_size, "width": t.image_size})
+    processor = transformers.VideoMAEVideoProcessor(**_square(t.image_size))
     return transformers.VideoMAEModel(config), processor
 
 
@@ -296,8 +300,7 @@ def _tiny_timesformer(t: TinyModelConfig) -> tuple[Any, Any]:
         num_hidden_layers=t.num_hidden_layers, num_attention_heads=t.num_attention_heads,
         intermediate_size=t.intermediate_size,
     )
-    processor = transformers.TimesformerVideoProcessor(
-        size={"shortest_edge": t.image_size}, crop_size={"height": t.image_size, "width": t.image_size})
+    processor = transformers.TimesformerVideoProcessor(**_square(t.image_size))
     return transformers.TimesformerModel(config), processor
 
 
@@ -307,8 +310,7 @@ def _tiny_vivit(t: TinyModelConfig) -> tuple[Any, Any]:
         hidden_size=t.hidden_size, num_hidden_layers=t.num_hidden_layers, num_attention_heads=t.num_attention_heads,
         intermediate_size=t.intermediate_size,
     )
-    processor = transformers.VivitVideoProcessor(
-        size={"shortest_edge": t.image_size}, crop_size={"height": t.image_size, "width": t.image_size})
+    processor = transformers.VivitVideoProcessor(**_square(t.image_size))
     return transformers.VivitModel(config), processor
 
 
@@ -321,8 +323,7 @@ def _tiny_vjepa2(t: TinyModelConfig) -> tuple[Any, Any]:
         pred_hidden_size=t.hidden_size, pred_num_attention_heads=t.num_attention_heads, pred_num_hidden_layers=1,
         num_pooler_layers=1,
     )
-    processor = transformers.VJEPA2VideoProcessor(
-        size={"shortest_edge": t.image_size}, crop_size={"height": t.image_size, "width": t.image_size})
+    processor = transformers.VJEPA2VideoProcessor(**_square(t.image_size))
     return transformers.VJEPA2Model(config), processor
 
 
