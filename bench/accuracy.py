@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, help="training steps per run (default 900; --quick 500)")
     parser.add_argument("--variants", help=f"comma-separated, from: {', '.join(VARIANTS)}")
     parser.add_argument("--out", default=str(REPO / "runs" / "bench-accuracy"), help="folder for runs and tables")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override configs/hard.yaml for every variant (a changed data.synthetic needs its own "
+                             "data.root)")
     args = parser.parse_args(argv)
     names = args.variants.split(",") if args.variants else (QUICK if args.quick else list(VARIANTS))
     unknown = [n for n in names if n not in VARIANTS]
@@ -123,14 +126,14 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    prepare(load_config(CONFIG).data)  # once; a prepared folder is reused
+    prepare(load_config(CONFIG, args.overrides).data)  # once; a prepared folder is reused
     print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}; "
-          f"{len(names)} variants x {seeds} seeds x {steps} steps on {CONFIG.name}")
+          f"{len(names)} variants x {seeds} seeds x {steps} steps on {CONFIG.name} {' '.join(args.overrides)}")
     table: dict[str, dict[str, float]] = {}
     for name in names:
         runs = []
         for seed in range(seeds):
-            runs.append(run_one(VARIANTS[name], seed, steps, out / "runs" / f"{name.split()[0]}-{seed}"))
+            runs.append(run_one(args.overrides + VARIANTS[name], seed, steps, out / "runs" / f"{name.split()[0]}-{seed}"))
             print(f"{name}, seed {seed}: " + ", ".join(f"{label} {runs[-1][k]:.3f}" for k, label in METRICS)
                   + f" ({runs[-1]['seconds']:.0f} s)", flush=True)
         table[name] = summarise(runs)
