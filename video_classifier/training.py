@@ -152,7 +152,7 @@ def training_arguments(config: Config, max_steps: int, iterable: bool, steps_per
         save_total_limit=2,  # the best checkpoint and the last one are kept
         metric_for_best_model="accuracy",  # best model reloaded below, through from_pretrained
         logging_steps=config.train.logging_steps,
-        report_to=[name.strip() for name in config.train.report_to.split(",")],
+        report_to=check_report_to(config.train.report_to),
         seed=config.train.seed,
         fp16=config.train.mixed_precision == "fp16",
         bf16=config.train.mixed_precision == "bf16",
@@ -173,13 +173,14 @@ REPORTING_PACKAGES = {"azure_ml": "azureml-core", "comet_ml": "comet-ml", "mlflo
                       "swanlab": "swanlab", "kubeflow": "kubeflow"}
 
 
-def check_report_to(value: str) -> None:
-    """train.report_to: every named logger must be one transformers has, with its package installed."""
+def check_report_to(value: str) -> list[str]:
+    """train.report_to as TrainingArguments takes it; every named logger must be one transformers has,
+    with its package installed."""
     from transformers.integrations import get_available_reporting_integrations
 
     names = [name.strip() for name in value.split(",") if name.strip()]
     if names in (["none"], ["all"]):
-        return
+        return names
     available = set(get_available_reporting_integrations())
     for name in names:
         if name not in REPORTING_PACKAGES:
@@ -188,6 +189,7 @@ def check_report_to(value: str) -> None:
         if name not in available:
             raise UserError(f"train.report_to: {name} needs the package {REPORTING_PACKAGES[name]}, which is not "
                             f"installed here: pip install {REPORTING_PACKAGES[name]}, or set train.report_to: none")
+    return names
 
 
 def world_size() -> int:
