@@ -35,19 +35,44 @@ from video_classifier.prepare import load_prepared, prepare  # noqa: E402
 from video_classifier.training import train  # noqa: E402
 
 CONFIG = REPO / "configs" / "hard.yaml"
+PRETRAIN_CONFIG = REPO / "configs" / "demo.yaml"
+PRETRAIN_STEPS = 900
 ARCHITECTURES = ("timesformer", "vivit", "vjepa2", "videoprism")
 # variant -> --set overrides on configs/hard.yaml: every recipe option, and every architecture as
-# a tiny model of the same size (its own checkpoint folder)
+# a tiny model of the same size, pretrained the same way
 VARIANTS: dict[str, list[str]] = {
     "baseline (videomae)": [],
     "label_smoothing 0.1": ["train.label_smoothing=0.1"],
     "mixup 0.8 / cutmix 1.0": ["train.mixup_alpha=0.8", "train.cutmix_alpha=1.0"],
     "layer_decay 0.75": ["train.layer_decay=0.75"],
-    **{arch: [f"model.tiny_init.architecture={arch}", f"model.checkpoint=checkpoints/{arch}-tiny-hard"]
-       for arch in ARCHITECTURES},
+    **{arch: [f"model.checkpoint=checkpoints/{arch}-tiny-motion"] for arch in ARCHITECTURES},
 }
+# checkpoint folder (as configs/hard.yaml and the variants name it) -> the architecture pretrained into it
+PRETRAINED = {f"checkpoints/{arch}-tiny-motion": arch for arch in ("videomae", *ARCHITECTURES)}
 QUICK = ["baseline (videomae)", "label_smoothing 0.1"]
 METRICS = (("clip", "clip level"), ("1x1", "1x1"), ("5x3", "5x3"))
+
+
+def pretrained(checkpoint: Path, architecture: str, steps: int = PRETRAIN_STEPS) -> None:
+    """Make `checkpoint` once, as a real fine-tuning starts from a pretrained one: the tiny model of
+    `architecture` trained on the demo set (the camera pans for the whole video) for `steps` steps,
+    saved without its classification head. Fine-tuning on the harder set then adds a new head."""
+    if (checkpoint / "config.json").is_file():
+        return
+    from transformers import AutoModelForVideoClassification, AutoVideoProcessor
+
+    work = checkpoint.parent / f"{checkpoint.name}.run"
+    config = load_config(PRETRAIN_CONFIG, [
+        f"model.tiny_init.architecture={architecture}", f"model.checkpoint={work / 'random'}",
+        f"train.output_dir={work / 'trained'}", f"train.max_steps={steps}", "train.logging_steps=1000",
+    ])
+    print(f"pretraining the tiny {architecture} on {PRETRAIN_CONFIG.name} for {steps} steps -> {checkpoint}", flush=True)
+    prepare(config.data)
+    metrics = train(config)
+    print(f"pretrained {architecture}: demo test top-1 {metrics['test']['top1']:.3f}", flush=True)
+    trained = AutoModelForVideoClassification.from_pretrained(config.train.output_dir)
+    trained.base_model.save_pretrained(checkpoint)
+    AutoVideoProcessor.from_pretrained(config.train.output_dir).save_pretrained(checkpoint)
 
 
 def run_one(overrides: list[str], seed: int, steps: int, out: Path) -> dict[str, float]:
@@ -130,6 +155,10 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     prepare(load_config(CONFIG, args.overrides).data)  # once; a prepared folder is reused
+    for name in names:  # the pretrained checkpoints, made once and reused
+        checkpoint = load_config(CONFIG, args.overrides + VARIANTS[name]).model.checkpoint
+        if checkpoint in PRETRAINED:
+            pretrained(Path(checkpoint), PRETRAINED[checkpoint])
     print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}; "
           f"{len(names)} variants x {seeds} seeds x {steps} steps on {CONFIG.name} {' '.join(args.overrides)}")
     table: dict[str, dict[str, float]] = {}
