@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     split_records = {args.split: [r for r in records if r.split == args.split]}
     if not split_records[args.split]:
         raise UserError(f"data folder {config.data.root} has no {args.split} videos: choose another --split")
-    evaluate_model(model, spec, config, split_records, label2id, out, f"eval_{args.split}{tag}.json", tag)
+    evaluate_model(model, spec, config, split_records, label2id, out, f"eval_{args.split}{tag}.json", tag,
+                   saved=model_ref)
 
 
 if __name__ == "__main__":

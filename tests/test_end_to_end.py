@@ -142,6 +142,33 @@ def test_eval_script_writes_one_view_metrics(trained):
     assert metrics["views"] == "1 clips x 1 crops" and metrics["videos"] == 8
     assert (out / "confusion_val_1x1.png").is_file() and (out / "scores_val_1x1.json").is_file()
     assert f"val: video-level top-1 {metrics['top1']:.4f}" in result.stdout
+    # training's evaluation took its 1x1 number from the centre view among its 5 x 3: the same view
+    assert json.loads((out / "metrics.json").read_text())["val"]["centre_view_top1"] == metrics["top1"]
+
+
+def test_stock_pipeline_accuracy_is_what_the_pipeline_gives(trained, tiny_workspace):
+    """The stock pipeline, called here as its users call it (no project code), is right on as many test
+    videos as metrics.json says. Without torchcodec it cannot open a path: it gets PyAV's frames."""
+    import av
+    import numpy as np
+    from transformers import pipeline
+
+    _, out, stdout = trained
+    metrics = json.loads((out / "metrics.json").read_text())["test"]
+    classify = pipeline("video-classification", model=str(out))
+    videos = sorted((tiny_workspace / "data" / "test").glob("*/*.avi"))
+    right = 0
+    for video in videos:
+        if torchcodec_loads():
+            frames = str(video)
+        else:
+            with av.open(str(video)) as container:
+                frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+        right += classify(frames, top_k=1)[0]["label"] == video.parent.name
+    assert metrics["pipeline_top1"] == right / len(videos) and metrics["pipeline_failed"] == []
+    assert metrics["pipeline_input"] == ("video path (torchcodec)" if torchcodec_loads() else
+                                         "every frame, decoded with PyAV")
+    assert f"stock pipeline {right / len(videos):.4f}" in stdout
 
 
 @pytest.mark.torchcodec

@@ -13,9 +13,11 @@ from transformers import TrainingArguments
 
 import train as train_script
 from conftest import tiny_config_dict, write_config
-from video_classifier.config import TrainConfig
+from video_classifier.config import Config, DataConfig, TrainConfig, _build
+from video_classifier.data import ClipDataset, build_datasets, pipeline_stride
 from video_classifier.errors import UserError
 from video_classifier.model_spec import ModelSpec, fine_tuning_overrides, layer_depths
+from video_classifier.prepare import VideoRecord
 from video_classifier.preprocessing import PreprocessSpec
 from video_classifier.training import VideoTrainer
 
@@ -121,11 +123,48 @@ def test_drop_path_where_the_architecture_has_it():
     assert fine_tuning_overrides(transformers.VideoMAEConfig(), TrainConfig()) == {}
 
 
-def test_a_run_with_every_option_trains(tiny_workspace, tmp_path):
+def test_a_run_with_every_option_trains(tiny_workspace, tmp_path, capsys):
     data = tiny_config_dict(tmp_path)
     data["data"]["root"] = str(tiny_workspace / "data")
-    data["train"].update(label_smoothing=0.1, mixup_alpha=0.8, cutmix_alpha=1.0, layer_decay=0.75, epochs=1)
+    data["train"].update(label_smoothing=0.1, mixup_alpha=0.8, cutmix_alpha=1.0, layer_decay=0.75, epochs=1,
+                         max_stride="auto")
     data["eval"] = {"num_clips": 1, "num_crops": 1}
     train_script.main(["--config", str(write_config(tmp_path / "config.yaml", data))])
     metrics = json.loads((Path(data["train"]["output_dir"]) / "metrics.json").read_text())
     assert 0.0 <= metrics["test"]["top1"] <= 1.0
+    # 30-frame videos, 4 frames per clip: the stock pipeline's frames are 7.5 apart
+    assert "training strides drawn from 2-7.5 (train.max_stride: auto)" in capsys.readouterr().out
+
+
+def records(frames: list[int], fps: float = 25.0) -> list[VideoRecord]:
+    return [VideoRecord(f"train/A/v{i}.avi", "A", "train", str(i), n, fps, n / fps) for i, n in enumerate(frames)]
+
+
+def test_temporal_jitter_draws_clip_lengths_across_the_stride_range():
+    rows = records([200] * 4)
+    fixed = ClipDataset(rows, ".", {"A": 0}, SPEC, train=True, decoder=None)
+    jittered = ClipDataset(rows, ".", {"A": 0}, SPEC, train=True, decoder=None, max_stride=6)
+    lengths = {float(end - start) for start, end in (fixed.window(0) for _ in range(50))}
+    assert lengths == {4 * 2 / 25}  # 4 frames x stride 2 at 25 fps
+    lengths = [float(end - start) for start, end in (jittered.window(0) for _ in range(400))]
+    assert 4 * 2 / 25 <= min(lengths) < 4 * 2.5 / 25 and 4 * 5.5 / 25 < max(lengths) <= 4 * 6 / 25
+    evaluation = ClipDataset(rows, ".", {"A": 0}, SPEC, train=False, decoder=None, max_stride=6)
+    assert {float(evaluation.window(i)[1] - evaluation.window(i)[0]) for i in range(len(evaluation))} == {8 / 25}
+
+
+def test_auto_stride_is_the_stock_pipelines_spacing_on_the_median_video():
+    assert pipeline_stride(records([50, 60, 200]), num_frames=8) == 60 / 8
+
+
+@pytest.mark.parametrize("value, message", [
+    (0.5, "train.max_stride = 0.5: must be >= 1"),
+    ("fast", "train.max_stride = 'fast': expected 'auto' or float or null"),
+])
+def test_bad_max_stride_is_one_line(value, message):
+    with pytest.raises(UserError, match=message):
+        _build(Config, {"train": {"max_stride": value}}, "")
+
+
+def test_temporal_jitter_with_the_pytorchvideo_backend_is_one_line():
+    with pytest.raises(UserError, match="train.max_stride .* needs data.backend: native"):
+        build_datasets(DataConfig(backend="pytorchvideo"), {"train": records([50])}, {"A": 0}, SPEC, max_stride=6)

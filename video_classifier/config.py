@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 import yaml
 
@@ -150,6 +150,11 @@ class TrainConfig:
     cutmix_alpha: float = 0.0  # the same box pasted into every frame; with both set, one of them per batch
     layer_decay: float = 1.0  # a layer's learning rate x layer_decay ^ (layers above it); 1 = off
     drop_path: float = 0.0  # stochastic depth, where the architecture has it (config drop_path_rate)
+    # Temporal-scale jitter: each training clip's frame stride drawn from [data.sample_rate, max_stride]
+    # (frames; its clip spans num_frames x stride). "auto": up to the stride of transformers' stock
+    # video-classification pipeline, which spreads num_frames over the whole video, on the median
+    # training video; null: every clip at data.sample_rate (the guide).
+    max_stride: Optional[Union[Literal["auto"], float]] = None
     logging_steps: int = 10
     # "none", "tensorboard" (installed; event files in <output_dir>/runs), "wandb", ... as in
     # TrainingArguments, comma-separated for several; one whose package is missing is a one-line error
@@ -173,6 +178,8 @@ class TrainConfig:
             raise UserError(f"{prefix}.mixup_alpha and {prefix}.cutmix_alpha must be >= 0 (0 = off)")
         if not 0 < self.layer_decay <= 1:
             raise UserError(f"{prefix}.layer_decay = {self.layer_decay}: must be in (0, 1] (1 = off)")
+        if isinstance(self.max_stride, float) and self.max_stride < 1:
+            raise UserError(f"{prefix}.max_stride = {self.max_stride}: must be >= 1 (frames), \"auto\" or null (off)")
         if self.min_scale < 1:
             raise UserError(f"{prefix}.min_scale = {self.min_scale}: must be >= 1, or the random crop would not fit")
 
@@ -234,7 +241,11 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             return None
         for option in options:
             if option is not type(None):
-                return _convert(value, option, key)
+                try:
+                    return _convert(value, option, key)
+                except UserError:
+                    continue
+        raise UserError(f"{key} = {value!r}: expected {_type_name(tp)}")
     if origin is Literal:
         if value not in typing.get_args(tp):
             raise UserError(f"{key} = {value!r}: must be one of {_type_name(tp)}")

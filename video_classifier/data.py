@@ -9,6 +9,7 @@ only the frames a clip needs. pytorchvideo's LabeledVideoDataset (backend
 from __future__ import annotations
 
 import random
+import statistics
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
@@ -19,6 +20,7 @@ from pytorchvideo.data import LabeledVideoDataset, make_clip_sampler
 
 from .config import DataConfig
 from .decoding import Decoder, announce, choose_decoder
+from .errors import UserError
 from .prepare import VideoRecord
 from .preprocessing import (ClipTransform, MultiCropTransform, PreprocessSpec, clip_frame_indices, exact_fps,
                             spread_clip_starts, uniform_clip_starts)
@@ -38,9 +40,11 @@ class ClipDataset(torch.utils.data.Dataset):
     Items: {"video": (T, C, H, W) float32, "label", "video_index", "clip_index"}."""
 
     def __init__(self, records: list[VideoRecord], root: str | Path, label2id: dict[str, int],
-                 spec: PreprocessSpec, train: bool, decoder: Decoder):
+                 spec: PreprocessSpec, train: bool, decoder: Decoder, max_stride: float | None = None):
         self.records, self.root, self.label2id = records, Path(root), label2id
         self.spec, self.train, self.decode = spec, train, decoder
+        # training only: each clip's stride drawn from [spec.sample_rate, max_stride] (temporal-scale jitter)
+        self.max_stride = max_stride if train and max_stride and max_stride > spec.sample_rate else None
         self.transform = ClipTransform(spec, train=train)
         # (video, clip index, clip start); training draws its start anew on every access
         if train:
@@ -60,6 +64,9 @@ class ClipDataset(torch.utils.data.Dataset):
         video, _, start = self.items[index]
         record = self.records[video]
         length = self.spec.clip_duration(record.fps)
+        if self.max_stride:
+            stride = random.uniform(self.spec.sample_rate, self.max_stride)
+            length = length * Fraction(stride).limit_denominator(1000) / self.spec.sample_rate
         if start is None:  # training, as pytorchvideo's RandomClipSampler
             start = Fraction(random.uniform(0, max(record.duration - float(length), 0)))
         return start, start + length
@@ -91,6 +98,12 @@ class ViewDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def centre_view(self) -> int | None:
+        """The index among a video's views of the centre clip's centre crop, the one view of 1 clip x 1 crop
+        (None when the clips or crops are even in number: no view is the centre one)."""
+        clips, crops = self.num_clips, self.crops.num_crops
+        return (clips // 2) * crops + crops // 2 if clips % 2 and crops % 2 else None
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         record = self.records[index]
@@ -140,15 +153,27 @@ def pytorchvideo_dataset(records: list[VideoRecord], root: str | Path, label2id:
     )
 
 
+def pipeline_stride(records: list[VideoRecord], num_frames: int) -> float:
+    """The frame stride of transformers' stock video-classification pipeline on the median video of
+    `records`: it takes `num_frames` frames spread over the whole video, `frames / num_frames` apart."""
+    return statistics.median(r.frames for r in records) / num_frames
+
+
 def build_datasets(data: DataConfig, splits: dict[str, list[VideoRecord]], label2id: dict[str, int],
-                   spec: PreprocessSpec) -> tuple[dict[str, torch.utils.data.Dataset], str]:
-    """A dataset per split ("train" gets random clips and augmentation), and a line saying how they decode."""
+                   spec: PreprocessSpec, max_stride: float | None = None
+                   ) -> tuple[dict[str, torch.utils.data.Dataset], str]:
+    """A dataset per split ("train" gets random clips, with strides up to `max_stride`, and augmentation),
+    and a line saying how they decode."""
     if data.backend == "pytorchvideo":
+        if max_stride and max_stride > spec.sample_rate:
+            raise UserError("train.max_stride (temporal-scale jitter) needs data.backend: native; "
+                            "set train.max_stride: null for the pytorchvideo backend")
         datasets = {s: pytorchvideo_dataset(rows, data.root, label2id, spec, train=s == "train")
                     for s, rows in splits.items()}
         return datasets, "pytorchvideo LabeledVideoDataset, PyAV decoder (every frame of each window)"
     decoding = choose_decoder(data.decoder)
     announce(decoding, already_said=True)  # the caller prints the line returned here
-    datasets = {s: ClipDataset(rows, data.root, label2id, spec, train=s == "train", decoder=decoding.decode)
+    datasets = {s: ClipDataset(rows, data.root, label2id, spec, train=s == "train", decoder=decoding.decode,
+                               max_stride=max_stride)
                 for s, rows in splits.items()}
     return datasets, f"native ClipDataset, {decoding.describe()}, only the sampled frames decoded"

@@ -4,8 +4,10 @@ Video level: `num_clips` clips spread over each video x `num_crops` crops, the
 softmax of all views averaged (top-1, top-5, mean class accuracy, per-class
 scores, confusion matrix). Clip level, alongside: every consecutive clip of
 each video with one centre crop, each scored alone, the number the Hugging Face
-guide reports. The scoring itself is ModelSpec's, which inference calls too,
-so a video gets exactly the scores evaluation computed.
+guide reports. 1 clip x 1 crop: the centre view alone. And the stock pipeline:
+transformers' `pipeline("video-classification")` on the saved folder, as the
+model's users on the Hub will call it. The scoring itself is ModelSpec's, which
+inference calls too, so a video gets exactly the scores evaluation computed.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
 
 from .config import Config  # noqa: E402
 from .data import ClipDataset, ViewDataset  # noqa: E402
-from .decoding import announce, choose_decoder  # noqa: E402
+from .decoding import announce, choose_decoder, decode_pyav, torchcodec_problem  # noqa: E402
 from .model_spec import ModelSpec  # noqa: E402
 from .prepare import VideoRecord  # noqa: E402
 
@@ -72,10 +75,19 @@ def plot_confusion(matrix: list[list[int]], class_names: list[str], title: str, 
 def evaluate_split(model: Any, spec: ModelSpec, views: ViewDataset, clips: ClipDataset, class_names: list[str],
                    split: str, batch_size: int, workers: int, out: Path, name: str) -> dict[str, Any]:
     """Video- and clip-level metrics of one split; writes the confusion matrix PNG and per-video scores."""
-    probs = spec.video_probabilities(model, views, batch_size, workers, desc=f"{split} videos")
+    view_probs = spec.video_probabilities(model, views, batch_size, workers, desc=f"{split} videos", per_view=True)
+    probs = view_probs.mean(1)
     labels = [views.label2id[r.label] for r in views.records]
     metrics = {"views": f"{views.num_clips} clips x {views.crops.num_crops} crops", "videos": len(labels)}
     metrics.update(video_metrics(probs, labels, class_names))
+    # 1 clip x 1 crop: the centre view alone, one of the views above when their numbers are odd
+    centre = views.centre_view()
+    if centre is None:
+        one = ViewDataset(views.records, views.root, views.label2id, spec.preprocess, 1, 1, views.decode)
+        centre_probs = spec.video_probabilities(model, one, batch_size, workers, desc=f"{split} 1x1")
+    else:
+        centre_probs = view_probs[:, centre]
+    metrics["centre_view_top1"] = float((centre_probs.argmax(-1) == torch.tensor(labels)).float().mean())
     clip_probs = spec.clip_probabilities(model, clips, batch_size, workers)
     clip_labels = torch.tensor([clips.label2id[clips.records[v].label] for v, _, _ in clips.items])
     metrics["clip_top1"] = float((clip_probs.argmax(-1) == clip_labels).float().mean())
@@ -88,6 +100,31 @@ def evaluate_split(model: Any, spec: ModelSpec, views: ViewDataset, clips: ClipD
               for r, p in zip(views.records, probs)]
     (out / f"scores_{name}.json").write_text(json.dumps(scores, indent=1) + "\n")
     return metrics
+
+
+def stock_pipeline_top1(folder: str | Path, records: list[VideoRecord], root: str | Path,
+                        device: Any = None, desc: str = "stock pipeline") -> dict[str, Any]:
+    """Top-1 of transformers' video-classification pipeline on `records`, called as its users call it:
+    `pipeline("video-classification", model=folder)(video_path)`. Where torchcodec does not load the
+    pipeline cannot open a path, so it gets every frame decoded by PyAV instead (the same frames:
+    it samples them as from a path). A video it raises on counts as wrong and is counted."""
+    from transformers import pipeline
+
+    classify = pipeline("video-classification", model=str(folder), device=device)
+    by_path = torchcodec_problem() is None
+    right, failed = 0, []
+    for record in tqdm(records, desc=desc, unit="video", leave=False):
+        path = Path(root) / record.path
+        try:
+            video = str(path) if by_path else decode_pyav(path, list(range(record.frames))).permute(0, 2, 3, 1).numpy()
+            right += classify(video, top_k=1)[0]["label"] == record.label
+        except Exception as err:  # the pipeline's own limits (e.g. fewer frames than the model takes)
+            failed.append(f"{record.path}: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}")
+    return {
+        "pipeline_top1": right / len(records),
+        "pipeline_input": "video path (torchcodec)" if by_path else "every frame, decoded with PyAV",
+        "pipeline_failed": failed,
+    }
 
 
 def plot_training(log_history: list[dict[str, Any]], path: Path) -> None:
@@ -113,9 +150,11 @@ def plot_training(log_history: list[dict[str, Any]], path: Path) -> None:
 
 
 def evaluate_model(model: Any, spec: ModelSpec, config: Config, by_split: dict[str, list[VideoRecord]],
-                   label2id: dict[str, int], out: Path, metrics_name: str, tag: str = "") -> dict[str, Any]:
-    """Evaluate every split of `by_split` with config.eval's views; write `metrics_name`, confusion PNGs and
-    per-video scores (named by split and `tag`) into `out`; print a summary line per split."""
+                   label2id: dict[str, int], out: Path, metrics_name: str, tag: str = "",
+                   saved: str | Path | None = None) -> dict[str, Any]:
+    """Evaluate every split of `by_split` with config.eval's views, and with transformers' stock pipeline
+    on the `saved` folder or Hub id when given; write `metrics_name`, confusion PNGs and per-video scores
+    (named by split and `tag`) into `out`; print a summary line per split."""
     decoding = choose_decoder("pyav" if config.data.backend == "pytorchvideo" else config.data.decoder)
     announce(decoding)
     decoder = decoding.decode
@@ -128,10 +167,14 @@ def evaluate_model(model: Any, spec: ModelSpec, config: Config, by_split: dict[s
         metrics[split] = evaluate_split(model, spec, views, clips, class_names, split, config.eval.batch_size,
                                         config.data.workers(), out, f"{split}{tag}")
         m = metrics[split]
+        if saved is not None:
+            m.update(stock_pipeline_top1(saved, records, config.data.root, model.device, f"{split} stock pipeline"))
         print(
             f"{split}: video-level top-1 {m['top1']:.4f}, top-5 {m['top5']:.4f}, "
-            f"mean class accuracy {m['mean_class_accuracy']:.4f} "
-            f"({m['views']}, {m['videos']} videos); clip-level top-1 {m['clip_top1']:.4f} ({m['clips']} clips)"
+            f"mean class accuracy {m['mean_class_accuracy']:.4f} ({m['views']}, {m['videos']} videos); "
+            f"1 clip x 1 crop {m['centre_view_top1']:.4f}; clip-level top-1 {m['clip_top1']:.4f} ({m['clips']} clips)"
+            + (f"; stock pipeline {m['pipeline_top1']:.4f}" if "pipeline_top1" in m else "")
+            + (f" ({len(m['pipeline_failed'])} videos it raised on)" if m.get("pipeline_failed") else "")
         )
     out.mkdir(parents=True, exist_ok=True)
     (out / metrics_name).write_text(json.dumps(metrics, indent=2) + "\n")

@@ -82,15 +82,17 @@ class ModelSpec:
     # Scoring, shared by evaluation and inference: a video gets the same scores from both.
     @torch.inference_mode()
     def video_probabilities(self, model: Any, views: ViewDataset, batch_size: int, workers: int = 0,
-                            desc: str = "videos") -> torch.Tensor:
-        """(videos, classes): the softmax averaged over each video's views, batched by whole videos."""
+                            desc: str = "videos", per_view: bool = False) -> torch.Tensor:
+        """(videos, classes): the softmax averaged over each video's views, batched by whole videos;
+        with `per_view`, each view's softmax, (videos, views, classes), in ViewDataset's order."""
         per_video = views.num_clips * views.crops.num_crops
         loader = torch.utils.data.DataLoader(views, batch_size=max(1, batch_size // per_video), num_workers=workers,
                                              collate_fn=collate_views)
         out = []
         for batch in tqdm(loader, desc=desc, unit="batch", leave=False):
             probs = self.logits(model, batch["views"]).softmax(-1)
-            out.append(probs.view(-1, per_video, probs.shape[-1]).mean(1).cpu())
+            probs = probs.view(-1, per_video, probs.shape[-1])
+            out.append(probs.cpu() if per_view else probs.mean(1).cpu())
         return torch.cat(out)
 
     @torch.inference_mode()

@@ -21,7 +21,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging as transformers_logging
 
 from .config import Config, TrainConfig, save_config
-from .data import build_datasets
+from .data import build_datasets, pipeline_stride
 from .evaluation import evaluate_model, plot_training
 from .errors import UserError
 from .model_spec import ModelSpec, describe, layer_depths, record_in_config, save_image_processor
@@ -249,13 +249,18 @@ def train(config: Config) -> dict[str, Any]:
     spec = describe(model, processor, config.data.sample_rate, config.train)
     record_in_config(model.config, spec)  # read back by inference: frames are taken at this stride
     # the Trainer sees train and val (per-epoch clip accuracy); the final evaluation builds its own views
+    max_stride = config.train.max_stride
+    if max_stride == "auto":  # up to the stock pipeline's whole-video spacing
+        max_stride = pipeline_stride(by_split["train"], spec.preprocess.num_frames)
     datasets, decoding = build_datasets(config.data, {s: by_split[s] for s in ("train", "val")}, label2id,
-                                        spec.preprocess)
+                                        spec.preprocess, max_stride)
     say(f"data: {decoding}; {args.dataloader_num_workers} DataLoader workers per process")
+    jitter = (f"; training strides drawn from {spec.preprocess.sample_rate}-{max_stride:.1f} (train.max_stride: "
+              f"{config.train.max_stride})" if getattr(datasets["train"], "max_stride", None) else "")
     say(
         f"model: {spec.model_type}, clips of {spec.preprocess.num_frames} frames x stride {spec.preprocess.sample_rate} = "
         f"{float(spec.preprocess.clip_duration(by_split['train'][0].fps)):.2f} s, "
-        f"{spec.preprocess.crop_size[0]}x{spec.preprocess.crop_size[1]} px as {spec.input_key}"
+        f"{spec.preprocess.crop_size[0]}x{spec.preprocess.crop_size[1]} px as {spec.input_key}{jitter}"
     )
     where = f"{processes} processes on {args.device.type} ({args.parallel_mode.value})" if processes > 1 else str(args.device)
     say(
@@ -300,7 +305,7 @@ def train(config: Config) -> dict[str, Any]:
 
     # Evaluate the kept model: video level (multi-view) and clip level, on val and test
     final = {s: by_split[s] for s in ("val", "test")}
-    metrics = evaluate_model(trainer.model.eval(), spec, config, final, label2id, out, METRICS)
+    metrics = evaluate_model(trainer.model.eval(), spec, config, final, label2id, out, METRICS, saved=out)
     if config.train.push_to_hub:
         trainer.push_to_hub()
     return metrics
