@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     if not split_records[args.split]:
         raise UserError(f"data folder {config.data.root} has no {args.split} videos: choose another --split")
     evaluate_model(model, spec, config, split_records, label2id, out, f"eval_{args.split}{tag}.json", tag,
-                   saved=model_ref)
+                   saved=model_ref, pipeline_splits=(args.split,))
 
 
 if __name__ == "__main__":

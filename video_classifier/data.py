@@ -8,8 +8,10 @@ only the frames a clip needs. pytorchvideo's LabeledVideoDataset (backend
 
 from __future__ import annotations
 
+import csv
 import random
 import statistics
+import sys
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
@@ -34,15 +36,61 @@ def decode_clip(decode: Decoder, path: Path, indices: list[int]) -> torch.Tensor
         raise RuntimeError(f"could not decode frames {indices[0]}-{indices[-1]} of {path}: {err}") from err
 
 
+class DecodeFailures:
+    """Videos that would not decode during a run, appended to a CSV file (split, video, reason) that the
+    DataLoader workers share, and said once per process on stderr. A video that failed twice in a
+    process is not tried again there."""
+
+    FIELDS = ("split", "video", "reason")
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.counts: Counter[str] = Counter()  # this process's failures per video
+
+    def add(self, record: VideoRecord, err: Exception, what: str) -> None:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        self.counts[record.path] += 1
+        if self.counts[record.path] == 1:
+            print(f"warning: cannot decode {record.path} ({reason}): {what}", file=sys.stderr, flush=True)
+        new = not self.path.is_file()
+        with open(self.path, "a", newline="") as f:  # one short line per write: appends do not interleave
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(self.FIELDS)
+            writer.writerow((record.split, record.path, reason))
+
+    def dropped(self, record: VideoRecord) -> bool:
+        return self.counts[record.path] >= 2
+
+    @classmethod
+    def summary(cls, path: Path) -> dict[str, dict[str, Any]]:
+        """split -> {"failures": decoding failures, "videos": the videos that failed}, from the file."""
+        if not path.is_file():
+            return {}
+        out: dict[str, dict[str, Any]] = {}
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                entry = out.setdefault(row["split"], {"failures": 0, "videos": []})
+                entry["failures"] += 1
+                if row["video"] not in entry["videos"]:
+                    entry["videos"].append(row["video"])
+        return out
+
+
 class ClipDataset(torch.utils.data.Dataset):
     """One item = one clip of one video: a random clip per video for training, every uniform clip for evaluation.
 
-    Items: {"video": (T, C, H, W) float32, "label", "video_index", "clip_index"}."""
+    Items: {"video": (T, C, H, W) float32, "label", "video_index", "clip_index", "index"}.
+
+    With `failures`, a clip that does not decode is recorded there and, in training, replaced by a
+    clip of the next video that decodes; in evaluation its item's "video" is None (left out). Without,
+    the error is raised, naming the file."""
 
     def __init__(self, records: list[VideoRecord], root: str | Path, label2id: dict[str, int],
-                 spec: PreprocessSpec, train: bool, decoder: Decoder, max_stride: float | None = None):
+                 spec: PreprocessSpec, train: bool, decoder: Decoder, max_stride: float | None = None,
+                 failures: DecodeFailures | None = None):
         self.records, self.root, self.label2id = records, Path(root), label2id
-        self.spec, self.train, self.decode = spec, train, decoder
+        self.spec, self.train, self.decode, self.failures = spec, train, decoder, failures
         # training only: each clip's stride drawn from [spec.sample_rate, max_stride] (temporal-scale jitter)
         self.max_stride = max_stride if train and max_stride and max_stride > spec.sample_rate else None
         self.transform = ClipTransform(spec, train=train)
@@ -73,15 +121,28 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         video, clip, _ = self.items[index]
-        record = self.records[video]
-        start, end = self.window(index)
-        indices = clip_frame_indices(start, end, exact_fps(record.fps), record.frames, self.spec.num_frames)
-        return {
-            "video": self.transform.frames(decode_clip(self.decode, self.root / record.path, indices)),
-            "label": self.label2id.get(record.label, -1),
-            "video_index": video,
-            "clip_index": clip,
-        }
+        # training: a video that does not decode gives way to the next one (the items are the videos)
+        for item in [index] if not (self.train and self.failures) else [(index + k) % len(self) for k in range(len(self))]:
+            video = self.items[item][0]
+            record = self.records[video]
+            if self.failures and self.failures.dropped(record):
+                continue
+            start, end = self.window(item)
+            indices = clip_frame_indices(start, end, exact_fps(record.fps), record.frames, self.spec.num_frames)
+            try:
+                frames = self.transform.frames(decode_clip(self.decode, self.root / record.path, indices))
+            except RuntimeError as err:
+                if self.failures is None:
+                    raise
+                self.failures.add(record, err, "its clips are replaced by other videos' in training" if self.train
+                                  else "left out of the evaluation")
+                continue
+            return {"video": frames, "label": self.label2id.get(record.label, -1), "video_index": video,
+                    "clip_index": clip, "index": index}
+        if self.train:
+            raise RuntimeError(f"none of the {len(self.records)} training videos decodes (see {self.failures.path})")
+        return {"video": None, "label": self.label2id.get(record.label, -1), "video_index": video,
+                "clip_index": clip, "index": index}
 
 
 class ViewDataset(torch.utils.data.Dataset):
@@ -91,9 +152,10 @@ class ViewDataset(torch.utils.data.Dataset):
     is decoded once and cropped `num_crops` times."""
 
     def __init__(self, records: list[VideoRecord], root: str | Path, label2id: dict[str, int],
-                 spec: PreprocessSpec, num_clips: int, num_crops: int, decoder: Decoder):
+                 spec: PreprocessSpec, num_clips: int, num_crops: int, decoder: Decoder,
+                 failures: DecodeFailures | None = None):
         self.records, self.root, self.label2id, self.spec = records, Path(root), label2id, spec
-        self.num_clips, self.decode = num_clips, decoder
+        self.num_clips, self.decode, self.failures = num_clips, decoder, failures
         self.crops = MultiCropTransform(spec, num_crops)
 
     def __len__(self) -> int:
@@ -109,18 +171,27 @@ class ViewDataset(torch.utils.data.Dataset):
         record = self.records[index]
         path, fps, length = self.root / record.path, exact_fps(record.fps), self.spec.clip_duration(record.fps)
         views = []
-        for start in spread_clip_starts(record.duration, length, self.num_clips):
-            indices = clip_frame_indices(start, start + length, fps, record.frames, self.spec.num_frames)
-            views.append(self.crops(decode_clip(self.decode, path, indices)))
-        return {"views": torch.cat(views), "label": self.label2id.get(record.label, -1), "video_index": index}
+        try:
+            for start in spread_clip_starts(record.duration, length, self.num_clips):
+                indices = clip_frame_indices(start, start + length, fps, record.frames, self.spec.num_frames)
+                views.append(self.crops(decode_clip(self.decode, path, indices)))
+        except RuntimeError as err:
+            if self.failures is None:
+                raise
+            self.failures.add(record, err, "left out of the evaluation")
+            views = None  # left out
+        return {"views": torch.cat(views) if views else None, "label": self.label2id.get(record.label, -1),
+                "video_index": index}
 
 
 def collate_views(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    """Videos' views, concatenated: views (videos x views, T, C, H, W)."""
+    """Videos' views, concatenated: views (videos x views, T, C, H, W); videos that did not decode
+    (views None) are left out, video_index says which are in."""
+    items = [i for i in items if i["views"] is not None]
     return {
-        "views": torch.cat([i["views"] for i in items]),
-        "labels": torch.tensor([i["label"] for i in items]),
-        "video_index": torch.tensor([i["video_index"] for i in items]),
+        "views": torch.cat([i["views"] for i in items]) if items else torch.empty(0),
+        "labels": torch.tensor([i["label"] for i in items], dtype=torch.long),
+        "video_index": torch.tensor([i["video_index"] for i in items], dtype=torch.long),
     }
 
 
@@ -160,7 +231,7 @@ def pipeline_stride(records: list[VideoRecord], num_frames: int) -> float:
 
 
 def build_datasets(data: DataConfig, splits: dict[str, list[VideoRecord]], label2id: dict[str, int],
-                   spec: PreprocessSpec, max_stride: float | None = None
+                   spec: PreprocessSpec, max_stride: float | None = None, failures: DecodeFailures | None = None
                    ) -> tuple[dict[str, torch.utils.data.Dataset], str]:
     """A dataset per split ("train" gets random clips, with strides up to `max_stride`, and augmentation),
     and a line saying how they decode."""
@@ -174,6 +245,6 @@ def build_datasets(data: DataConfig, splits: dict[str, list[VideoRecord]], label
     decoding = choose_decoder(data.decoder)
     announce(decoding, already_said=True)  # the caller prints the line returned here
     datasets = {s: ClipDataset(rows, data.root, label2id, spec, train=s == "train", decoder=decoding.decode,
-                               max_stride=max_stride)
+                               max_stride=max_stride, failures=failures)
                 for s, rows in splits.items()}
     return datasets, f"native ClipDataset, {decoding.describe()}, only the sampled frames decoded"

@@ -26,8 +26,9 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support  #
 from tqdm.auto import tqdm  # noqa: E402
 
 from .config import Config  # noqa: E402
-from .data import ClipDataset, ViewDataset  # noqa: E402
+from .data import ClipDataset, DecodeFailures, ViewDataset  # noqa: E402
 from .decoding import announce, choose_decoder, decode_pyav, torchcodec_problem  # noqa: E402
+from .errors import UserError  # noqa: E402
 from .model_spec import ModelSpec  # noqa: E402
 from .prepare import VideoRecord  # noqa: E402
 
@@ -76,28 +77,36 @@ def evaluate_split(model: Any, spec: ModelSpec, views: ViewDataset, clips: ClipD
                    split: str, batch_size: int, workers: int, out: Path, name: str) -> dict[str, Any]:
     """Video- and clip-level metrics of one split; writes the confusion matrix PNG and per-video scores."""
     view_probs = spec.video_probabilities(model, views, batch_size, workers, desc=f"{split} videos", per_view=True)
-    probs = view_probs.mean(1)
-    labels = [views.label2id[r.label] for r in views.records]
-    metrics = {"views": f"{views.num_clips} clips x {views.crops.num_crops} crops", "videos": len(labels)}
+    # videos that did not decode (NaN) are left out of every number, and listed
+    kept = ~view_probs.isnan().any(-1).any(-1)
+    if not kept.any():
+        raise UserError(f"none of the {len(kept)} {split} videos in {views.root} decodes: check the data folder "
+                        "(prepare it again)")
+    records = [r for r, k in zip(views.records, kept.tolist()) if k]
+    view_probs, probs = view_probs[kept], view_probs[kept].mean(1)
+    labels = [views.label2id[r.label] for r in records]
+    metrics = {"views": f"{views.num_clips} clips x {views.crops.num_crops} crops", "videos": len(labels),
+               "videos_left_out": [r.path for r, k in zip(views.records, kept.tolist()) if not k]}
     metrics.update(video_metrics(probs, labels, class_names))
     # 1 clip x 1 crop: the centre view alone, one of the views above when their numbers are odd
     centre = views.centre_view()
     if centre is None:
-        one = ViewDataset(views.records, views.root, views.label2id, spec.preprocess, 1, 1, views.decode)
+        one = ViewDataset(records, views.root, views.label2id, spec.preprocess, 1, 1, views.decode, views.failures)
         centre_probs = spec.video_probabilities(model, one, batch_size, workers, desc=f"{split} 1x1")
     else:
         centre_probs = view_probs[:, centre]
     metrics["centre_view_top1"] = float((centre_probs.argmax(-1) == torch.tensor(labels)).float().mean())
     clip_probs = spec.clip_probabilities(model, clips, batch_size, workers)
     clip_labels = torch.tensor([clips.label2id[clips.records[v].label] for v, _, _ in clips.items])
-    metrics["clip_top1"] = float((clip_probs.argmax(-1) == clip_labels).float().mean())
-    metrics["clips"] = len(clips)
+    decoded = ~clip_probs.isnan().any(-1)
+    metrics["clip_top1"] = float((clip_probs[decoded].argmax(-1) == clip_labels[decoded]).float().mean())
+    metrics["clips"], metrics["clips_left_out"] = int(decoded.sum()), int((~decoded).sum())
     title = f"{split}: video-level top-1 {metrics['top1']:.3f} ({metrics['views']})"
     out.mkdir(parents=True, exist_ok=True)
     plot_confusion(metrics["confusion_matrix"]["rows_true_columns_predicted"], class_names, title,
                    out / f"confusion_{name}.png")
     scores = [{"video": r.path, "label": r.label, "scores": dict(zip(class_names, p.tolist()))}
-              for r, p in zip(views.records, probs)]
+              for r, p in zip(records, probs)]
     (out / f"scores_{name}.json").write_text(json.dumps(scores, indent=1) + "\n")
     return metrics
 
@@ -120,8 +129,8 @@ def stock_pipeline_top1(folder: str | Path, records: list[VideoRecord], root: st
             right += classify(video, top_k=1)[0]["label"] == record.label
         except Exception as err:  # the pipeline's own limits (e.g. fewer frames than the model takes)
             failed.append(f"{record.path}: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}")
-    return {
-        "pipeline_top1": right / len(records),
+    return {  # None: the pipeline raised on every video (e.g. it cannot read VideoPrism's logits)
+        "pipeline_top1": right / len(records) if len(failed) < len(records) else None,
         "pipeline_input": "video path (torchcodec)" if by_path else "every frame, decoded with PyAV",
         "pipeline_failed": failed,
     }
@@ -151,10 +160,13 @@ def plot_training(log_history: list[dict[str, Any]], path: Path) -> None:
 
 def evaluate_model(model: Any, spec: ModelSpec, config: Config, by_split: dict[str, list[VideoRecord]],
                    label2id: dict[str, int], out: Path, metrics_name: str, tag: str = "",
-                   saved: str | Path | None = None) -> dict[str, Any]:
-    """Evaluate every split of `by_split` with config.eval's views, and with transformers' stock pipeline
-    on the `saved` folder or Hub id when given; write `metrics_name`, confusion PNGs and per-video scores
-    (named by split and `tag`) into `out`; print a summary line per split."""
+                   saved: str | Path | None = None, pipeline_splits: tuple[str, ...] = ("test",),
+                   failures: DecodeFailures | None = None) -> dict[str, Any]:
+    """Evaluate every split of `by_split` with config.eval's views, and those of `pipeline_splits` with
+    transformers' stock pipeline on the `saved` folder or Hub id when given; write `metrics_name`,
+    confusion PNGs and per-video scores (named by split and `tag`) into `out`; print a summary line per
+    split. Videos that do not decode are left out, listed in the metrics and recorded in `failures`
+    (without it, one stops the evaluation with its name)."""
     decoding = choose_decoder("pyav" if config.data.backend == "pytorchvideo" else config.data.decoder)
     announce(decoding)
     decoder = decoding.decode
@@ -162,19 +174,22 @@ def evaluate_model(model: Any, spec: ModelSpec, config: Config, by_split: dict[s
     metrics = {}
     for split, records in by_split.items():
         views = ViewDataset(records, config.data.root, label2id, spec.preprocess, config.eval.num_clips,
-                            config.eval.num_crops, decoder)
-        clips = ClipDataset(records, config.data.root, label2id, spec.preprocess, train=False, decoder=decoder)
+                            config.eval.num_crops, decoder, failures)
+        clips = ClipDataset(records, config.data.root, label2id, spec.preprocess, train=False, decoder=decoder,
+                            failures=failures)
         metrics[split] = evaluate_split(model, spec, views, clips, class_names, split, config.eval.batch_size,
                                         config.data.workers(), out, f"{split}{tag}")
         m = metrics[split]
-        if saved is not None:
-            m.update(stock_pipeline_top1(saved, records, config.data.root, model.device, f"{split} stock pipeline"))
+        if saved is not None and split in pipeline_splits:
+            decoded = [r for r in records if r.path not in m["videos_left_out"]]
+            m.update(stock_pipeline_top1(saved, decoded, config.data.root, model.device, f"{split} stock pipeline"))
         print(
             f"{split}: video-level top-1 {m['top1']:.4f}, top-5 {m['top5']:.4f}, "
             f"mean class accuracy {m['mean_class_accuracy']:.4f} ({m['views']}, {m['videos']} videos); "
             f"1 clip x 1 crop {m['centre_view_top1']:.4f}; clip-level top-1 {m['clip_top1']:.4f} ({m['clips']} clips)"
-            + (f"; stock pipeline {m['pipeline_top1']:.4f}" if "pipeline_top1" in m else "")
+            + (f"; stock pipeline {m['pipeline_top1']:.4f}" if m.get("pipeline_top1") is not None else "")
             + (f" ({len(m['pipeline_failed'])} videos it raised on)" if m.get("pipeline_failed") else "")
+            + (f"; {len(m['videos_left_out'])} videos left out: they do not decode" if m["videos_left_out"] else "")
         )
     out.mkdir(parents=True, exist_ok=True)
     (out / metrics_name).write_text(json.dumps(metrics, indent=2) + "\n")

@@ -73,11 +73,16 @@ class ModelSpec:
         return self.class_scores(output.logits).float()
 
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        """Dataset items -> the Trainer's batch: clips (B, T, C, H, W) under the model's key, labels (B,)."""
-        return {
-            self.input_key: torch.stack([e["video"] for e in examples]),
+        """Dataset items -> the Trainer's batch: clips (B, T, C, H, W) under the model's key, labels (B,),
+        and the items' dataset indices where they have them. Clips that did not decode are left out."""
+        examples = [e for e in examples if e["video"] is not None]
+        batch = {
+            self.input_key: torch.stack([e["video"] for e in examples]) if examples else torch.empty(0),
             "labels": torch.tensor([e["label"] for e in examples], dtype=torch.long),
         }
+        if examples and "index" in examples[0]:
+            batch["index"] = torch.tensor([e["index"] for e in examples], dtype=torch.long)
+        return batch
 
     # Scoring, shared by evaluation and inference: a video gets the same scores from both.
     @torch.inference_mode()
@@ -88,22 +93,23 @@ class ModelSpec:
         per_video = views.num_clips * views.crops.num_crops
         loader = torch.utils.data.DataLoader(views, batch_size=max(1, batch_size // per_video), num_workers=workers,
                                              collate_fn=collate_views)
-        out = []
+        out = torch.full((len(views), per_video, len(self.id2label)), float("nan"))  # NaN: left out
         for batch in tqdm(loader, desc=desc, unit="batch", leave=False):
-            probs = self.logits(model, batch["views"]).softmax(-1)
-            probs = probs.view(-1, per_video, probs.shape[-1])
-            out.append(probs.cpu() if per_view else probs.mean(1).cpu())
-        return torch.cat(out)
+            if len(batch["video_index"]):
+                probs = self.logits(model, batch["views"]).softmax(-1).cpu()
+                out[batch["video_index"]] = probs.view(-1, per_video, probs.shape[-1])
+        return out if per_view else out.mean(1)
 
     @torch.inference_mode()
     def clip_probabilities(self, model: Any, clips: ClipDataset, batch_size: int, workers: int = 0) -> torch.Tensor:
         """(clips, classes): each clip's softmax on its own."""
         loader = torch.utils.data.DataLoader(clips, batch_size=batch_size, num_workers=workers,
                                              collate_fn=self.collate)
-        out = []
+        out = torch.full((len(clips), len(self.id2label)), float("nan"))  # NaN: a clip that did not decode
         for batch in tqdm(loader, desc="clips", unit="batch", leave=False):
-            out.append(self.logits(model, batch[self.input_key]).softmax(-1).cpu())
-        return torch.cat(out)
+            if len(batch["labels"]):
+                out[batch["index"]] = self.logits(model, batch[self.input_key]).softmax(-1).cpu()
+        return out
 
 
 def fine_tuning_overrides(checkpoint_config: Any, train: TrainConfig | None = None) -> dict[str, Any]:

@@ -16,12 +16,12 @@ import yaml
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 from sklearn.metrics import accuracy_score, f1_score
-from transformers import EvalPrediction, Trainer, TrainingArguments, set_seed
+from transformers import EvalPrediction, Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging as transformers_logging
 
 from .config import Config, TrainConfig, save_config
-from .data import build_datasets, pipeline_stride
+from .data import DecodeFailures, build_datasets, pipeline_stride
 from .evaluation import evaluate_model, plot_training
 from .errors import UserError
 from .model_spec import ModelSpec, describe, layer_depths, record_in_config, save_image_processor
@@ -60,16 +60,72 @@ def _last_checkpoint(out: Path) -> str | None:
     return get_last_checkpoint(str(out)) if out.is_dir() else None
 
 
+FAILURES = "decode_failures.csv"  # clips that did not decode: split, video, reason
+# A run stops when more than this share of the training videos does not decode
+MAX_FAILING_SHARE = 0.1
+
+
+class StopOnUnreadableData(TrainerCallback):
+    """Stops training with a one-line error once too many training videos fail to decode; until then,
+    the dataset replaces their clips (the failures file is written by the DataLoader workers)."""
+
+    def __init__(self, path: Path, videos: int):
+        self.path, self.videos, self.size = path, videos, 0
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if not self.path.is_file() or self.path.stat().st_size == self.size:
+            return
+        self.size = self.path.stat().st_size
+        failing = DecodeFailures.summary(self.path).get("train", {}).get("videos", [])
+        if len(failing) > max(1, MAX_FAILING_SHARE * self.videos):
+            raise UserError(f"{len(failing)} of {self.videos} training videos do not decode (listed in {self.path}): "
+                            "check the data folder, or prepare it again")
+
+
+# Every output folder train.py starts is marked with this file; overwrite_output_dir clears only
+# marked folders, and in them only the entries a run writes (OURS), never anything else.
+MARKER = ".video-classifier-run"
+OURS = ("checkpoint-*", "runs", "model.safetensors", "model-*.safetensors", "model.safetensors.index.json",
+        "config.json", "preprocessor_config.json", "video_preprocessor_config.json", "training_args.bin",
+        "labels.json", RESOLVED_CONFIG, METRICS, "training.png", "confusion_*.png", "scores_*.json",
+        "eval_*.json", "README.md", FAILURES, MARKER)
+
+
+def clear_output_dir(out: Path) -> list[str]:
+    """Delete what runs of ours wrote in `out`, a folder a run of ours marked; returns the names of the
+    entries kept (not ours). An unmarked folder with anything in it is refused: it may be the user's."""
+    entries = sorted(out.iterdir())
+    if not (out / MARKER).is_file():
+        if entries:
+            raise UserError(
+                f"train.overwrite_output_dir: output folder {out} was not made by train.py (no {MARKER} in it), so "
+                f"nothing in it is deleted: set train.output_dir to a new folder, or empty {out} yourself"
+            )
+        return []
+    kept = []
+    for entry in entries:
+        if not any(entry.match(pattern) for pattern in OURS):
+            kept.append(entry.name)
+        elif entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    return kept
+
+
 def _resume_point(config: Config) -> str | None:
     """The last checkpoint of an interrupted run to resume from; None to start afresh."""
     out = Path(config.train.output_dir)
     if not out.is_dir():
         return None
     if config.train.overwrite_output_dir:
-        shutil.rmtree(out)
+        kept = clear_output_dir(out)
+        if kept:
+            print(f"train.overwrite_output_dir: cleared the last run in {out}; kept {len(kept)} entries train.py "
+                  f"did not write ({', '.join(kept[:3])}{', ...' if len(kept) > 3 else ''})")
         return None
     last = _last_checkpoint(out)
-    if last is None and any(out.iterdir()):
+    if last is None and any(out.iterdir()) and not (out / MARKER).is_file():
         raise UserError(
             f"output folder {out} exists and holds no training run of ours: "
             "set train.output_dir to a new folder, or --set train.overwrite_output_dir=true"
@@ -236,6 +292,9 @@ def train(config: Config) -> dict[str, Any]:
     # The output folder (the main process first: it may clear it) and the checkpoint
     with args.main_process_first(local=False, desc="output folder"):
         resume = _resume_point(config) if main else _last_checkpoint(out)
+        if main:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / MARKER).write_text("made by train.py: train.overwrite_output_dir may clear what it wrote here\n")
     with args.main_process_first(local=True, desc="tiny checkpoint"):
         ensure_tiny_checkpoint(config.model, config.train.seed, quiet=not main)
     set_seed(config.train.seed)
@@ -252,8 +311,9 @@ def train(config: Config) -> dict[str, Any]:
     max_stride = config.train.max_stride
     if max_stride == "auto":  # up to the stock pipeline's whole-video spacing
         max_stride = pipeline_stride(by_split["train"], spec.preprocess.num_frames)
+    failures = DecodeFailures(out / FAILURES)
     datasets, decoding = build_datasets(config.data, {s: by_split[s] for s in ("train", "val")}, label2id,
-                                        spec.preprocess, max_stride)
+                                        spec.preprocess, max_stride, failures)
     say(f"data: {decoding}; {args.dataloader_num_workers} DataLoader workers per process")
     jitter = (f"; training strides drawn from {spec.preprocess.sample_rate}-{max_stride:.1f} (train.max_stride: "
               f"{config.train.max_stride})" if getattr(datasets["train"], "max_stride", None) else "")
@@ -282,6 +342,7 @@ def train(config: Config) -> dict[str, Any]:
         processing_class=processor,  # saved beside the model
         data_collator=spec.collate,
         compute_metrics=compute_metrics,
+        callbacks=[StopOnUnreadableData(out / FAILURES, len(by_split["train"]))],
     )
 
     # Train (resuming an interrupted run), then evaluate the best model
@@ -305,7 +366,14 @@ def train(config: Config) -> dict[str, Any]:
 
     # Evaluate the kept model: video level (multi-view) and clip level, on val and test
     final = {s: by_split[s] for s in ("val", "test")}
-    metrics = evaluate_model(trainer.model.eval(), spec, config, final, label2id, out, METRICS, saved=out)
+    metrics = evaluate_model(trainer.model.eval(), spec, config, final, label2id, out, METRICS, saved=out,
+                             failures=failures)
+    training_failures = DecodeFailures.summary(out / FAILURES).get("train")
+    if training_failures:  # the run went on without these videos' clips: say so where its numbers are
+        metrics["train"] = {"clips_replaced": training_failures["failures"], "videos_failing": training_failures["videos"]}
+        (out / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
+        print(f"train: {training_failures['failures']} clips of {len(training_failures['videos'])} videos did not "
+              f"decode and were replaced (listed in {out / FAILURES})")
     if config.train.push_to_hub:
         trainer.push_to_hub()
     return metrics
