@@ -1,6 +1,7 @@
-"""Download and extract the UCF101 subset, or make the synthetic one, and write the label maps.
+"""Download and extract the UCF101 subset, make the synthetic one, or check and split your own videos
+(data.source: folder), and write the label maps.
 
-    python prepare_data.py --config config.yaml
+    python prepare_data.py --config config.yaml [--check sampled|full]
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ from video_classifier.prepare import prepare
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    args = config_parser(__doc__.splitlines()[0]).parse_args(argv)
+    parser = config_parser(__doc__.splitlines()[0])
+    parser.add_argument("--check", choices=("sampled", "full"), default="sampled",
+                        help="data.source folder: decode a frame at each video's start, middle and end (sampled), "
+                             "or every frame (full)")
+    args = parser.parse_args(argv)
     config = load_config(args.config, args.overrides)
-    prepare(config.data)
+    prepare(config.data, args.check)
 
 
 if __name__ == "__main__":

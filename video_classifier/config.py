@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -64,12 +65,19 @@ class SyntheticConfig:
 
 @dataclass
 class DataConfig:
-    source: Literal["hub", "archive", "synthetic"] = "synthetic"
+    source: Literal["hub", "archive", "synthetic", "folder"] = "synthetic"
     root: str = "data/ucf101_subset"  # prepared data: <root>/{train,val,test}/<Class>/<video>
     hub_repo: str = "sayakpaul/ucf101-subset"
     hub_filename: str = "UCF101_subset.tar.gz"
     hub_revision: Optional[str] = None  # a branch, tag or commit; None = the default branch
     archive: Optional[str] = None  # a local .tar.gz, for source: archive
+    # source: folder — your videos, used in place (never copied or changed): a folder <Class>/**/<video>,
+    # or a .csv/.jsonl list of path, label[, split][, group]
+    videos: Optional[str] = None
+    split_fractions: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # train/val/test, by group
+    group_pattern: str = r"_g(\d+)_"  # a video's group from its file name (UCF101's); "" = each file its own
+    split_seed: int = 0
+    on_bad_video: Literal["skip", "error"] = "skip"  # a video that does not decode: left out (rejected.csv), or stop
     sample_rate: int = 4  # keep every 4th frame: 16 frames x 4 at 25 fps = a 2.56 s clip
     # native: our map-style dataset, decoding only the frames a clip needs;
     # pytorchvideo: its LabeledVideoDataset with PyAV, the reference (slower)
@@ -83,6 +91,16 @@ class DataConfig:
     def validate(self, prefix: str) -> None:
         if self.source == "archive" and not self.archive:
             raise UserError(f"{prefix}.archive is empty: source 'archive' needs the path of a .tar.gz")
+        if self.source == "folder" and not self.videos:
+            raise UserError(f"{prefix}.videos is empty: source 'folder' needs a folder <Class>/<video> or a "
+                            ".csv/.jsonl list")
+        if len(self.split_fractions) != 3 or min(self.split_fractions) < 0 or self.split_fractions[0] <= 0:
+            raise UserError(f"{prefix}.split_fractions = {self.split_fractions}: give [train, val, test], "
+                            "each >= 0 and train > 0")
+        try:
+            re.compile(self.group_pattern)
+        except re.error as err:
+            raise UserError(f"{prefix}.group_pattern {self.group_pattern!r} is not a regular expression: {err}") from None
         _positive(self, prefix, "sample_rate", "prefetch_factor")
         if self.num_workers is not None and self.num_workers < 0:
             raise UserError(f"{prefix}.num_workers = {self.num_workers}: must be >= 0, or null for one per core")
@@ -246,6 +264,11 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
                 except UserError:
                     continue
         raise UserError(f"{key} = {value!r}: expected {_type_name(tp)}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise UserError(f"{key} = {value!r}: expected a list, e.g. [0.8, 0.1, 0.1]")
+        (item,) = typing.get_args(tp)
+        return [_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
     if origin is Literal:
         if value not in typing.get_args(tp):
             raise UserError(f"{key} = {value!r}: must be one of {_type_name(tp)}")

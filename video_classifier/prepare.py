@@ -18,12 +18,11 @@ from pathlib import Path
 import av
 from tqdm.auto import tqdm
 
-from . import synthetic
+from . import synthetic, user_videos
+from .user_videos import SPLITS, VIDEO_SUFFIXES
 from .config import DataConfig
 from .errors import UserError
 
-SPLITS = ("train", "val", "test")
-VIDEO_SUFFIXES = {".avi", ".mp4", ".mkv", ".mov", ".webm"}
 MANIFEST = "manifest.csv"
 LABELS = "labels.json"
 SOURCE_RECORD = "prepared_from.json"
@@ -49,13 +48,17 @@ def _source_record(config: DataConfig) -> dict:
         record.update(repo=config.hub_repo, filename=config.hub_filename, revision=config.hub_revision)
     elif config.source == "archive":
         record.update(archive=str(Path(config.archive).resolve()))
+    elif config.source == "folder":
+        record.update(videos=str(Path(config.videos).expanduser().resolve()), split_fractions=config.split_fractions,
+                      group_pattern=config.group_pattern, split_seed=config.split_seed)
     else:
         record.update(synthetic=asdict(config.synthetic))
     return record
 
 
-def prepare(config: DataConfig) -> Path:
-    """Make `config.root` complete; return it."""
+def prepare(config: DataConfig, check: str = "sampled") -> Path:
+    """Make `config.root` complete; return it. `check` ("sampled" or "full"): how much of each of the
+    user's videos (source: folder) is decoded to check it."""
     root = Path(config.root)
     record = _source_record(config)
     if (root / MANIFEST).is_file():
@@ -79,14 +82,16 @@ def prepare(config: DataConfig) -> Path:
         shutil.rmtree(partial)  # left by an interrupted run of ours
     partial.mkdir(parents=True)
 
-    if config.source == "synthetic":
-        generate_synthetic(config, partial)
+    if config.source == "folder":
+        records = user_video_records(config, partial, full=check == "full")
     else:
-        archive = Path(config.archive) if config.source == "archive" else download_from_hub(config)
-        extract_archive(archive, partial)
-        _hoist_split_folders(partial, archive)
-
-    records = scan_videos(partial)
+        if config.source == "synthetic":
+            generate_synthetic(config, partial)
+        else:
+            archive = Path(config.archive) if config.source == "archive" else download_from_hub(config)
+            extract_archive(archive, partial)
+            _hoist_split_folders(partial, archive)
+        records = scan_videos(partial)
     labels = write_labels(records, partial)
     write_manifest(records, partial)
     (partial / SOURCE_RECORD).write_text(json.dumps(record, indent=2) + "\n")
@@ -96,6 +101,40 @@ def prepare(config: DataConfig) -> Path:
     counts = {split: sum(r.split == split for r in records) for split in SPLITS}
     print(f"prepared {root}: {len(labels)} classes, " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     return root
+
+
+def user_video_records(config: DataConfig, out: Path, full: bool) -> list[VideoRecord]:
+    """The user's videos as records with absolute paths, checked and split; rejected.csv and the split
+    report (splits.csv) written into `out`."""
+    listed = user_videos.list_videos(config)
+    checked = user_videos.check_videos([v.path for v in listed], full)
+    rejected = [(v, checked[v.path][1]) for v in listed if checked[v.path][0] is None]
+    if rejected and config.on_bad_video == "error":
+        video, reason = rejected[0]
+        raise UserError(f"{len(rejected)} of {len(listed)} videos do not decode, first {video.path}: {reason} "
+                        "(data.on_bad_video: skip leaves them out and lists them)")
+    with open(out / user_videos.REJECTED, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label", "reason"])
+        writer.writerows((str(v.path), v.label, reason) for v, reason in rejected)
+    good = [v for v in listed if checked[v.path][0] is not None]
+    if not good:
+        raise UserError(f"none of the {len(listed)} videos in {config.videos} decodes (reasons in "
+                        f"{out / user_videos.REJECTED}): check the files")
+    if good[0].split:  # splits given by the list: kept
+        split_of, short = {v.path: v.split for v in good}, []
+    else:
+        split_of, short = user_videos.assign_splits(good, tuple(config.split_fractions), config.group_pattern,
+                                                    config.split_seed)
+    records = [VideoRecord(str(v.path), v.label, split_of[v.path], user_videos.group_of(v, config.group_pattern),
+                           *checked[v.path][0]) for v in good]
+    report = user_videos.write_split_report([(r.label, r.split) for r in records], out)
+    print(f"{len(listed)} videos found in {config.videos}; {len(rejected)} rejected"
+          + (f" (listed with the reason in {Path(config.root) / user_videos.REJECTED})" if rejected else "")
+          + "; videos per class and split (splits.csv):\n" + report)
+    for message in short:
+        print(f"note: {message} (add videos, or set data.split_fractions)")
+    return records
 
 
 def generate_synthetic(config: DataConfig, out: Path) -> None:

@@ -1,0 +1,232 @@
+"""The user's own videos (`data.source: folder`): found in place, checked, split, never copied or changed.
+
+`data.videos` is a folder `<Class>/**/<video>` or a list (.csv with a header, or
+.jsonl) of `path`, `label` and optionally `split` and `group`; relative paths in
+a list are relative to the list's folder. Every video is opened and decoded
+(a frame at its start, middle and end; all of them with `--check full`) on all
+cores; one that fails is left out and listed in `rejected.csv` with the reason.
+Splits given in a list are kept; otherwise whole groups go to train/val/test in
+`data.split_fractions`, per class, in a random order fixed by `data.split_seed`,
+so that clips cut from one source never straddle splits. A video's group comes
+from the list, else from `data.group_pattern` on its file name (UCF101's
+`_gNN_` by default), else it is its own group.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import re
+from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+from tqdm.auto import tqdm
+
+from .config import DataConfig
+from .errors import UserError
+
+SPLITS = ("train", "val", "test")
+VIDEO_SUFFIXES = {".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
+REJECTED = "rejected.csv"
+SPLIT_REPORT = "splits.csv"
+
+
+@dataclass
+class Listed:
+    """One video as the user gave it."""
+
+    path: Path  # absolute
+    label: str
+    split: str = ""
+    group: str = ""
+
+
+def list_videos(config: DataConfig) -> list[Listed]:
+    """The user's videos with their labels (and splits and groups, where given)."""
+    source = Path(config.videos).expanduser()
+    if not source.exists():
+        raise UserError(f"data.videos {source} not found: give a folder <Class>/<video> or a .csv/.jsonl list")
+    if source.is_dir():
+        listed = [Listed(p.resolve(), p.relative_to(source).parts[0])
+                  for p in sorted(source.rglob("*"))
+                  if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES and len(p.relative_to(source).parts) > 1]
+        if not listed:
+            raise UserError(f"data.videos {source} holds no videos in class folders (<Class>/**/<video>, "
+                            f"{', '.join(sorted(VIDEO_SUFFIXES))})")
+        return listed
+    rows = _read_list(source)
+    listed = []
+    for number, row in enumerate(rows, start=2 if source.suffix.lower() == ".csv" else 1):
+        path, label = str(row.get("path") or "").strip(), str(row.get("label") or "").strip()
+        if not path or not label:
+            raise UserError(f"{source} line {number}: every row needs a path and a label")
+        split = str(row.get("split") or "").strip()
+        if split and split not in SPLITS:
+            raise UserError(f"{source} line {number}: split {split!r} is not one of {', '.join(SPLITS)}")
+        listed.append(Listed((source.parent / Path(path).expanduser()).resolve(), label, split,
+                             str(row.get("group") or "").strip()))
+    if not listed:
+        raise UserError(f"{source} lists no videos")
+    given = {bool(v.split) for v in listed}
+    if given == {True, False}:
+        raise UserError(f"{source}: some rows give a split and some do not; give it for every row or for none")
+    return listed
+
+
+def _read_list(source: Path) -> list[dict[str, Any]]:
+    suffix = source.suffix.lower()
+    try:
+        if suffix == ".csv":
+            with open(source, newline="") as f:
+                rows = list(csv.DictReader(f))
+                if rows and not {"path", "label"} <= set(rows[0]):
+                    raise UserError(f"{source}: the header must name path and label (and optionally split, group)")
+                return rows
+        if suffix in (".jsonl", ".json"):
+            rows = []
+            for number, line in enumerate(source.read_text().splitlines(), start=1):
+                if line.strip():
+                    row = json.loads(line)
+                    if not isinstance(row, dict):
+                        raise UserError(f"{source} line {number}: expected an object with path and label")
+                    rows.append(row)
+            return rows
+    except json.JSONDecodeError as err:
+        raise UserError(f"{source} line {err.lineno}: not valid JSON ({err.msg})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{source} is not a text file: give a .csv or .jsonl list, or a folder") from None
+    raise UserError(f"data.videos {source}: a list must be .csv or .jsonl (or give a folder)")
+
+
+def check_video(path: str, full: bool = False) -> tuple[int, float, float]:
+    """(frames, fps, seconds) of a video that decodes: a frame at its start, middle and end (every frame
+    with `full`). Raises ValueError with the reason otherwise."""
+    if os.path.getsize(path) == 0:
+        raise ValueError("empty file")
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise ValueError("no video stream")
+            stream = container.streams.video[0]
+            stream.codec_context.thread_count = 1
+            fps = float(stream.average_rate or stream.guessed_rate or 0)
+            if stream.duration is not None:
+                seconds = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                seconds = container.duration / av.time_base
+            else:
+                seconds = 0.0
+            if full:
+                frames = sum(1 for _ in container.decode(stream))
+                if frames == 0:
+                    raise ValueError("no frame decodes")
+                return frames, fps, seconds
+            frames = stream.frames or round(seconds * fps)
+            if frames <= 0 or fps <= 0:
+                raise ValueError("no frames or no frame rate in its header")
+            start = float((stream.start_time or 0) * stream.time_base)
+            for at in (0.0, seconds / 2, max(seconds - 1.5 / fps, 0.0)):
+                # the frame shown at `at`: seek to the keyframe before it, decode up to it
+                container.seek(int((start + at) / stream.time_base), stream=stream, backward=True)
+                if not any(frame.time is not None and frame.time >= start + at - 1 / fps
+                           for frame in container.decode(stream)):
+                    raise ValueError(f"no frame decodes at {at:.2f} s of {seconds:.2f} s (truncated or damaged)")
+            return frames, fps, seconds
+    except av.FFmpegError as err:
+        raise ValueError(str(err).strip().splitlines()[0]) from None
+
+
+def _check(args: tuple[str, bool]) -> tuple[str, tuple[int, float, float] | None, str]:
+    path, full = args
+    try:
+        return path, check_video(path, full), ""
+    except Exception as err:  # any failure rejects the video, with its reason
+        return path, None, str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def check_videos(paths: list[Path], full: bool) -> dict[Path, tuple[tuple[int, float, float] | None, str]]:
+    """Every video checked, in parallel over the cores, with a progress bar: path -> (probe or None, reason)."""
+    workers = max(1, min(os.cpu_count() or 1, len(paths)))
+    work = [(str(p), full) for p in paths]
+    results = {}
+    desc = "decoding every frame" if full else "checking videos (start, middle, end)"
+    with ProcessPoolExecutor(workers) as pool:
+        for path, probe, reason in tqdm(pool.map(_check, work, chunksize=4), total=len(work), desc=desc,
+                                        unit="video"):
+            results[Path(path)] = (probe, reason)
+    return results
+
+
+def group_of(video: Listed, pattern: str) -> str:
+    """The video's group: given, else the pattern's first group on the file name, else the file itself."""
+    if video.group:
+        return video.group
+    if pattern:
+        match = re.search(pattern, video.path.name)
+        if match:
+            return match.group(1) if match.groups() else match.group(0)
+    return video.path.name
+
+
+def assign_splits(videos: list[Listed], fractions: tuple[float, float, float], pattern: str, seed: int
+                  ) -> tuple[dict[Path, str], list[str]]:
+    """Each video's split, whole groups at a time, per class; and a message per class too small for a split."""
+    by_class: dict[str, dict[str, list[Listed]]] = defaultdict(lambda: defaultdict(list))
+    for video in videos:
+        by_class[video.label][group_of(video, pattern)].append(video)
+    split_of, short = {}, []
+    for label in sorted(by_class):
+        groups = sorted(by_class[label])
+        random.Random(f"{seed}/{label}").shuffle(groups)
+        counts = _largest_remainder(len(groups), fractions)
+        start = 0
+        for split, count in zip(SPLITS, counts):
+            for group in groups[start:start + count]:
+                for video in by_class[label][group]:
+                    split_of[video.path] = split
+            start += count
+        missing = [s for s, f, n in zip(SPLITS, fractions, counts) if f > 0 and n == 0]
+        if missing:
+            short.append(f"class {label} has {len(groups)} group(s): none left for {' and '.join(missing)}")
+    return split_of, short
+
+
+def _largest_remainder(n: int, fractions: tuple[float, float, float]) -> list[int]:
+    """n groups shared in `fractions`, train first: at least one train group, then val and test if any remain."""
+    total = sum(fractions)
+    exact = [n * f / total for f in fractions]
+    counts = [int(e) for e in exact]
+    for i in sorted(range(3), key=lambda i: exact[i] - counts[i], reverse=True)[: n - sum(counts)]:
+        counts[i] += 1
+    if counts[0] == 0 and n > 0:  # every class needs training videos
+        donor = max((1, 2), key=lambda i: counts[i])
+        counts[donor] -= 1
+        counts[0] += 1
+    for i in (1, 2):  # a split with a share but no group gets one from train while train keeps one
+        if fractions[i] > 0 and counts[i] == 0 and counts[0] > 1:
+            counts[0] -= 1
+            counts[i] += 1
+    return counts
+
+
+def write_split_report(rows: list[tuple[str, str]], folder: Path) -> str:
+    """Videos per class per split, as a CSV in `folder` and as the text table returned."""
+    counts = Counter(rows)
+    labels = sorted({label for label, _ in rows})
+    with open(folder / SPLIT_REPORT, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["class", *SPLITS])
+        for label in labels:
+            writer.writerow([label, *(counts[label, s] for s in SPLITS)])
+    width = max(len("class"), *(len(label) for label in labels))
+    lines = [f"{'class':<{width}}  " + "  ".join(f"{s:>5}" for s in SPLITS)]
+    lines += [f"{label:<{width}}  " + "  ".join(f"{counts[label, s]:>5}" for s in SPLITS) for label in labels]
+    lines.append(f"{'total':<{width}}  " + "  ".join(f"{sum(n for (_, s2), n in counts.items() if s2 == s):>5}"
+                                                   for s in SPLITS))
+    return "\n".join(lines)
