@@ -217,6 +217,27 @@ def test_pipeline_mode_without_torchcodec_is_one_line(trained, tiny_workspace):
     assert "--mode pipeline needs torchcodec" in line and "use --mode manual" in line
 
 
+@pytest.mark.torchcodec
+@pytest.mark.skipif(not torchcodec_loads(), reason="torchcodec needs the OS's FFmpeg libraries")
+def test_phone_videos_get_the_same_scores_on_both_decoders(trained, tmp_path):
+    """A variable-frame-rate video and one rotated 90 degrees (as phones write them): the same frames,
+    so the same top-1 and scores, from PyAV and torchcodec."""
+    from videos import write
+
+    config_path, out, _ = trained
+    videos = [str(write(tmp_path / "vfr", "hevc", n=40, variable_rate=True)),
+              str(write(tmp_path / "rotated", "h264", n=40, rotation=90))]
+    scores = {}
+    for decoder in ("pyav", "torchcodec"):
+        result = run_main("infer.py", "--config", str(config_path), "--model", str(out), "--json", "--top-k", "3",
+                          "--set", f"data.decoder={decoder}", *videos)
+        assert result.returncode == 0, result.stderr[-2000:]
+        scores[decoder] = json.loads(result.stdout)
+    for a, b in zip(scores["pyav"], scores["torchcodec"]):
+        assert a["labels"] == b["labels"]
+        assert max(abs(x - y) for x, y in zip(a["scores"], b["scores"])) < 1e-5
+
+
 def one_line_error(result) -> str:
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -18,15 +19,20 @@ FORMATS = {
 
 
 def frames(n: int, width: int = 64, height: int = 48, seed: int = 0) -> np.ndarray:
-    """(n, H, W, 3) uint8: a random texture panning right, so frames differ."""
+    """(n, H, W, 3) uint8: a texture of random 8 px blocks panning right by 2 px a frame, so every frame
+    differs from its neighbours and survives lossy codecs."""
     rng = np.random.default_rng(seed)
-    texture = rng.integers(0, 256, (height, width + n * 2, 3), dtype=np.uint8)
+    blocks = rng.integers(0, 256, (height // 8 + 1, (width + n * 2) // 8 + 1, 3), dtype=np.uint8)
+    texture = blocks.repeat(8, axis=0).repeat(8, axis=1)[:height]
     return np.stack([texture[:, 2 * i: 2 * i + width] for i in range(n)])
 
 
-def write(path: Path, kind: str = "mpeg4", n: int = 30, fps: int = 25, width: int = 64, height: int = 48,
-          seed: int = 0) -> Path:
-    """Encode `n` frames as `kind` (FORMATS); `path`'s suffix is replaced by the format's."""
+def write(path: Path, kind: str = "mpeg4", n: int = 30, fps: int | Fraction = 25, width: int = 64,
+          height: int = 48, seed: int = 0, rotation: int = 0, variable_rate: bool = False,
+          audio: bool = False) -> Path:
+    """Encode `n` frames as `kind` (FORMATS); `path`'s suffix is replaced by the format's. `rotation`:
+    a display matrix turning the picture (as phones record portrait); `variable_rate`: frames 20 and
+    60 ms apart in turn (as phones write them); `audio`: a silent AAC track beside the video."""
     container_format, codec, suffix = FORMATS[kind]
     path = path.with_suffix(suffix)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,8 +44,26 @@ def write(path: Path, kind: str = "mpeg4", n: int = 30, fps: int = 25, width: in
             stream.options = {"bf": "2", "g": "12"}  # B-frames, as cameras and encoders write them
         if kind == "hevc":
             stream.options = {"x265-params": "log-level=none"}
-        for array in frames(n, width, height, seed):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
+        if rotation:
+            stream.set_display_rotation(rotation)
+        if variable_rate:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        sound = container.add_stream("aac", rate=16000) if audio else None
+        milliseconds = 0
+        for i, array in enumerate(frames(n, width, height, seed)):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            if variable_rate:
+                frame.pts, frame.time_base = milliseconds, Fraction(1, 1000)
+                milliseconds += 20 if i % 2 == 0 else 60
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        if sound is not None:
+            samples = int(16000 * n / float(fps))
+            chunk = av.AudioFrame.from_ndarray(np.zeros((1, samples), np.float32), format="fltp", layout="mono")
+            chunk.sample_rate = 16000
+            for packet in sound.encode(chunk):
+                container.mux(packet)
+            for packet in sound.encode():
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)

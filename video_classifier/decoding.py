@@ -1,7 +1,11 @@
 """Decode only the frames a clip needs, with torchcodec (where FFmpeg's libraries load) or PyAV.
 
 Both return (T, C, H, W) uint8 RGB for a list of frame indices; which frames a
-clip needs is decided in preprocessing.clip_frame_indices.
+clip needs is decided in preprocessing.clip_frame_indices. An index stands for a
+time (its slot's middle at the header's frame rate), and the frame returned is the
+one a player shows then, turned upright as a player shows it: so variable-rate
+phone videos and rotated ones give the same frames on both decoders, and a
+constant-rate video gives exactly its frame `index`.
 """
 
 from __future__ import annotations
@@ -23,41 +27,67 @@ from .errors import UserError
 Decoder = Callable[[Path, list[int]], torch.Tensor]
 
 
+def playback_time(index: int, rate: float, begin: float) -> float:
+    """The time (s) at which a player shows frame `index` of a video at `rate` frames per second that starts
+    at `begin`: the middle of its slot. On a constant-rate video that frame is exactly frame `index`; on a
+    variable-rate one, the frame on screen at that time."""
+    return begin + (index + 0.5) / rate
+
+
+def _upright(array: np.ndarray, rotation: float | None) -> np.ndarray:
+    """(H, W, C) as a player shows it: turned by the display matrix's rotation (degrees, anticlockwise)."""
+    turns = round((rotation or 0) / 90) % 4
+    return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
+
+
 def decode_pyav(path: Path, indices: list[int]) -> torch.Tensor:
-    """Seek to the keyframe before the first needed frame; convert only the needed frames to RGB."""
+    """The frames shown at the indices' playback times, upright: seek to the keyframe before the first,
+    decode forward, convert only the frames picked to RGB."""
     wanted = sorted(set(indices))
-    frames: dict[int, np.ndarray] = {}
+    picked: dict[int, av.VideoFrame] = {}
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.codec_context.thread_count = 1  # one FFmpeg thread per DataLoader worker
-        rate = stream.average_rate or stream.guessed_rate
-        start_pts = stream.start_time or 0
-
-        def index_of(pts: int) -> int:
-            return round((pts - start_pts) * stream.time_base * rate)
-
-        target_pts = start_pts + round(Fraction(wanted[0]) / (rate * stream.time_base))
-        container.seek(int(target_pts), backward=True, any_frame=False, stream=stream)
+        rate = float(stream.average_rate or stream.guessed_rate)
+        begin = float((stream.start_time or 0) * stream.time_base)
+        times = {i: playback_time(i, rate, begin) for i in wanted}
+        container.seek(int(times[wanted[0]] / stream.time_base), backward=True, any_frame=False, stream=stream)
+        pending, previous = list(wanted), None
         for frame in container.decode(stream):
-            if frame.pts is None:
+            if frame.time is None:
                 continue
-            index = index_of(frame.pts)
-            if index in wanted and index not in frames:
-                frames[index] = frame.to_ndarray(format="rgb24")
-            if index >= wanted[-1]:
+            while pending and times[pending[0]] < frame.time:  # shown before this frame: the previous one
+                picked[pending.pop(0)] = previous or frame
+            if not pending:
                 break
-    missing = [i for i in wanted if i not in frames]
-    if missing:
-        raise RuntimeError(f"frames {missing[:3]} not found in {path}")
+            previous = frame
+        if pending and previous is not None and times[pending[-1]] <= previous.time + 2 / rate:
+            picked.update((i, previous) for i in pending)  # within the last frame's time on screen
+            pending = []
+    if pending:
+        end = f" (it ends at {previous.time:.2f} s)" if previous is not None else ""
+        raise RuntimeError(f"frames {pending[:3]} not found in {path}{end}")
+    arrays = {id(f): _upright(f.to_ndarray(format="rgb24"), f.rotation) for f in picked.values()}
     # (T, H, W, C) -> (T, C, H, W)
-    return torch.from_numpy(np.stack([frames[i] for i in indices])).permute(0, 3, 1, 2)
+    return torch.from_numpy(np.stack([arrays[id(picked[i])] for i in indices])).permute(0, 3, 1, 2)
 
 
 def decode_torchcodec(path: Path, indices: list[int]) -> torch.Tensor:
+    """The frames shown at the indices' playback times; torchcodec turns them upright itself."""
     from torchcodec.decoders import VideoDecoder
 
     decoder = VideoDecoder(str(path), num_ffmpeg_threads=1, dimension_order="NCHW")
-    return decoder.get_frames_at(indices=indices).data
+    meta = decoder.metadata
+    rate = float(meta.average_fps_from_header or meta.average_fps)  # the header's rate, as PyAV reads it
+    begin = meta.begin_stream_seconds_from_header
+    begin = float(meta.begin_stream_seconds if begin is None else begin)
+    end = float(meta.end_stream_seconds)  # the last frame's end on screen
+    times = [playback_time(i, rate, begin) for i in indices]
+    late = [i for i, t in zip(indices, times) if t > end + 1 / rate]
+    if late:
+        raise RuntimeError(f"frames {late[:3]} not found in {path} (it ends at {end:.2f} s)")
+    first = float(meta.begin_stream_seconds)
+    return decoder.get_frames_played_at(seconds=[min(max(t, first), end - 1e-6) for t in times]).data
 
 
 def _probe_video() -> bytes:
