@@ -193,8 +193,10 @@ def training_arguments(config: Config, max_steps: int, iterable: bool, steps_per
     per_epoch = {"eval_steps": steps_per_epoch, "save_steps": steps_per_epoch} if iterable else {}
     return TrainingArguments(
         output_dir=config.train.output_dir,
-        # several processes on a machine without a GPU: accelerate sets up gloo only when told to use the CPU
-        use_cpu=world_size() > 1 and not torch.cuda.is_available(),
+        # on a machine without a GPU, accelerate sets up gloo for several processes, and bf16 autocast on
+        # the CPU, only when told to use the CPU
+        use_cpu=(world_size() > 1 or config.train.mixed_precision == "bf16") and not (
+            torch.cuda.is_available() or torch.backends.mps.is_available()),
         per_device_train_batch_size=config.train.batch_size,
         per_device_eval_batch_size=config.train.batch_size,
         learning_rate=config.train.learning_rate,
