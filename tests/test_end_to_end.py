@@ -59,6 +59,24 @@ def test_training_writes_a_self_describing_model(trained, tiny_workspace):
     assert resolved["train"]["epochs"] == 2 and resolved["model"]["tiny_init"]["image_size"] == 32
 
 
+def test_the_output_folder_holds_a_model_card_huggingface_hub_parses(trained):
+    from huggingface_hub import ModelCard
+
+    _, out, stdout = trained
+    card = ModelCard.load(out / "README.md")
+    test = json.loads((out / "metrics.json").read_text())["test"]
+    assert card.data.pipeline_tag == "video-classification" and card.data.library_name == "transformers"
+    values = {r.metric_name: r.metric_value for r in card.data.eval_results}
+    assert values == {"top-1, 5 clips x 3 crops": round(test["top1"], 4),
+                      "top-1, 1 clip x 1 crop": round(test["centre_view_top1"], 4),
+                      "top-1, clip level": round(test["clip_top1"], 4),
+                      "top-1, transformers pipeline": round(test["pipeline_top1"], 4)}
+    assert all(r.dataset_split == "test" and r.task_type == "video-classification" for r in card.data.eval_results)
+    assert card.data.base_model is None  # a local checkpoint folder is not a Hub id
+    assert "![confusion matrix of the test split](confusion_test.png)" in card.text
+    assert "python train.py --config config.yaml" in card.text and f"model card: {out / 'README.md'}" in stdout
+
+
 def test_second_run_reuses_the_finished_one(trained):
     config_path, out, _ = trained
     before = (out / "model.safetensors").stat().st_mtime_ns

@@ -23,6 +23,7 @@ from transformers.utils import logging as transformers_logging
 from .config import Config, TrainConfig, save_config
 from .data import DecodeFailures, build_datasets, pipeline_stride
 from .evaluation import evaluate_model, plot_training
+from .model_card import CARD, write_model_card
 from .errors import UserError
 from .model_spec import ModelSpec, describe, layer_depths, record_in_config, save_image_processor
 from .modeling import ensure_tiny_checkpoint, load_for_training, load_processor
@@ -164,6 +165,12 @@ class VideoTrainer(Trainer):
         smoothing = self.options.label_smoothing if model.training else 0.0
         loss = torch.nn.functional.cross_entropy(logits, targets, label_smoothing=smoothing)
         return (loss, outputs) if return_outputs else loss
+
+    def create_model_card(self, *args: Any, **kwargs: Any) -> None:
+        """Keep the output folder's README.md (model_card.py's) when pushing; the Trainer's own card
+        would replace it."""
+        if not (Path(self.args.output_dir) / CARD).is_file():
+            super().create_model_card(*args, **kwargs)
 
     def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
         """The Trainer's optimizer; with layer decay, each layer's parameters get learning rate x
@@ -376,6 +383,8 @@ def train(config: Config) -> dict[str, Any]:
         (out / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
         print(f"train: {training_failures['failures']} clips of {len(training_failures['videos'])} videos did not "
               f"decode and were replaced (listed in {out / FAILURES})")
+    card = write_model_card(config, metrics, spec.model_type, spec.preprocess.num_frames, out)
+    print(f"model card: {card}")
     if config.train.push_to_hub:
-        trainer.push_to_hub()
+        trainer.push_to_hub()  # with our card (VideoTrainer.create_model_card keeps it)
     return metrics

@@ -1,0 +1,125 @@
+"""The output folder's README.md: a model card with the Hub's metadata and what a user of the model needs.
+
+Metadata (huggingface_hub's ModelCardData): pipeline_tag video-classification,
+base_model (a Hub checkpoint), datasets (a Hub dataset), and a model-index with
+the test accuracies, so the Hub shows them. Body: the accuracy table (clip
+level, 1 clip x 1 crop, multi-view, the stock pipeline), how to call the
+pipeline, per-class scores, the confusion matrix, the training config and the
+commands that reproduce the run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from .config import Config
+
+CARD = "README.md"
+# metrics.json key -> the metric's short name (the Hub's model-index) and what it is (the card's table)
+ACCURACIES = (
+    ("top1", "top-1, {views}", "{views}, softmax averaged (as the VideoMAE paper tests)"),
+    ("centre_view_top1", "top-1, 1 clip x 1 crop", "1 clip x 1 crop (the centre view)"),
+    ("clip_top1", "top-1, clip level", "clip level: each consecutive clip alone (the Hugging Face guide's number)"),
+    ("pipeline_top1", "top-1, transformers pipeline", "`pipeline(\"video-classification\")` on the file"),
+)
+
+
+def _hub_id(reference: str | None) -> str | None:
+    """`reference` if it names a Hub repo rather than a local folder."""
+    if not reference or Path(reference).expanduser().exists() or reference.startswith((".", "/", "~")):
+        return None
+    return reference if reference.count("/") == 1 else None
+
+
+def model_card(config: Config, metrics: dict[str, Any], model_type: str, num_frames: int, out: Path) -> ModelCard:
+    """The card of a finished run: `metrics` as metrics.json holds them."""
+    name = (config.train.hub_model_id or out.name).split("/")[-1]
+    base = _hub_id(config.model.checkpoint)
+    dataset = config.data.hub_repo if config.data.source == "hub" else None
+    dataset_name = dataset or f"{config.data.source} videos ({Path(config.data.root).name})"
+    test = metrics.get("test", {})
+    views = test.get("views", "multi-view")
+    results = [
+        EvalResult(task_type="video-classification", task_name="Video Classification",
+                   dataset_type=dataset or "local", dataset_name=dataset_name, dataset_split="test",
+                   metric_type="accuracy", metric_value=round(float(test[key]), 4), metric_name=short.format(views=views))
+        for key, short, _ in ACCURACIES if test.get(key) is not None
+    ]
+    data = ModelCardData(
+        library_name="transformers", pipeline_tag="video-classification", base_model=base,
+        datasets=[dataset] if dataset else None, metrics=["accuracy"], tags=["video-classification", model_type],
+        model_name=name, eval_results=results or None,
+    )
+    stride = config.data.sample_rate
+    lines = [
+        f"# {name}",
+        "",
+        f"A video classifier fine-tuned from {f'[{base}](https://huggingface.co/{base})' if base else config.model.checkpoint}"
+        f" on {f'[{dataset}](https://huggingface.co/datasets/{dataset})' if dataset else dataset_name}: "
+        f"{len(test.get('per_class', {}))} classes, clips of {num_frames} frames taken every {stride} frames.",
+        "",
+        "## Accuracy",
+        "",
+        "| split | " + " | ".join(long.format(views=views) for _, _, long in ACCURACIES) + " |",
+        "|---" * (len(ACCURACIES) + 1) + "|",
+    ]
+    for split in ("val", "test"):
+        if split in metrics:
+            m = metrics[split]
+            cells = [f"{m[key]:.3f}" if m.get(key) is not None else "not measured" for key, _, _ in ACCURACIES]
+            lines.append(f"| {split} ({m['videos']} videos) | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## How to use",
+        "",
+        "```python",
+        "from transformers import pipeline",
+        f'classifier = pipeline("video-classification", model="{config.train.hub_model_id or out}")',
+        'classifier("video.mp4")',
+        "```",
+        "",
+        f"The pipeline spreads {num_frames} frames over the whole video, while the model was evaluated on clips"
+        f" of {num_frames} frames every {stride} frames"
+        + (" (trained with the stride drawn per clip up to the pipeline's spacing: temporal-scale jitter)"
+           if config.train.max_stride else " (and trained on them only)")
+        + f". To show it exactly its evaluation view, pass the centre clip's {num_frames * stride} consecutive "
+          f"frames as a `(T, H, W, 3)` uint8 array; the pipeline then takes one frame in {stride}:",
+        "",
+        "```python",
+        f"classifier(frames[start:start + {num_frames * stride}])",
+        "```",
+        "",
+    ]
+    if test.get("per_class"):
+        lines += ["## Per class (test)", "", "| class | precision | recall | F1 | videos |", "|---|---|---|---|---|"]
+        lines += [f"| {label} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |"
+                  for label, c in test["per_class"].items()]
+        lines += ["", "![confusion matrix of the test split](confusion_test.png)", ""]
+    lines += [
+        "## Training",
+        "",
+        "The run's resolved config (`config.yaml` in this repository):",
+        "",
+        "```yaml",
+        yaml.safe_dump(config.to_dict(), sort_keys=False).strip(),
+        "```",
+        "",
+        "To reproduce it, with that file as `config.yaml`:",
+        "",
+        "```bash",
+        "python prepare_data.py --config config.yaml",
+        "python train.py --config config.yaml",
+        "```",
+        "",
+    ]
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
+
+
+def write_model_card(config: Config, metrics: dict[str, Any], model_type: str, num_frames: int, out: Path) -> Path:
+    path = out / CARD
+    model_card(config, metrics, model_type, num_frames, out).save(path)
+    return path
