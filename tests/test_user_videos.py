@@ -144,10 +144,15 @@ def test_on_bad_video_error_stops_before_anything_is_prepared(user_folder, tmp_p
     assert not (tmp_path / "prepared").exists()
 
 
-def test_training_on_a_prepared_folder(user_folder, tmp_path):
+def test_training_on_a_prepared_folder(user_folder, tmp_path, capsys):
     folder, _ = user_folder
     config = prepare_config(tmp_path, folder, split_fractions=[0.6, 0.2, 0.2])
     prepare_data.main(["--config", str(config)])
-    train_script.main(["--config", str(config), "--set", "train.epochs=1", "--set", "eval.num_crops=1"])
+    # stride 10: a clip of 4 frames spans 1.6 s, longer than these 1.2 s videos: kept, and said
+    train_script.main(["--config", str(config), "--set", "train.epochs=1", "--set", "eval.num_crops=1",
+                       "--set", "data.sample_rate=10"])
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["test"]["videos"] >= 30 and 0 <= metrics["test"]["top1"] <= 1
+    _, records = load_prepared(tmp_path / "prepared")
+    train = sum(r.split == "train" for r in records)
+    assert f"data: {train} of {train} training videos are shorter than one clip" in capsys.readouterr().out

@@ -324,6 +324,10 @@ def train(config: Config) -> dict[str, Any]:
     datasets, decoding = build_datasets(config.data, {s: by_split[s] for s in ("train", "val")}, label2id,
                                         spec.preprocess, max_stride, failures)
     say(f"data: {decoding}; {args.dataloader_num_workers} DataLoader workers per process")
+    short = [r for r in by_split["train"] if r.duration < float(spec.preprocess.clip_duration(r.fps))]
+    if short:  # kept: their clips repeat frames to fill num_frames
+        say(f"data: {len(short)} of {len(by_split['train'])} training videos are shorter than one clip "
+            f"(e.g. {short[0].path}, {short[0].duration:.2f} s): kept, their clips repeat frames")
     jitter = (f"; training strides drawn from {spec.preprocess.sample_rate}-{max_stride:.1f} (train.max_stride: "
               f"{config.train.max_stride})" if getattr(datasets["train"], "max_stride", None) else "")
     say(
