@@ -2,17 +2,19 @@
 
     python infer.py VIDEO_OR_FOLDER [...] [--model FOLDER_OR_HUB_ID] [--top-k K] [--clips N] [--crops M]
                     [--mode manual|pipeline] [--json]
+    python infer.py LONG_VIDEO --timeline [--stride SECONDS] [--min-segment SECONDS] [--out FOLDER]
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 from video_classifier.cli import add_view_args, config_parser, view_overrides
 from video_classifier.config import load_config
 from video_classifier.errors import exit_on_user_error
-from video_classifier.inference import format_table, predict
+from video_classifier.inference import format_table, format_timelines, predict, predict_timeline
 
 
 @exit_on_user_error
@@ -24,8 +26,21 @@ def main(argv: list[str] | None = None) -> None:
     add_view_args(parser)
     parser.add_argument("--mode", choices=["manual", "pipeline"], help="default: infer.mode")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--timeline", action="store_true",
+                        help="slide one clip over each video: top-k per window, segments, a plot (in --out)")
+    parser.add_argument("--stride", type=float, help="--timeline: seconds between windows (default: half a clip)")
+    parser.add_argument("--min-segment", type=float, default=0.0,
+                        help="--timeline: merge segments shorter than this many seconds into a neighbour")
+    parser.add_argument("--out", default="runs/timeline", help="--timeline: folder for JSON, CSV and PNG")
     args = parser.parse_args(argv)
+    if args.stride is not None and args.stride <= 0:
+        parser.error(f"--stride {args.stride}: must be > 0 seconds")
     config = load_config(args.config, view_overrides(args))
+    if args.timeline:
+        results = predict_timeline(args.model or config.train.output_dir, args.videos, config,
+                                   args.top_k or config.infer.top_k, args.stride, args.min_segment, Path(args.out))
+        print(json.dumps(results, indent=2) if args.json else format_timelines(results))
+        return
     predictions = predict(
         model_ref=args.model or config.train.output_dir,
         paths=args.videos,

@@ -11,7 +11,7 @@ centre crop: a different view, so its scores differ (see PIPELINE_NOTE).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,39 @@ def predict(model_ref: str, paths: list[str], config: Config, top_k: int, mode: 
         return predict_pipeline(model_ref, videos, top_k)
     model, spec = load_trained(model_ref, config.data.sample_rate)
     return predict_manual(model, spec, videos, config, top_k)
+
+
+def predict_timeline(model_ref: str, paths: list[str], config: Config, top_k: int, stride: float | None,
+                     min_segment: float, out: Path) -> list[dict[str, Any]]:
+    """Each video's timeline (timeline.py), written into `out`; returns its segments and files."""
+    from .timeline import timeline, write_timeline
+
+    videos = find_videos(paths)
+    transformers_logging.disable_progress_bar()
+    model, spec = load_trained(model_ref, config.data.sample_rate)
+    decoding = choose_decoder(config.data.decoder)
+    announce(decoding)
+    results = []
+    for video in videos:
+        try:
+            result = timeline(model, spec, video, decoding.decode, stride, config.eval.batch_size)
+        except RuntimeError as err:
+            raise UserError(f"{str(err).splitlines()[0]}; check that the file plays") from None
+        files = write_timeline(result, out, top_k, min_segment)
+        segments = result.segments(min_segment)
+        results.append({"video": str(video), "window": result.window, "stride": result.stride,
+                        "windows": len(result.starts), "segments": [asdict(s) for s in segments],
+                        "files": {k: str(v) for k, v in files.items()}})
+    return results
+
+
+def format_timelines(results: list[dict[str, Any]]) -> str:
+    lines = []
+    for r in results:
+        lines.append(f"{r['video']}  ({r['windows']} windows of {r['window']:.2f} s every {r['stride']:.2f} s; "
+                     f"{r['files']['png']})")
+        lines += [f"  {s['start']:9.2f} - {s['end']:9.2f} s  {s['label']}  ({s['score']:.3f})" for s in r["segments"]]
+    return "\n".join(lines)
 
 
 def format_table(predictions: list[Prediction]) -> str:

@@ -16,7 +16,7 @@ groups never cross splits, and the output depends only on the config and seed.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
@@ -179,3 +179,24 @@ def write_video(frames: np.ndarray, path: Path, fps: int, bits_per_pixel: float)
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+
+
+def write_long_video(path: Path, parts: list[tuple[str, float]], config: SyntheticConfig,
+                     seed: int = 0) -> list[tuple[float, float, str]]:
+    """One video made of `parts` (class, seconds) in turn, each a new scene panning its class's way, written
+    part by part (memory: one part). Returns the truth: (start, end, class) in seconds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    truth, start = [], 0.0
+    with av.open(str(path), mode="w", format="avi") as container:
+        stream = container.add_stream("mpeg4", rate=config.fps)
+        stream.width, stream.height, stream.pix_fmt = config.width, config.height, "yuv420p"
+        stream.bit_rate = round(config.width * config.height * config.fps * config.bits_per_pixel)
+        for k, (label, seconds) in enumerate(parts):
+            part = replace(config, seconds=seconds, seconds_max=None, seed=seed)
+            frames = render(VideoSpec("long", label, 1 + k % 99, 1 + k // 99), part)
+            for array in frames:
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+            truth.append((round(start, 6), round(start + len(frames) / config.fps, 6), label))
+            start += len(frames) / config.fps
+        container.mux(stream.encode())
+    return truth

@@ -1,0 +1,168 @@
+"""What happens when, over a long video: one clip slid along it, in flat memory.
+
+A window is one clip (num_frames x stride of the training) starting every
+`stride` seconds (default half a clip). Windows are decoded a batch at a time,
+only the frames they use, so memory does not grow with the video's length. Each
+window is scored from its centre crop, as 1 clip x 1 crop scores a video.
+Consecutive windows with the same top label form a segment; a segment shorter
+than `min_segment` seconds is merged into its neighbour. Boundaries are put
+half-way between the centres of the last window of one label and the first of
+the next.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .data import decode_clip
+from .decoding import Decoder
+from .model_spec import ModelSpec
+from .preprocessing import MultiCropTransform, clip_frame_indices, exact_fps
+from .prepare import probe_video
+
+
+@dataclass
+class Segment:
+    start: float
+    end: float
+    label: str
+    score: float  # the label's mean probability over the segment's windows
+
+
+@dataclass
+class Timeline:
+    video: str
+    duration: float
+    window: float  # seconds one window covers
+    stride: float
+    starts: list[float]
+    probs: torch.Tensor  # (windows, classes)
+    labels: list[str]  # class names by id
+
+    def segments(self, min_segment: float = 0.0) -> list[Segment]:
+        top = self.probs.argmax(-1).tolist()
+        centres = [s + self.window / 2 for s in self.starts]
+
+        def runs() -> list[list[int]]:  # window indices of each stretch of one top label
+            out: list[list[int]] = []
+            for i, label in enumerate(top):
+                if out and top[out[-1][-1]] == label:
+                    out[-1].append(i)
+                else:
+                    out.append([i])
+            return out
+
+        def bounds(run: list[int]) -> tuple[float, float]:  # half-way between neighbouring windows' centres
+            first, last = run[0], run[-1]
+            start = 0.0 if first == 0 else (centres[first - 1] + centres[first]) / 2
+            end = self.duration if last == len(centres) - 1 else (centres[last] + centres[last + 1]) / 2
+            return start, end
+
+        def length(run: list[int]) -> float:
+            start, end = bounds(run)
+            return end - start
+
+        stretches = runs()
+        while len(stretches) > 1:  # the shortest stretch under min_segment takes its longer neighbour's label
+            k = min(range(len(stretches)), key=lambda j: length(stretches[j]))
+            if length(stretches[k]) >= min_segment:
+                break
+            neighbours = [j for j in (k - 1, k + 1) if 0 <= j < len(stretches)]
+            into = max(neighbours, key=lambda j: length(stretches[j]))
+            for i in stretches[k]:
+                top[i] = top[stretches[into][0]]
+            stretches = runs()
+        segments = []
+        for run in stretches:
+            start, end = bounds(run)
+            label = top[run[0]]
+            segments.append(Segment(round(start, 3), round(end, 3), self.labels[label],
+                                    round(float(self.probs[run, label].mean()), 4)))
+        return segments
+
+
+def window_starts(duration: float, window: float, stride: float) -> list[float]:
+    """Starts of windows `stride` apart while a whole window fits (at least one)."""
+    count = max(1, math.floor((duration - window) / stride + 1e-9) + 1)
+    return [round(k * stride, 6) for k in range(count)]
+
+
+@torch.inference_mode()
+def timeline(model: Any, spec: ModelSpec, path: Path, decode: Decoder, stride: float | None = None,
+             batch_size: int = 16) -> Timeline:
+    """Slide one clip over the video; decode and score `batch_size` windows at a time."""
+    frames, fps, duration = probe_video(path)
+    length = spec.preprocess.clip_duration(fps)
+    stride = stride or float(length) / 2
+    starts = window_starts(duration, float(length), stride)
+    crop = MultiCropTransform(spec.preprocess, 1)
+    rate, probs = exact_fps(fps), []
+    for first in tqdm(range(0, len(starts), batch_size), desc=path.name, unit="batch", leave=False):
+        clips = []
+        for start in starts[first:first + batch_size]:
+            begin = Fraction(start).limit_denominator(1000)
+            indices = clip_frame_indices(begin, begin + length, rate, frames, spec.preprocess.num_frames)
+            clips.append(crop(decode_clip(decode, path, indices)))
+        probs.append(spec.logits(model, torch.cat(clips)).softmax(-1).cpu())
+    labels = [spec.id2label[i] for i in range(len(spec.id2label))]
+    return Timeline(str(path), duration, float(length), stride, starts, torch.cat(probs), labels)
+
+
+def write_timeline(result: Timeline, out: Path, top_k: int, min_segment: float) -> dict[str, Path]:
+    """`<stem>.timeline.json` (windows' top-k and segments), `.csv` (one row per window and label) and
+    `.png` (each class's probability over time, segments shaded) in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"{Path(result.video).stem}.timeline"
+    k = min(top_k, len(result.labels))
+    scores, ids = result.probs.topk(k, dim=-1)
+    windows = [{"start": s, "end": round(s + result.window, 6),
+                "top": [{"label": result.labels[i], "score": round(v, 6)} for i, v in zip(row_ids, row_scores)]}
+               for s, row_ids, row_scores in zip(result.starts, ids.tolist(), scores.tolist())]
+    segments = result.segments(min_segment)
+    paths = {"json": stem.with_suffix(".json"), "csv": stem.with_suffix(".csv"), "png": stem.with_suffix(".png")}
+    paths["json"].write_text(json.dumps({
+        "video": result.video, "duration": result.duration, "window": result.window, "stride": result.stride,
+        "min_segment": min_segment, "segments": [asdict(s) for s in segments], "windows": windows}, indent=1) + "\n")
+    with open(paths["csv"], "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["start", "end", "rank", "label", "score"])
+        for w in windows:
+            for rank, top in enumerate(w["top"], start=1):
+                writer.writerow([w["start"], w["end"], rank, top["label"], top["score"]])
+    plot_timeline(result, segments, paths["png"])
+    return paths
+
+
+def plot_timeline(result: Timeline, segments: list[Segment], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    centres = [s + result.window / 2 for s in result.starts]
+    fig, ax = plt.subplots(figsize=(max(8.0, min(24.0, result.duration / 10)), 3.5))
+    colours = plt.get_cmap("tab10" if len(result.labels) <= 10 else "tab20")
+    colour = {label: colours(i % colours.N) for i, label in enumerate(result.labels)}
+    for segment in segments:
+        ax.axvspan(segment.start, segment.end, color=colour[segment.label], alpha=0.12, lw=0)
+    shown = [i for i in range(len(result.labels)) if result.probs[:, i].max() > 0.2] or list(range(len(result.labels)))
+    for i in shown:
+        ax.plot(centres, result.probs[:, i].tolist(), color=colour[result.labels[i]], label=result.labels[i], lw=1.2)
+    ax.set_xlim(0, result.duration)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("probability")
+    ax.set_title(f"{Path(result.video).name}: {len(segments)} segments (shaded)")
+    ax.legend(fontsize=7, loc="upper right", ncol=min(4, len(shown)))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
