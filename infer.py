@@ -1,7 +1,7 @@
 """Predict the labels of videos with a trained model (a folder or a Hub id).
 
     python infer.py VIDEO_OR_FOLDER [...] [--model FOLDER_OR_HUB_ID] [--top-k K] [--clips N] [--crops M]
-                    [--mode manual|pipeline] [--json]
+                    [--mode manual|pipeline] [--backend torch|onnxruntime] [--json]
     python infer.py LONG_VIDEO --timeline [--stride SECONDS] [--min-segment SECONDS] [--out FOLDER]
 """
 
@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     add_view_args(parser)
     parser.add_argument("--mode", choices=["manual", "pipeline"], help="default: infer.mode")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
+                        help="onnxruntime: --model is a folder export.py wrote")
     parser.add_argument("--timeline", action="store_true",
                         help="slide one clip over each video: top-k per window, segments, a plot (in --out)")
     parser.add_argument("--stride", type=float, help="--timeline: seconds between windows (default: half a clip)")
@@ -38,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     config = load_config(args.config, view_overrides(args))
     if args.timeline:
         results = predict_timeline(args.model or config.train.output_dir, args.videos, config,
-                                   args.top_k or config.infer.top_k, args.stride, args.min_segment, Path(args.out))
+                                   args.top_k or config.infer.top_k, args.stride, args.min_segment, Path(args.out),
+                                   args.backend)
         print(json.dumps(results, indent=2) if args.json else format_timelines(results))
         return
     predictions = predict(
@@ -47,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         config=config,
         top_k=args.top_k or config.infer.top_k,
         mode=args.mode or config.infer.mode,
+        backend=args.backend,
     )
     print(json.dumps([asdict(p) for p in predictions], indent=2) if args.json else format_table(predictions))
 

@@ -18,6 +18,7 @@ import transformers
 from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
 import eval as eval_script
+import export as export_script
 import infer as infer_script
 import train as train_script
 from conftest import tiny_config_dict, write_config
@@ -154,6 +155,28 @@ def test_pipeline_mode(trained, tiny_workspace, capsys):
     infer_script.main(args)
     (prediction,) = json.loads(capsys.readouterr().out)
     assert len(prediction["labels"]) == 3 and all(isinstance(s, float) for s in prediction["scores"])
+
+
+def test_onnx_export_has_parity_and_onnxruntime_infers_alike(trained, tiny_workspace, tmp_path, capsys):
+    """export.py on real clips (logits within 1e-4 of torch's at batch sizes 1 and 5), then infer.py on
+    onnxruntime: the same top-1 and scores as on torch for every test video."""
+    architecture, config_path, out = trained
+    onnx = tmp_path / "onnx"
+    export_script.main(["--config", str(config_path), "--model", str(out), "--out", str(onnx), "--clips", "6"])
+    parity = json.loads((onnx / "parity.json").read_text())
+    assert parity["passed"] and parity["max_abs_logit_difference"] <= 1e-4 and parity["batch_sizes"] == [1, 5]
+    assert {"model.onnx", "config.json", "labels.json"} <= {p.name for p in onnx.iterdir()}
+    videos = str(tiny_workspace / "data" / "test")
+    scores = {}
+    for backend, model in (("torch", out), ("onnxruntime", onnx)):
+        capsys.readouterr()
+        infer_script.main(["--config", str(config_path), "--model", str(model), "--backend", backend, "--json",
+                           "--top-k", "3", videos])
+        scores[backend] = json.loads(capsys.readouterr().out)
+    assert len(scores["torch"]) == 8
+    for a, b in zip(scores["torch"], scores["onnxruntime"]):
+        assert a["labels"][0] == b["labels"][0], architecture
+        assert max(abs(x - y) for x, y in zip(a["scores"], b["scores"])) < 1e-4
 
 
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))

@@ -107,23 +107,36 @@ def predict_pipeline(model_ref: str, videos: list[Path], top_k: int) -> list[Pre
     return predictions
 
 
-def predict(model_ref: str, paths: list[str], config: Config, top_k: int, mode: str) -> list[Prediction]:
+def load_model(model_ref: str, config: Config, backend: str = "torch") -> tuple[Any, ModelSpec]:
+    """The trained model and its description: torch (a trained folder or Hub id), or onnxruntime (a folder
+    export.py wrote)."""
+    if backend == "onnxruntime":
+        from .onnx_export import load_onnx
+
+        return load_onnx(model_ref, config.data.sample_rate)
+    return load_trained(model_ref, config.data.sample_rate)
+
+
+def predict(model_ref: str, paths: list[str], config: Config, top_k: int, mode: str,
+            backend: str = "torch") -> list[Prediction]:
     videos = find_videos(paths)
     transformers_logging.disable_progress_bar()  # the weight-loading bar would only clutter the table
     if mode == "pipeline":
+        if backend != "torch":
+            raise UserError("--mode pipeline runs transformers' pipeline on torch: use --backend torch")
         return predict_pipeline(model_ref, videos, top_k)
-    model, spec = load_trained(model_ref, config.data.sample_rate)
+    model, spec = load_model(model_ref, config, backend)
     return predict_manual(model, spec, videos, config, top_k)
 
 
 def predict_timeline(model_ref: str, paths: list[str], config: Config, top_k: int, stride: float | None,
-                     min_segment: float, out: Path) -> list[dict[str, Any]]:
+                     min_segment: float, out: Path, backend: str = "torch") -> list[dict[str, Any]]:
     """Each video's timeline (timeline.py), written into `out`; returns its segments and files."""
     from .timeline import timeline, write_timeline
 
     videos = find_videos(paths)
     transformers_logging.disable_progress_bar()
-    model, spec = load_trained(model_ref, config.data.sample_rate)
+    model, spec = load_model(model_ref, config, backend)
     decoding = choose_decoder(config.data.decoder)
     announce(decoding)
     results = []
