@@ -257,12 +257,14 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         options = typing.get_args(tp)
         if value is None and type(None) in options:
             return None
-        for option in options:
-            if option is not type(None):
-                try:
-                    return _convert(value, option, key)
-                except UserError:
-                    continue
+        choices = [option for option in options if option is not type(None)]
+        if len(choices) == 1:  # Optional[X]: X's own error, which may come from deep inside a section
+            return _convert(value, choices[0], key)
+        for option in choices:
+            try:
+                return _convert(value, option, key)
+            except UserError:
+                continue
         raise UserError(f"{key} = {value!r}: expected {_type_name(tp)}")
     if origin is list:
         if not isinstance(value, list):
