@@ -1,0 +1,93 @@
+"""infer.py --timeline on a long video whose class changes at known times: segment boundaries within one
+stride of the truth. The model is a tiny one trained here on flat-colour videos (Red, Green, Blue), which
+it learns in a few dozen steps, so the test is about the windows and segments, not about learning motion."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+import infer as infer_script
+import prepare_data
+import train as train_script
+from conftest import tiny_config_dict, write_config
+from video_classifier.timeline import Timeline, window_starts
+
+COLOURS = {"Red": (200, 40, 40), "Green": (40, 190, 60), "Blue": (40, 60, 200)}
+
+
+def write_colours(path: Path, parts: list[tuple[str, int]], seed: int = 0) -> None:
+    """(class, frames) in turn, 64x48 at 25 fps: each part one colour with noise."""
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w", format="avi") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for label, frames in parts:
+            for _ in range(frames):
+                noise = rng.integers(-25, 26, (48, 64, 3))
+                array = np.clip(np.array(COLOURS[label]) + noise, 0, 255).astype(np.uint8)
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        container.mux(stream.encode())
+
+
+@pytest.fixture(scope="module")
+def colour_model(tmp_path_factory):
+    """A tiny VideoMAE trained on 30 flat-colour videos (via data.source: folder): (config, folder)."""
+    root = tmp_path_factory.mktemp("colours")
+    for label in COLOURS:
+        for i in range(10):
+            write_colours(root / "videos" / label / f"v_{label}_g{i:02d}_c01.avi", [(label, 30)], seed=i)
+    config = tiny_config_dict(root)
+    config["data"].update(source="folder", videos=str(root / "videos"), split_fractions=[0.6, 0.2, 0.2])
+    config["train"].update(epochs=8, max_stride=None)
+    config["eval"] = {"num_clips": 1, "num_crops": 1}
+    path = write_config(root / "config.yaml", config)
+    prepare_data.main(["--config", str(path)])
+    train_script.main(["--config", str(path)])
+    return path, Path(config["train"]["output_dir"])
+
+
+def test_segments_land_within_one_stride_of_the_truth(colour_model, tmp_path, capsys):
+    config, model = colour_model
+    assert json.loads((model / "metrics.json").read_text())["test"]["top1"] == 1.0  # it knows the colours
+    video = tmp_path / "long.avi"
+    write_colours(video, [("Red", 100), ("Blue", 90), ("Green", 110), ("Red", 60)], seed=99)  # 0-4-7.6-12-14.4 s
+    truth = [4.0, 7.6, 12.0]
+    capsys.readouterr()
+    infer_script.main(["--config", str(config), "--model", str(model), "--timeline", "--json", "--out",
+                       str(tmp_path / "out"), str(video)])
+    (result,) = json.loads(capsys.readouterr().out)
+    window = 4 * 2 / 25  # 4 frames x stride 2 at 25 fps
+    assert result["window"] == pytest.approx(window) and result["stride"] == pytest.approx(window / 2)
+    assert result["windows"] == len(window_starts(14.4, window, window / 2))
+    segments = result["segments"]
+    assert [s["label"] for s in segments] == ["Red", "Blue", "Green", "Red"]
+    assert segments[0]["start"] == 0.0 and segments[-1]["end"] == pytest.approx(14.4)
+    for found, true in zip([s["start"] for s in segments[1:]], truth):
+        assert abs(found - true) <= result["stride"], (found, true)
+    files = {k: Path(v) for k, v in result["files"].items()}
+    assert all(p.is_file() for p in files.values())
+    saved = json.loads(files["json"].read_text())
+    assert saved["segments"] == segments and len(saved["windows"]) == result["windows"]
+    rows = list(csv.DictReader(open(files["csv"])))
+    assert len(rows) == result["windows"] * 3 and rows[0].keys() == {"start", "end", "rank", "label", "score"}
+
+
+def test_short_stray_windows_merge_into_their_neighbours():
+    """A run of windows shorter than --min-segment takes its longer neighbour's label."""
+    import torch
+
+    starts = window_starts(10.0, 1.0, 0.5)
+    top = [0 if s + 0.5 < 4 else 1 for s in starts]
+    top[15] = 0  # one stray window inside the second class
+    timeline = Timeline("v.avi", 10.0, 1.0, 0.5, starts, torch.nn.functional.one_hot(torch.tensor(top), 2).float(),
+                        ["A", "B"])
+    assert [(s.label, s.start, s.end) for s in timeline.segments(0.0)] == [
+        ("A", 0.0, 3.75), ("B", 3.75, 7.75), ("A", 7.75, 8.25), ("B", 8.25, 10.0)]
+    assert [(s.label, s.start, s.end) for s in timeline.segments(1.0)] == [("A", 0.0, 3.75), ("B", 3.75, 10.0)]
