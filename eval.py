@@ -3,7 +3,8 @@
     python eval.py --config config.yaml [--model FOLDER_OR_HUB_ID] [--split test] [--clips N] [--crops M]
 
 Writes eval_<split>_<N>x<M>.json, confusion_<split>_<N>x<M>.png and
-scores_<split>_<N>x<M>.json (per-video scores) into --out, by default the model folder.
+scores_<split>_<N>x<M>.json (per-video scores) into --out, by default the model folder. A video that
+does not decode is left out, listed in the metrics and in decode_failures.csv.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from pathlib import Path
 
 from video_classifier.cli import add_view_args, config_parser, view_overrides
 from video_classifier.config import load_config
+from video_classifier.data import DecodeFailures
 from video_classifier.errors import UserError, exit_on_user_error
 from video_classifier.evaluation import evaluate_model
 from video_classifier.modeling import load_trained
 from video_classifier.prepare import SPLITS, load_prepared
+from video_classifier.training import FAILURES
 
 
 @exit_on_user_error
@@ -41,8 +44,9 @@ def main(argv: list[str] | None = None) -> None:
     split_records = {args.split: [r for r in records if r.split == args.split]}
     if not split_records[args.split]:
         raise UserError(f"data folder {config.data.root} has no {args.split} videos: choose another --split")
+    out.mkdir(parents=True, exist_ok=True)
     evaluate_model(model, spec, config, split_records, label2id, out, f"eval_{args.split}{tag}.json", tag,
-                   saved=model_ref, pipeline_splits=(args.split,))
+                   saved=model_ref, pipeline_splits=(args.split,), failures=DecodeFailures(out / FAILURES))
 
 
 if __name__ == "__main__":
