@@ -5,7 +5,7 @@ flat in the video's length.
 
 Makes a 10-second and a --minutes video from the demo's generator, the camera's pan changing direction
 (a new scene each time) at known times, and runs `infer.py --timeline` on each in a fresh process that
-reports its own peak RSS. Prints, per video: windows, wall time, peak RSS, and how many true boundaries
+is watched for its peak RSS. Prints, per video: windows, wall time, peak RSS, and how many true boundaries
 have a segment boundary within one stride (and the largest miss). Needs the demo model (`make demo`).
 Asserts nothing.
 """
@@ -17,22 +17,27 @@ import json
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import psutil  # noqa: E402
+
 from video_classifier.config import load_config  # noqa: E402
 from video_classifier.synthetic import CLASSES, write_long_video  # noqa: E402
 
+# The child's peak RSS is sampled from outside (psutil): Linux carries a process's ru_maxrss across
+# exec, so a child's own getrusage would include this process's memory at the fork (which has just
+# rendered a 10-minute video).
 CHILD = """
-import resource, sys
+import sys
 sys.argv[0] = "infer.py"
 sys.path.insert(0, {repo!r})
 import infer
 infer.main({argv!r})
-print("peak_rss_kib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
 """
 
 
@@ -55,13 +60,22 @@ def run(video: Path, model: str, out: Path, min_segment: float) -> tuple[dict, f
     argv = ["--config", str(REPO / "configs" / "demo.yaml"), "--model", model, "--timeline", "--json",
             "--min-segment", str(min_segment), "--out", str(out), str(video)]
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", CHILD.format(repo=str(REPO), argv=argv)], capture_output=True,
-                          text=True, cwd=REPO)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"infer.py --timeline failed on {video}:\n{done.stderr[-2000:]}")
-    peak = next(int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("peak_rss_kib"))
-    return json.loads(done.stdout)[0], seconds, peak / 1024
+    with tempfile.TemporaryFile("w+") as out_file, tempfile.TemporaryFile("w+") as err_file:
+        child = subprocess.Popen([sys.executable, "-c", CHILD.format(repo=str(REPO), argv=argv)], stdout=out_file,
+                                 stderr=err_file, text=True, cwd=REPO)
+        watched, peak = psutil.Process(child.pid), 0
+        while child.poll() is None:
+            try:
+                peak = max(peak, watched.memory_info().rss)
+            except psutil.Error:  # it has just exited
+                pass
+            time.sleep(0.02)
+        seconds = time.perf_counter() - start
+        out_file.seek(0)
+        err_file.seek(0)
+        if child.returncode != 0:
+            sys.exit(f"infer.py --timeline failed on {video}:\n{err_file.read()[-2000:]}")
+        return json.loads(out_file.read())[0], seconds, peak / 2**20
 
 
 def boundary_errors(truth: list[tuple[float, float, str]], segments: list[dict]) -> list[float]:

@@ -72,22 +72,33 @@ def decode_pyav(path: Path, indices: list[int]) -> torch.Tensor:
     return torch.from_numpy(np.stack([arrays[id(picked[i])] for i in indices])).permute(0, 3, 1, 2)
 
 
+class TorchcodecReader:
+    """One video held open by torchcodec for many reads: its index is built once (a long video's
+    timeline reads thousands of windows). Called as a Decoder: (path, indices)."""
+
+    def __init__(self, path: Path):
+        from torchcodec.decoders import VideoDecoder
+
+        self.path = path
+        self.decoder = VideoDecoder(str(path), num_ffmpeg_threads=1, dimension_order="NCHW")
+        meta = self.decoder.metadata
+        self.rate = float(meta.average_fps_from_header or meta.average_fps)  # the header's rate, as PyAV reads it
+        begin = meta.begin_stream_seconds_from_header
+        self.begin = float(meta.begin_stream_seconds if begin is None else begin)
+        self.first, self.end = float(meta.begin_stream_seconds), float(meta.end_stream_seconds)
+
+    def __call__(self, path: Path, indices: list[int]) -> torch.Tensor:
+        times = [playback_time(i, self.rate, self.begin) for i in indices]
+        late = [i for i, t in zip(indices, times) if t > self.end + 1 / self.rate]
+        if late:
+            raise RuntimeError(f"frames {late[:3]} not found in {self.path} (it ends at {self.end:.2f} s)")
+        seconds = [min(max(t, self.first), self.end - 1e-6) for t in times]
+        return self.decoder.get_frames_played_at(seconds=seconds).data
+
+
 def decode_torchcodec(path: Path, indices: list[int]) -> torch.Tensor:
     """The frames shown at the indices' playback times; torchcodec turns them upright itself."""
-    from torchcodec.decoders import VideoDecoder
-
-    decoder = VideoDecoder(str(path), num_ffmpeg_threads=1, dimension_order="NCHW")
-    meta = decoder.metadata
-    rate = float(meta.average_fps_from_header or meta.average_fps)  # the header's rate, as PyAV reads it
-    begin = meta.begin_stream_seconds_from_header
-    begin = float(meta.begin_stream_seconds if begin is None else begin)
-    end = float(meta.end_stream_seconds)  # the last frame's end on screen
-    times = [playback_time(i, rate, begin) for i in indices]
-    late = [i for i, t in zip(indices, times) if t > end + 1 / rate]
-    if late:
-        raise RuntimeError(f"frames {late[:3]} not found in {path} (it ends at {end:.2f} s)")
-    first = float(meta.begin_stream_seconds)
-    return decoder.get_frames_played_at(seconds=[min(max(t, first), end - 1e-6) for t in times]).data
+    return TorchcodecReader(path)(path, indices)
 
 
 def _probe_video() -> bytes:
@@ -142,6 +153,10 @@ class Decoding:
 
     def describe(self) -> str:
         return f"{self.name} decoder ({self.reason})"
+
+    def reader(self, path: Path) -> Decoder:
+        """A decoder for many reads of one video (torchcodec keeps it open; PyAV seeks anew each time)."""
+        return TorchcodecReader(path) if self.name == "torchcodec" else self.decode
 
 
 _announced: set[str] = set()

@@ -142,7 +142,7 @@ def predict_timeline(model_ref: str, paths: list[str], config: Config, top_k: in
     results = []
     for video in videos:
         try:
-            result = timeline(model, spec, video, decoding.decode, stride, config.eval.batch_size)
+            result = timeline(model, spec, video, decoding, stride, config.eval.batch_size)
         except RuntimeError as err:
             raise UserError(f"{str(err).splitlines()[0]}; check that the file plays") from None
         files = write_timeline(result, out, top_k, min_segment)

@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import decode_clip
-from .decoding import Decoder
+from .decoding import Decoding
 from .model_spec import ModelSpec
 from .preprocessing import MultiCropTransform, clip_frame_indices, exact_fps
 from .prepare import probe_video
@@ -97,10 +97,11 @@ def window_starts(duration: float, window: float, stride: float) -> list[float]:
 
 
 @torch.inference_mode()
-def timeline(model: Any, spec: ModelSpec, path: Path, decode: Decoder, stride: float | None = None,
+def timeline(model: Any, spec: ModelSpec, path: Path, decoding: Decoding, stride: float | None = None,
              batch_size: int = 16) -> Timeline:
     """Slide one clip over the video; decode and score `batch_size` windows at a time."""
     frames, fps, duration = probe_video(path)
+    decode = decoding.reader(path)
     length = spec.preprocess.clip_duration(fps)
     stride = stride or float(length) / 2
     starts = window_starts(duration, float(length), stride)
