@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from video_classifier.config import load_config  # noqa: E402
-from video_classifier.prepare import load_prepared, prepare  # noqa: E402
+from video_classifier.prepare import prepare  # noqa: E402
 from video_classifier.training import train  # noqa: E402
 
 CONFIG = REPO / "configs" / "hard.yaml"

@@ -22,7 +22,7 @@ from pytorchvideo.data import LabeledVideoDataset, make_clip_sampler
 
 from .config import DataConfig
 from .decoding import Decoder, announce, choose_decoder
-from .errors import UserError
+from .errors import UserError, first_line
 from .prepare import VideoRecord
 from .preprocessing import (ClipTransform, MultiCropTransform, PreprocessSpec, clip_frame_indices, exact_fps,
                             spread_clip_starts, uniform_clip_starts)
@@ -48,7 +48,7 @@ class DecodeFailures:
         self.counts: Counter[str] = Counter()  # this process's failures per video
 
     def add(self, record: VideoRecord, err: Exception, what: str) -> None:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = first_line(err)
         self.counts[record.path] += 1
         if self.counts[record.path] == 1:
             print(f"warning: cannot decode {record.path} ({reason}): {what}", file=sys.stderr, flush=True)
@@ -122,7 +122,8 @@ class ClipDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         video, clip, _ = self.items[index]
         # training: a video that does not decode gives way to the next one (the items are the videos)
-        for item in [index] if not (self.train and self.failures) else [(index + k) % len(self) for k in range(len(self))]:
+        tries = len(self) if self.train and self.failures else 1
+        for item in ((index + k) % len(self) for k in range(tries)):
             video = self.items[item][0]
             record = self.records[video]
             if self.failures and self.failures.dropped(record):

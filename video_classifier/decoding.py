@@ -14,7 +14,6 @@ import functools
 import io
 import sys
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 

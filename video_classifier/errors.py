@@ -11,6 +11,13 @@ class UserError(Exception):
     """A problem the user can fix: the message names the thing, the problem and the fix."""
 
 
+def first_line(err: BaseException) -> str:
+    """An exception's message cut to its first line (FFmpeg's and the exporters' run to many), or its
+    type's name when it has none."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def exit_on_user_error(main: Callable[..., None]) -> Callable[..., None]:
     """Print a `UserError` as one line on stderr and exit 2, instead of a traceback."""
 

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm  # noqa: E402
 from .config import Config  # noqa: E402
 from .data import ClipDataset, DecodeFailures, ViewDataset  # noqa: E402
 from .decoding import announce, choose_decoder, decode_pyav, torchcodec_problem  # noqa: E402
-from .errors import UserError  # noqa: E402
+from .errors import UserError, first_line  # noqa: E402
 from .model_spec import ModelSpec  # noqa: E402
 from .prepare import VideoRecord  # noqa: E402
 
@@ -128,7 +128,7 @@ def stock_pipeline_top1(folder: str | Path, records: list[VideoRecord], root: st
             video = str(path) if by_path else decode_pyav(path, list(range(record.frames))).permute(0, 2, 3, 1).numpy()
             right += classify(video, top_k=1)[0]["label"] == record.label
         except Exception as err:  # the pipeline's own limits (e.g. fewer frames than the model takes)
-            failed.append(f"{record.path}: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}")
+            failed.append(f"{record.path}: {first_line(err)}")
     return {  # None: the pipeline raised on every video (e.g. it cannot read VideoPrism's logits)
         "pipeline_top1": right / len(records) if len(failed) < len(records) else None,
         "pipeline_input": "video path (torchcodec)" if by_path else "every frame, decoded with PyAV",

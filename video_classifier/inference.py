@@ -20,7 +20,7 @@ from transformers.utils import logging as transformers_logging
 from .config import Config
 from .data import ViewDataset
 from .decoding import announce, choose_decoder, torchcodec_problem
-from .errors import UserError
+from .errors import UserError, first_line
 from .model_spec import ModelSpec
 from .modeling import load_trained
 from .prepare import VIDEO_SUFFIXES, VideoRecord, probe_video
@@ -69,7 +69,7 @@ def predict_manual(model: Any, spec: ModelSpec, videos: list[Path], config: Conf
     try:
         probs = spec.video_probabilities(model, views, config.eval.batch_size)
     except RuntimeError as err:
-        raise UserError(f"{str(err).splitlines()[0]}; check that the file plays") from None
+        raise UserError(f"{first_line(err)}; check that the file plays") from None
     scores, ids = probs.topk(min(top_k, len(spec.id2label)), dim=-1)
     described = f"{num_clips} clips x {num_crops} crops"
     return [
@@ -97,7 +97,7 @@ def predict_pipeline(model_ref: str, videos: list[Path], top_k: int) -> list[Pre
         try:
             result = classifier(str(video), top_k=top_k)
         except RuntimeError as err:
-            first = str(err).strip().splitlines()[0]
+            first = first_line(err)
             raise UserError(f"the pipeline could not decode {video} ({first}); use --mode manual") from None
         except TypeError as err:  # its postprocess reads logits as (1, classes); VideoPrism's are (1, 1, classes)
             raise UserError(f"transformers' video-classification pipeline cannot read the outputs of "
@@ -144,9 +144,9 @@ def predict_timeline(model_ref: str, paths: list[str], config: Config, top_k: in
         try:
             result = timeline(model, spec, video, decoding, stride, config.eval.batch_size)
         except RuntimeError as err:
-            raise UserError(f"{str(err).splitlines()[0]}; check that the file plays") from None
-        files = write_timeline(result, out, top_k, min_segment)
+            raise UserError(f"{first_line(err)}; check that the file plays") from None
         segments = result.segments(min_segment)
+        files = write_timeline(result, segments, out, top_k, min_segment)
         results.append({"video": str(video), "window": result.window, "stride": result.stride,
                         "windows": len(result.starts), "segments": [asdict(s) for s in segments],
                         "files": {k: str(v) for k, v in files.items()}})

@@ -8,7 +8,7 @@ from typing import Any
 from transformers import AutoConfig, AutoModelForVideoClassification, AutoVideoProcessor
 
 from .config import ModelConfig, TrainConfig
-from .errors import UserError
+from .errors import UserError, first_line
 from .model_spec import ModelSpec, describe, fine_tuning_overrides, tiny_model, trained_stride
 
 
@@ -29,9 +29,8 @@ def _load(what: str, ref: str, load: Any, **kwargs: Any) -> Any:
     try:
         return load(ref, **kwargs)
     except (OSError, ValueError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(
-            f"cannot load the {what} of {ref}: {first_line} "
+            f"cannot load the {what} of {ref}: {first_line(err)} "
             "(model.checkpoint / --model takes a Hub id or a folder with config.json)"
         ) from None
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from transformers import AutoConfig
 
-from .errors import UserError
+from .errors import UserError, first_line
 from .model_spec import ModelSpec, describe, trained_stride
 from .modeling import load_processor
 
@@ -56,8 +56,7 @@ def export_onnx(model: Any, spec: ModelSpec, source: Path, clips: torch.Tensor, 
                                     verbose=False)
         program.save(str(out / ONNX_FILE))
     except Exception as err:  # the exporter's failures come as many types; say which model and why
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"torch.onnx.export could not export {spec.model_type}: {first}") from None
+        raise UserError(f"torch.onnx.export could not export {spec.model_type}: {first_line(err)}") from None
     for name in SIDE_FILES:
         if (source / name).is_file():
             shutil.copy(source / name, out / name)

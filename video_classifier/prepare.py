@@ -210,15 +210,7 @@ def probe_video(path: Path) -> tuple[int, float, float]:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise UserError(f"video {path} has no video stream: remove it from the dataset")
-            stream = container.streams.video[0]
-            fps = float(stream.average_rate or stream.guessed_rate or 0)
-            if stream.duration is not None:
-                duration = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                duration = container.duration / av.time_base
-            else:
-                duration = 0.0
-            frames = stream.frames or round(duration * fps)
+            _, frames, fps, duration = user_videos.stream_header(container)
     except av.FFmpegError as err:
         raise UserError(f"cannot read video {path}: {err}; remove or replace the file") from None
     if frames <= 0 or fps <= 0:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import av
 import numpy as np
@@ -167,16 +168,23 @@ def _add_distractors(frames: torch.Tensor, rng: np.random.Generator, count: int,
 
 def write_video(frames: np.ndarray, path: Path, fps: int, bits_per_pixel: float) -> None:
     """Write (T, H, W, 3) uint8 frames as mpeg4 in AVI, the codec and container of UCF101."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     height, width = frames.shape[1:3]
+    _write_mpeg4([frames], path, width, height, fps, bits_per_pixel)
+
+
+def _write_mpeg4(chunks: Iterable[np.ndarray], path: Path, width: int, height: int, fps: int,
+                 bits_per_pixel: float) -> None:
+    """Write chunks of (T, H, W, 3) uint8 frames, one after the other, as one mpeg4 AVI."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), mode="w", format="avi") as container:
         stream = container.add_stream("mpeg4", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.bit_rate = round(width * height * fps * bits_per_pixel)
         stream.codec_context.thread_count = 1
-        for array in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
-                container.mux(packet)
+        for frames in chunks:
+            for array in frames:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
+                    container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
 
@@ -185,18 +193,16 @@ def write_long_video(path: Path, parts: list[tuple[str, float]], config: Synthet
                      seed: int = 0) -> list[tuple[float, float, str]]:
     """One video made of `parts` (class, seconds) in turn, each a new scene panning its class's way, written
     part by part (memory: one part). Returns the truth: (start, end, class) in seconds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    truth, start = [], 0.0
-    with av.open(str(path), mode="w", format="avi") as container:
-        stream = container.add_stream("mpeg4", rate=config.fps)
-        stream.width, stream.height, stream.pix_fmt = config.width, config.height, "yuv420p"
-        stream.bit_rate = round(config.width * config.height * config.fps * config.bits_per_pixel)
+    truth: list[tuple[float, float, str]] = []
+
+    def scenes() -> Iterator[np.ndarray]:
+        start = 0.0
         for k, (label, seconds) in enumerate(parts):
             part = replace(config, seconds=seconds, seconds_max=None, seed=seed)
             frames = render(VideoSpec("long", label, 1 + k % 99, 1 + k // 99), part)
-            for array in frames:
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
             truth.append((round(start, 6), round(start + len(frames) / config.fps, 6), label))
             start += len(frames) / config.fps
-        container.mux(stream.encode())
+            yield frames
+
+    _write_mpeg4(scenes(), path, config.width, config.height, config.fps, config.bits_per_pixel)
     return truth

@@ -118,9 +118,10 @@ def timeline(model: Any, spec: ModelSpec, path: Path, decoding: Decoding, stride
     return Timeline(str(path), duration, float(length), stride, starts, torch.cat(probs), labels)
 
 
-def write_timeline(result: Timeline, out: Path, top_k: int, min_segment: float) -> dict[str, Path]:
-    """`<stem>.timeline.json` (windows' top-k and segments), `.csv` (one row per window and label) and
-    `.png` (each class's probability over time, segments shaded) in `out`."""
+def write_timeline(result: Timeline, segments: list[Segment], out: Path, top_k: int,
+                   min_segment: float) -> dict[str, Path]:
+    """`<stem>.timeline.json` (windows' top-k and `segments`, made with `min_segment`), `.csv` (one row
+    per window and label) and `.png` (each class's probability over time, segments shaded) in `out`."""
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"{Path(result.video).stem}.timeline"
     k = min(top_k, len(result.labels))
@@ -128,7 +129,6 @@ def write_timeline(result: Timeline, out: Path, top_k: int, min_segment: float) 
     windows = [{"start": s, "end": round(s + result.window, 6),
                 "top": [{"label": result.labels[i], "score": round(v, 6)} for i, v in zip(row_ids, row_scores)]}
                for s, row_ids, row_scores in zip(result.starts, ids.tolist(), scores.tolist())]
-    segments = result.segments(min_segment)
     paths = {"json": stem.with_suffix(".json"), "csv": stem.with_suffix(".csv"), "png": stem.with_suffix(".png")}
     paths["json"].write_text(json.dumps({
         "video": result.video, "duration": result.duration, "window": result.window, "stride": result.stride,

@@ -29,7 +29,7 @@ import av
 from tqdm.auto import tqdm
 
 from .config import DataConfig
-from .errors import UserError
+from .errors import UserError, first_line
 
 SPLITS = ("train", "val", "test")
 VIDEO_SUFFIXES = {".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
@@ -104,6 +104,20 @@ def _read_list(source: Path) -> list[dict[str, Any]]:
     raise UserError(f"data.videos {source}: a list must be .csv or .jsonl (or give a folder)")
 
 
+def stream_header(container: Any) -> tuple[Any, int, float, float]:
+    """(first video stream, frames, fps, seconds) as an open container's header says them; frames from the
+    duration where the container does not count them (Matroska, WebM)."""
+    stream = container.streams.video[0]
+    fps = float(stream.average_rate or stream.guessed_rate or 0)
+    if stream.duration is not None:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        seconds = container.duration / av.time_base
+    else:
+        seconds = 0.0
+    return stream, stream.frames or round(seconds * fps), fps, seconds
+
+
 def check_video(path: str, full: bool = False) -> tuple[int, float, float]:
     """(frames, fps, seconds) of a video that decodes: a frame at its start, middle and end (every frame
     with `full`). Raises ValueError with the reason otherwise."""
@@ -113,21 +127,13 @@ def check_video(path: str, full: bool = False) -> tuple[int, float, float]:
         with av.open(path) as container:
             if not container.streams.video:
                 raise ValueError("no video stream")
-            stream = container.streams.video[0]
+            stream, frames, fps, seconds = stream_header(container)
             stream.codec_context.thread_count = 1
-            fps = float(stream.average_rate or stream.guessed_rate or 0)
-            if stream.duration is not None:
-                seconds = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                seconds = container.duration / av.time_base
-            else:
-                seconds = 0.0
             if full:
                 frames = sum(1 for _ in container.decode(stream))
                 if frames == 0:
                     raise ValueError("no frame decodes")
                 return frames, fps, seconds
-            frames = stream.frames or round(seconds * fps)
             if frames <= 0 or fps <= 0:
                 raise ValueError("no frames or no frame rate in its header")
             start = float((stream.start_time or 0) * stream.time_base)
@@ -139,7 +145,7 @@ def check_video(path: str, full: bool = False) -> tuple[int, float, float]:
                     raise ValueError(f"no frame decodes at {at:.2f} s of {seconds:.2f} s (truncated or damaged)")
             return frames, fps, seconds
     except av.FFmpegError as err:
-        raise ValueError(str(err).strip().splitlines()[0]) from None
+        raise ValueError(first_line(err)) from None
 
 
 def _check(args: tuple[str, bool]) -> tuple[str, tuple[int, float, float] | None, str]:
@@ -147,7 +153,7 @@ def _check(args: tuple[str, bool]) -> tuple[str, tuple[int, float, float] | None
     try:
         return path, check_video(path, full), ""
     except Exception as err:  # any failure rejects the video, with its reason
-        return path, None, str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return path, None, first_line(err)
 
 
 def check_videos(paths: list[Path], full: bool) -> dict[Path, tuple[tuple[int, float, float] | None, str]]:
