@@ -26,7 +26,7 @@ from video_classifier.config import TinyModelConfig
 from video_classifier.decoding import decode_pyav, torchcodec_problem
 from video_classifier.inference import video_records
 from video_classifier.model_spec import ARCHITECTURES, describe, tiny_model
-from video_classifier.preprocessing import MultiCropTransform
+from video_classifier.preprocessing import MultiCropTransform, Normalize
 
 SIZE, FRAMES = 32, 4
 
@@ -114,9 +114,9 @@ def test_output_reloads_with_plain_transformers(trained, tiny_workspace):
     from video_classifier.data import ViewDataset
 
     views = ViewDataset(video_records([video]), "", {}, spec.preprocess, 1, 1, decode_pyav)
-    frames = views[0]["views"]
+    frames = views[0]["views"]  # uint8; the model takes them normalised
     with torch.no_grad():
-        plain = model(**{model.main_input_name: frames}).logits.reshape(1, -1)
+        plain = model(**{model.main_input_name: Normalize(spec.preprocess)(frames)}).logits.reshape(1, -1)
     assert torch.allclose(spec.logits(model, frames), plain, atol=1e-6)
 
 
@@ -128,7 +128,7 @@ def test_evaluation_pixels_equal_the_models_own_processor(trained, tiny_workspac
     spec = describe(model, processor, model.config.sample_rate).preprocess
     video = sorted((tiny_workspace / "data" / "test").glob("*/*.avi"))[0]
     frames = decode_pyav(video, [0, 2, 4, 6])  # (T, C, H, W) uint8
-    ours = MultiCropTransform(spec, num_crops=1)(frames)[0]
+    ours = Normalize(spec)(MultiCropTransform(spec, num_crops=1)(frames)[0])
     output = processor(videos=[frames.permute(0, 2, 3, 1).numpy()], return_tensors="pt", do_sample_frames=False)
     theirs = output[model.main_input_name][0]
     assert ours.shape == theirs.shape == (FRAMES, 3, SIZE, SIZE)

@@ -102,7 +102,7 @@ def test_dataset_lengths_and_items(prepared):
     assert len(datasets["test"]) == 3 * len([r for r in records if r.split == "test"])
     item = datasets["test"][4]
     assert (item["video_index"], item["clip_index"]) == (1, 1)
-    assert item["video"].shape == (4, 3, 32, 32) and item["video"].dtype == torch.float32
+    assert item["video"].shape == (4, 3, 32, 32) and item["video"].dtype == torch.uint8
 
 
 @pytest.mark.torchcodec

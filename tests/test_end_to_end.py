@@ -14,6 +14,7 @@ from video_classifier.decoding import decode_pyav, torchcodec_problem
 from video_classifier.inference import video_records
 from video_classifier.model_spec import describe
 from video_classifier.prepare import load_prepared
+from video_classifier.preprocessing import MultiCropTransform, Normalize
 
 
 def torchcodec_loads() -> bool:
@@ -122,7 +123,7 @@ def test_infer_agrees_with_plain_transformers(trained, tiny_workspace):
     spec = describe(model, processor, model.config.sample_rate).preprocess
     views = ViewDataset(video_records([video]), "", {}, spec, 2, 1, decode_pyav)
     with torch.no_grad():
-        probs = model(pixel_values=views[0]["views"]).logits.softmax(-1).mean(0)
+        probs = model(pixel_values=Normalize(spec)(views[0]["views"])).logits.softmax(-1).mean(0)
     expected = {model.config.id2label[i]: p for i, p in enumerate(probs.tolist())}
     for label, score in zip(prediction["labels"], prediction["scores"]):
         assert score == pytest.approx(expected[label], abs=1e-5)
@@ -196,7 +197,6 @@ def test_pipeline_mode_loads_the_saved_folder_and_samples_as_documented(trained,
     from transformers import AutoModelForVideoClassification, AutoVideoProcessor, pipeline
 
     from video_classifier.decoding import decode_torchcodec
-    from video_classifier.preprocessing import MultiCropTransform
 
     config_path, out, _ = trained
     video = sorted((tiny_workspace / "data" / "test").glob("*/*.avi"))[0]
@@ -213,7 +213,7 @@ def test_pipeline_mode_loads_the_saved_folder_and_samples_as_documented(trained,
     (record,) = video_records([video])
 
     def our_logits(indices: list[int]) -> dict[str, float]:
-        views = MultiCropTransform(spec, num_crops=1)(decode_torchcodec(video, indices))
+        views = Normalize(spec)(MultiCropTransform(spec, num_crops=1)(decode_torchcodec(video, indices)))
         with torch.no_grad():
             return {model.config.id2label[i]: v for i, v in enumerate(model(pixel_values=views).logits[0].tolist())}
 

@@ -18,7 +18,7 @@ from video_classifier.data import ClipDataset, build_datasets, pipeline_stride
 from video_classifier.errors import UserError
 from video_classifier.model_spec import ModelSpec, fine_tuning_overrides, layer_depths
 from video_classifier.prepare import VideoRecord
-from video_classifier.preprocessing import PreprocessSpec
+from video_classifier.preprocessing import Normalize, PreprocessSpec
 from video_classifier.training import VideoTrainer
 
 SPEC = PreprocessSpec(num_frames=4, sample_rate=2, resize_shortest_edge=32, crop_size=(32, 32),
@@ -41,8 +41,15 @@ def trainer(model, tmp_path: Path, **options) -> VideoTrainer:
 
 
 def batch(model) -> dict[str, torch.Tensor]:
+    """A batch as the Trainer hands it to compute_loss: uint8 clips, labels."""
     torch.manual_seed(1)
-    return {model.main_input_name: torch.randn(4, 4, 3, 32, 32), "labels": torch.tensor([0, 1, 2, 3])}
+    return {model.main_input_name: torch.randint(0, 256, (4, 4, 3, 32, 32), dtype=torch.uint8),
+            "labels": torch.tensor([0, 1, 2, 3])}
+
+
+def pixels(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The model's input for the batch's clips."""
+    return Normalize(SPEC)(inputs["pixel_values"])
 
 
 def test_layer_decay_puts_the_expected_learning_rate_on_each_layer(tmp_path):
@@ -79,7 +86,8 @@ def test_without_options_the_loss_is_the_models_own(tmp_path):
     model = videomae()
     inputs = batch(model)
     ours = trainer(model, tmp_path).compute_loss(model, inputs)
-    assert ours.item() == pytest.approx(model(**inputs).loss.item(), abs=1e-6)
+    assert ours.item() == pytest.approx(model(pixel_values=pixels(inputs), labels=inputs["labels"]).loss.item(),
+                                        abs=1e-6)
 
 
 def test_label_smoothing_changes_the_loss_as_torchs_does(tmp_path):
@@ -88,13 +96,14 @@ def test_label_smoothing_changes_the_loss_as_torchs_does(tmp_path):
         model.classifier.weight.mul_(100)  # confident logits: smoothing then moves the loss visibly
     inputs = batch(model)
     ours = trainer(model, tmp_path, label_smoothing=0.2).compute_loss(model, inputs)
-    logits = model(**{model.main_input_name: inputs[model.main_input_name]}).logits
+    logits = model(pixel_values=pixels(inputs)).logits
     expected = torch.nn.functional.cross_entropy(logits, inputs["labels"], label_smoothing=0.2)
+    plain = torch.nn.functional.cross_entropy(logits, inputs["labels"])
     assert ours.item() == pytest.approx(expected.item(), abs=1e-6)
-    assert abs(ours.item() - model(**inputs).loss.item()) > 1e-3
+    assert abs(ours.item() - plain.item()) > 1e-3
     model.eval()  # evaluation loss: plain cross entropy
     assert trainer(model, tmp_path, label_smoothing=0.2).compute_loss(model, inputs).item() == \
-        pytest.approx(model(**inputs).loss.item(), abs=1e-6)
+        pytest.approx(model(pixel_values=pixels(inputs), labels=inputs["labels"]).loss.item(), abs=1e-6)
 
 
 def test_mixup_mixes_clips_and_labels_alike(tmp_path):
@@ -102,11 +111,11 @@ def test_mixup_mixes_clips_and_labels_alike(tmp_path):
     inputs = batch(model)
     mixing = trainer(model, tmp_path, mixup_alpha=0.8)
     torch.manual_seed(3)
-    mixed, targets = mixing.mix(__import__("torchvision").tv_tensors.Video(inputs["pixel_values"]), inputs["labels"])
+    mixed, targets = mixing.mix(__import__("torchvision").tv_tensors.Video(pixels(inputs)), inputs["labels"])
     # torchvision's MixUp pairs each clip with the next one (rolled by one) with one weight for all
     lam = targets[0, 0].item()
     assert 0 < lam < 1 and torch.allclose(targets.sum(1), torch.ones(4))
-    expected = lam * inputs["pixel_values"] + (1 - lam) * inputs["pixel_values"].roll(1, 0)
+    expected = lam * pixels(inputs) + (1 - lam) * pixels(inputs).roll(1, 0)
     assert torch.allclose(mixed.as_subclass(torch.Tensor), expected, atol=1e-5)
     torch.manual_seed(3)
     loss = mixing.compute_loss(model, inputs)

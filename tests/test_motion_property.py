@@ -11,7 +11,7 @@ from video_classifier.config import DataConfig, SyntheticConfig
 from video_classifier.data import ClipDataset
 from video_classifier.decoding import choose_decoder
 from video_classifier.prepare import load_prepared, prepare
-from video_classifier.preprocessing import PreprocessSpec
+from video_classifier.preprocessing import Normalize, PreprocessSpec
 
 SPEC = PreprocessSpec(num_frames=8, sample_rate=2, resize_shortest_edge=64, crop_size=(64, 64),
                       mean=(0.5,) * 3, std=(0.5,) * 3, min_scale=1.0, max_scale=1.25)
@@ -31,7 +31,7 @@ def clips(tmp_path_factory):
         dataset = ClipDataset([r for r in records if r.split == split], root, label2id, SPEC, train=train,
                               decoder=choose_decoder("auto").decode)
         items = [dataset[i] for _ in range(passes) for i in range(len(dataset))]
-        return torch.stack([i["video"] for i in items]), torch.tensor([i["label"] for i in items])
+        return Normalize(SPEC)(torch.stack([i["video"] for i in items])), torch.tensor([i["label"] for i in items])
 
     random.seed(0)  # pytorchvideo's random clip sampler draws from `random`
     torch.manual_seed(0)

@@ -6,8 +6,8 @@ from transformers import VideoMAEConfig, VideoMAEForVideoClassification, VideoMA
 
 from video_classifier.config import TrainConfig
 from video_classifier.model_spec import ModelSpec, describe
-from video_classifier.preprocessing import (ClipTransform, MultiCropTransform, PreprocessSpec, crop_offsets,
-                                            spread_clip_starts, temporal_subsample)
+from video_classifier.preprocessing import (ClipTransform, MultiCropTransform, Normalize, PreprocessSpec,
+                                            crop_offsets, spread_clip_starts, temporal_subsample)
 
 SPEC = PreprocessSpec(num_frames=8, sample_rate=2, resize_shortest_edge=64, crop_size=(64, 64),
                       mean=(0.45, 0.45, 0.45), std=(0.225, 0.225, 0.225), min_scale=1.0, max_scale=1.25)
@@ -46,9 +46,10 @@ def test_temporal_subsample_matches_pytorchvideo():
 
 @pytest.mark.parametrize("train", [True, False])
 def test_transform_shapes_dtypes_ranges(train):
-    out = ClipTransform(SPEC, train=train)(decoded_clip())
-    assert out.shape == (8, 3, 64, 64) and out.dtype == torch.float32
-    assert torch.isfinite(out).all()
+    clip = ClipTransform(SPEC, train=train)(decoded_clip())
+    assert clip.shape == (8, 3, 64, 64) and clip.dtype == torch.uint8  # normalised later, on the device
+    out = Normalize(SPEC)(clip)
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
     low, high = (0 - 0.45) / 0.225, (1 - 0.45) / 0.225
     assert out.min() >= low - 1e-4 and out.max() <= high + 1e-4
 
@@ -68,7 +69,7 @@ def test_eval_transform_matches_the_processor():
     processor = VideoMAEVideoProcessor(size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64},
                                        image_mean=list(SPEC.mean), image_std=list(SPEC.std))
     clip = decoded_clip(frames=8).round()
-    ours = ClipTransform(SPEC, train=False)(clip)
+    ours = Normalize(SPEC)(ClipTransform(SPEC, train=False)(clip))
     frames = clip.permute(1, 2, 3, 0).to(torch.uint8).numpy()  # (T, H, W, C) uint8, as decoded
     theirs = processor(videos=[list(frames)], return_tensors="pt")["pixel_values"][0]
     assert theirs.shape == ours.shape
@@ -98,7 +99,7 @@ def test_three_crops_run_along_the_long_side():
     frames[..., :, :4] = 255  # a white stripe on the far left: only in the left crop
     views = MultiCropTransform(SPEC, num_crops=3)(frames)
     assert views.shape == (3, 2, 3, 64, 64)
-    left, centre, right = (v[..., :, :2].mean().item() for v in views)
+    left, centre, right = (v[..., :, :2].float().mean().item() for v in views)
     assert left > centre == right
     tall = MultiCropTransform(SPEC, num_crops=3)(torch.zeros(2, 3, 128, 96, dtype=torch.uint8))
     assert tall.shape == (3, 2, 3, 64, 64)  # portrait: top, centre, bottom

@@ -80,7 +80,7 @@ class DecodeFailures:
 class ClipDataset(torch.utils.data.Dataset):
     """One item = one clip of one video: a random clip per video for training, every uniform clip for evaluation.
 
-    Items: {"video": (T, C, H, W) float32, "label", "video_index", "clip_index", "index"}.
+    Items: {"video": (T, C, H, W) uint8, "label", "video_index", "clip_index", "index"}.
 
     With `failures`, a clip that does not decode is recorded there and, in training, replaced by a
     clip of the next video that decodes; in evaluation its item's "video" is None (left out). Without,
@@ -149,7 +149,7 @@ class ClipDataset(torch.utils.data.Dataset):
 class ViewDataset(torch.utils.data.Dataset):
     """One item = every evaluation view of one video: `num_clips` clips spread over it x `num_crops` crops.
 
-    Items: {"views": (num_clips x num_crops, T, C, H, W) float32, "label", "video_index"}; each clip
+    Items: {"views": (num_clips x num_crops, T, C, H, W) uint8, "label", "video_index"}; each clip
     is decoded once and cropped `num_crops` times."""
 
     def __init__(self, records: list[VideoRecord], root: str | Path, label2id: dict[str, int],
@@ -190,7 +190,7 @@ def collate_views(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     (views None) are left out, video_index says which are in."""
     items = [i for i in items if i["views"] is not None]
     return {
-        "views": torch.cat([i["views"] for i in items]) if items else torch.empty(0),
+        "views": torch.cat([i["views"] for i in items]) if items else torch.empty(0, dtype=torch.uint8),
         "labels": torch.tensor([i["label"] for i in items], dtype=torch.long),
         "video_index": torch.tensor([i["video_index"] for i in items], dtype=torch.long),
     }

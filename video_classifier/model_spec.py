@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable
 
 import numpy as np
@@ -34,7 +35,7 @@ from tqdm.auto import tqdm
 from .config import TinyModelConfig, TrainConfig
 from .data import ClipDataset, ViewDataset, collate_views
 from .errors import UserError
-from .preprocessing import PreprocessSpec
+from .preprocessing import Normalize, PreprocessSpec
 
 # model.tiny_init.architecture -> the transformers model type it builds
 ARCHITECTURES = {
@@ -59,25 +60,37 @@ class ModelSpec:
     id2label: dict[int, str] = field(default_factory=dict)
 
     def inputs(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
-        """(B, T, C, H, W) clips -> the model's keyword arguments."""
+        """(B, T, C, H, W) model input (pixels(), float) -> the model's keyword arguments."""
         return {self.input_key: pixel_values}
+
+    @cached_property
+    def _normalize(self) -> Normalize:
+        return Normalize(self.preprocess)
+
+    def pixels(self, clips: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """uint8 clips (B, T, C, H, W), as the datasets give them, -> the model's float input, computed on
+        the device the clips are on: the one place training, evaluation and inference normalise."""
+        return self._normalize(clips).to(dtype)
 
     @staticmethod
     def class_scores(logits: Any) -> Any:
         """(B, classes) from whatever shape the head returns: VideoPrism's is (B, 1, classes)."""
         return logits.reshape(logits.shape[0], -1)
 
-    def logits(self, model: Any, pixel_values: torch.Tensor) -> torch.Tensor:
-        """(B, classes) float32 logits for (B, T, C, H, W) clips, on the model's device and dtype."""
-        output = model(**self.inputs(pixel_values.to(model.device, model.dtype)))
-        return self.class_scores(output.logits).float()
+    def logits(self, model: Any, clips: torch.Tensor) -> torch.Tensor:
+        """(B, classes) float32 logits for uint8 (B, T, C, H, W) clips: sent to the model's device as
+        uint8, normalised there into its dtype."""
+        pixels = self.pixels(clips.to(model.device, non_blocking=True), model.dtype)
+        return self.class_scores(model(**self.inputs(pixels)).logits).float()
 
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        """Dataset items -> the Trainer's batch: clips (B, T, C, H, W) under the model's key, labels (B,),
+        """Dataset items -> the Trainer's batch: uint8 clips (B, T, C, H, W) under the model's key (VideoTrainer
+        normalises them on the device), labels (B,),
         and the items' dataset indices where they have them. Clips that did not decode are left out."""
         examples = [e for e in examples if e["video"] is not None]
         batch = {
-            self.input_key: torch.stack([e["video"] for e in examples]) if examples else torch.empty(0),
+            self.input_key: (torch.stack([e["video"] for e in examples]) if examples
+                             else torch.empty(0, dtype=torch.uint8)),
             "labels": torch.tensor([e["label"] for e in examples], dtype=torch.long),
         }
         if examples and "index" in examples[0]:
@@ -92,7 +105,7 @@ class ModelSpec:
         with `per_view`, each view's softmax, (videos, views, classes), in ViewDataset's order."""
         per_video = views.num_clips * views.crops.num_crops
         loader = torch.utils.data.DataLoader(views, batch_size=max(1, batch_size // per_video), num_workers=workers,
-                                             collate_fn=collate_views)
+                                             collate_fn=collate_views, pin_memory=torch.cuda.is_available())
         out = torch.full((len(views), per_video, len(self.id2label)), float("nan"))  # NaN: left out
         for batch in tqdm(loader, desc=desc, unit="batch", leave=False):
             if len(batch["video_index"]):
@@ -104,7 +117,7 @@ class ModelSpec:
     def clip_probabilities(self, model: Any, clips: ClipDataset, batch_size: int, workers: int = 0) -> torch.Tensor:
         """(clips, classes): each clip's softmax on its own."""
         loader = torch.utils.data.DataLoader(clips, batch_size=batch_size, num_workers=workers,
-                                             collate_fn=self.collate)
+                                             collate_fn=self.collate, pin_memory=torch.cuda.is_available())
         out = torch.full((len(clips), len(self.id2label)), float("nan"))  # NaN: a clip that did not decode
         for batch in tqdm(loader, desc="clips", unit="batch", leave=False):
             if len(batch["labels"]):

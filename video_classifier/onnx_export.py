@@ -1,10 +1,12 @@
 """ONNX export with proven parity, and the onnxruntime backend of inference.
 
 The model is exported with torch's recommended exporter (`torch.onnx.export(...,
-dynamo=True)`), batch size dynamic, taking the clips as the model does (B, T, C,
-H, W) under its own input name and returning (B, classes) logits. Beside
-`model.onnx` go the model config (labels, frame stride), the processor configs
-and labels.json, so the folder describes itself as a trained folder does. Parity
+dynamo=True)`), batch size dynamic, taking the clips as the model does, (B, T,
+C, H, W) normalised float under its own input name, and returning (B, classes)
+logits; the onnxruntime backend normalises uint8 clips where the torch path does
+(ModelSpec.pixels) before handing them over. Beside `model.onnx` go the model
+config (labels, frame stride), the processor configs and labels.json, so the
+folder describes itself as a trained folder does. Parity
 is checked on real clips of the data, at two batch sizes: the largest |difference|
 of the logits must be at most `atol` (1e-4 in fp32), or the export fails.
 """
@@ -44,11 +46,12 @@ class _Logits(torch.nn.Module):
 def export_onnx(model: Any, spec: ModelSpec, source: Path, clips: torch.Tensor, out: Path,
                 atol: float = 1e-4) -> dict[str, Any]:
     """Export `model` (from the trained folder `source`) to `out`/model.onnx and check parity on `clips`
-    (N, T, C, H, W); returns the parity record (also written to parity.json). Raises UserError when
+    (N, T, C, H, W) uint8, as the datasets give them; returns the parity record (also written to parity.json). Raises UserError when
     parity does not hold."""
     out.mkdir(parents=True, exist_ok=True)
     wrapped = _Logits(model.eval().float(), spec).eval()
-    example = clips[:2]
+    pixels = spec.pixels(clips)  # what the model and the ONNX graph take
+    example = pixels[:2]
     batch = torch.export.Dim("batch", min=1, max=1024)
     try:
         program = torch.onnx.export(wrapped, (example,), dynamo=True, input_names=[spec.input_key],
@@ -63,9 +66,9 @@ def export_onnx(model: Any, spec: ModelSpec, source: Path, clips: torch.Tensor, 
     session = onnx_session(out / ONNX_FILE)
     worst, sizes = 0.0, []
     with torch.inference_mode():
-        for size in (1, min(5, len(clips))):  # two batch sizes: the batch axis is dynamic
-            for first in range(0, len(clips), size):
-                chunk = clips[first:first + size]
+        for size in (1, min(5, len(pixels))):  # two batch sizes: the batch axis is dynamic
+            for first in range(0, len(pixels), size):
+                chunk = pixels[first:first + size]
                 expected = wrapped(chunk).numpy()
                 got = session.run(None, {spec.input_key: chunk.numpy()})[0]
                 worst = max(worst, float(np.abs(expected - got).max()))

@@ -155,7 +155,8 @@ class VideoTrainer(Trainer):
                      num_items_in_batch: Any = None) -> Any:
         inputs = dict(inputs)
         labels = inputs.pop("labels")
-        clips, targets = inputs[self.spec.input_key], labels
+        # the batch came to the device as uint8 (the Trainer moves it): normalised here, once per batch
+        clips, targets = self.spec.pixels(inputs[self.spec.input_key]), labels
         if model.training and self.mix is not None:
             # (B, T, C, H, W) as a video batch: one mixing weight (or box) per clip pair, for every frame
             mixed, targets = self.mix(tv_tensors.Video(clips), labels)
