@@ -1,4 +1,4 @@
-"""A local HTTP server that stands in for the Hugging Face Hub's file endpoint.
+"""A local HTTP server that stands in for the Hugging Face Hub's file and upload endpoints.
 
 `huggingface_hub.hf_hub_download` (2.4.0) makes two requests to
 `{endpoint}/{datasets/|spaces/|kernels/|}{repo_id}/resolve/{revision}/{filename}`:
@@ -19,14 +19,42 @@ holding the commit (`sha`) and the file list (`siblings`); it then fetches each 
 and asks for processor configs a repo may lack (`processor_config.json`,
 `video_preprocessor_config.json`), which fail as `EntryNotFound`, as on the Hub.
 
+Uploads: transformers' `Trainer` (with `push_to_hub`) calls `HfApi.create_repo(exist_ok=True)` when
+it is built, then `HfApi.upload_folder` on each checkpoint save and in `Trainer.push_to_hub`; no
+`whoami` call is made when the repo id names its owner. With `hf_xet` installed, `upload_folder`
+runs its streamed pipeline (`_upload_pipeline.py`: files asked about 256 at a time, committed in
+batches of up to 100 MB of inline content); without it, or through `create_commit`/`upload_file`,
+one commit. Both make the same requests, POSTs that need an `Authorization` header (any token;
+without one: 401, as on the Hub):
+
+* `/api/repos/create`, JSON `{name, organization, type}`: answered with `{"url": ...}`, the repo's
+  web URL, from which the client reads the repo id. A repo that exists is a 409 carrying the same
+  `url`, which `exist_ok=True` accepts.
+* `/api/validate-yaml`, JSON `{content, repoType}`, before any commit that adds a README.md: JSON
+  `{errors, warnings}` (the client reads the body before the status). Front matter that is not a
+  YAML mapping is refused with 400, which the client raises as `ValueError`.
+* `/api/{models|datasets|spaces}/{repo_id}/preupload/{revision}`, JSON `{files: [{path, size,
+  sample}]}`: for each file its `uploadMode`, `shouldIgnore` and `oid`, the git blob SHA-1 of the
+  file the repo holds at that path (the client leaves out files whose content has it). The answer
+  is always `regular`: the client uploads a file before the commit only when told `lfs`, and then
+  through Xet whenever `hf_xet` is installed (it does not ask the server first), through the LFS
+  batch API otherwise; `regular` keeps both out, and every file travels inside the commit.
+* `/api/{models|datasets|spaces}/{repo_id}/commit/{revision}`, NDJSON: a `header` line (`summary`,
+  `description`, optional `parentCommit`), then one line per operation, `file` (`path`, base64
+  `content`), `deletedFile` or `deletedFolder` (`path`). Answered with `commitOid` and `commitUrl`
+  (`{endpoint}/{prefix}{repo_id}/commit/{oid}`, parsed back to the repo). `lfsFile` lines, pull
+  requests (`create_pr`) and branches other than `main` are refused.
+
 `serve_hub` answers those requests from local files on 127.0.0.1, on an ephemeral port, so that
 downloads work offline through `endpoint=` or the `HF_ENDPOINT` environment variable. One server
 holds repos of any types side by side (a training run downloads a dataset and a model): the URL
-prefix picks the type, as on the Hub.
+prefix picks the type, as on the Hub. Committed files are kept in memory; each commit gives its repo
+a new hash (`FakeHub.commits`), and downloads serve the latest commit only.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -36,14 +64,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
+
+import yaml
 
 _URL_PREFIXES = {"model": "", "dataset": "datasets/", "space": "spaces/", "kernel": "kernels/"}
 _RESOLVE_PATH = re.compile(r"/(?P<repo>.+?)/resolve/(?P<revision>[^/]+)/(?P<filename>.+)")
 _INFO_PATH = re.compile(
     r"/api/(?P<kind>models|datasets|spaces)/(?P<repo_id>[^/]+(?:/[^/]+)?)(?:/revision/(?P<revision>[^/]+))?"
 )
+_UPLOAD_PATH = re.compile(
+    r"/api/(?P<kind>models|datasets|spaces)/(?P<repo_id>[^/]+/[^/]+)/(?P<action>preupload|commit)/(?P<revision>[^/]+)"
+)
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_FRONT_MATTER = re.compile(r"\s*---\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|$)", re.S)
 
 
 @dataclass
@@ -53,19 +88,29 @@ class FakeHub:
     url: str
     commits: dict[str, str]
     requests: list[tuple[str, str]] = field(default_factory=list)
+    user: str = "user"  # the namespace of a repo created without an organization
+
+
+def _git_oid(data: bytes) -> str:
+    """The git blob SHA-1 of `data`: what the client compares to skip unchanged regular files."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 class _HubServer(ThreadingHTTPServer):
     def __init__(self, files: Mapping[tuple[str, ...], Path], repo_type: str) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        # {(repo_type, repo_id, filename): path}; a 2-tuple key is a repo of the default type
-        self.files = {key if len(key) == 3 else (repo_type, *key): path for key, path in files.items()}
+        # {(repo_type, repo_id, filename): path, or the bytes of a committed file};
+        # a 2-tuple key is a repo of the default type
+        self.files: dict[tuple[str, str, str], Path | bytes] = {
+            key if len(key) == 3 else (repo_type, *key): path for key, path in files.items()
+        }
         repos = {(kind, repo_id) for kind, repo_id, _ in self.files}
         if len({repo_id for _, repo_id in repos}) < len(repos):
             raise ValueError("one repo id served as two repo types: FakeHub.commits is keyed by repo id")
         commits = {repo_id: hashlib.sha1(f"{kind}/{repo_id}".encode()).hexdigest() for kind, repo_id in repos}
         self.repo_types = {repo_id: kind for kind, repo_id in repos}
         self.etags: dict[Path, str] = {}  # hashed once per file: a checkpoint is hundreds of MB
+        self.lock = threading.Lock()  # commits change repos while other threads serve them
         self.hub = FakeHub(url=f"http://127.0.0.1:{self.server_address[1]}", commits=commits)
 
     def find_repo(self, url_repo: str) -> tuple[str, str]:
@@ -74,6 +119,12 @@ class _HubServer(ThreadingHTTPServer):
             if prefix and url_repo.startswith(prefix):
                 return kind, url_repo[len(prefix) :]
         return "model", url_repo
+
+    def repo_files(self, repo_type: str, repo_id: str) -> dict[str, Path | bytes]:
+        return {name: value for (kind, repo, name), value in self.files.items() if (kind, repo) == (repo_type, repo_id)}
+
+    def web_url(self, repo_type: str, repo_id: str) -> str:
+        return f"{self.hub.url}/{_URL_PREFIXES[repo_type]}{repo_id}"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -99,16 +150,17 @@ class _Handler(BaseHTTPRequestHandler):
         if match is None:  # e.g. GET /api/agent-harnesses, which the client tolerates failing
             return self._error(None)
         repo_type, repo_id = self.server.find_repo(match["repo"])
-        if self.server.repo_types.get(repo_id) != repo_type:
-            return self._error("RepoNotFound")
-        commit = hub.commits[repo_id]
-        if unquote(match["revision"]) not in ("main", commit):
-            return self._error("RevisionNotFound")
-        path = self.server.files.get((repo_type, repo_id, unquote(match["filename"])))
-        if path is None:
+        with self.server.lock:
+            if self.server.repo_types.get(repo_id) != repo_type:
+                return self._error("RepoNotFound")
+            commit = hub.commits[repo_id]
+            if unquote(match["revision"]) not in ("main", commit):
+                return self._error("RevisionNotFound")
+            stored = self.server.files.get((repo_type, repo_id, unquote(match["filename"])))
+        if stored is None:
             return self._error("EntryNotFound", commit)
 
-        data = path.read_bytes()
+        data = stored.read_bytes() if isinstance(stored, Path) else stored
         size = len(data)
         start, end = 0, size - 1
         status = 200
@@ -127,7 +179,11 @@ class _Handler(BaseHTTPRequestHandler):
 
         self.send_response(status)
         self.send_header("X-Repo-Commit", commit)
-        etag = self.server.etags.get(path) or self.server.etags.setdefault(path, hashlib.sha256(data).hexdigest())
+        if isinstance(stored, Path):
+            etags = self.server.etags
+            etag = etags.get(stored) or etags.setdefault(stored, hashlib.sha256(data).hexdigest())
+        else:  # a committed file: the Hub's ETag of a regular (non-LFS) file
+            etag = _git_oid(data)
         self.send_header("ETag", f'"{etag}"')
         self.send_header("Content-Length", str(end - start + 1))
         self.send_header("Content-Type", "application/octet-stream")
@@ -140,29 +196,120 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _repo_info(self, repo_type: str, repo_id: str, revision: str) -> None:
         """The fields of `HfApi.repo_info`'s JSON that clients read: id, commit sha, file list."""
-        if self.server.repo_types.get(repo_id) != repo_type:
-            return self._error("RepoNotFound")
-        commit = self.server.hub.commits[repo_id]
+        with self.server.lock:
+            if self.server.repo_types.get(repo_id) != repo_type:
+                return self._error("RepoNotFound")
+            commit = self.server.hub.commits[repo_id]
+            files = sorted(self.server.repo_files(repo_type, repo_id))
         if revision not in ("main", commit):
             return self._error("RevisionNotFound")
-        files = sorted(name for kind, repo, name in self.server.files if (kind, repo) == (repo_type, repo_id))
-        body = json.dumps({
+        self._json(200, {
             "id": repo_id, "sha": commit, "private": False, "gated": False, "disabled": False,
             "siblings": [{"rfilename": name} for name in files],
-        }).encode()
-        self.send_response(200)
+        })
+
+    def do_POST(self) -> None:
+        self.server.hub.requests.append((self.command, self.path))
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        url = urlsplit(self.path)
+        if url.path == "/api/validate-yaml":
+            return self._validate_yaml(json.loads(body)["content"])
+        if not self.headers.get("Authorization", "").startswith("Bearer "):
+            return self._json(401, {"error": "Invalid username or password."})
+        if url.path == "/api/repos/create":
+            return self._create_repo(json.loads(body))
+        match = _UPLOAD_PATH.fullmatch(url.path)
+        if match is None:
+            return self._error(None)
+        repo_type, repo_id = match["kind"][:-1], unquote(match["repo_id"])
+        if self.server.repo_types.get(repo_id) != repo_type:
+            return self._error("RepoNotFound")
+        if unquote(match["revision"]) != "main":
+            return self._error("RevisionNotFound")
+        if "create_pr" in url.query:
+            return self._json(400, {"error": "fake hub: pull requests are not supported"})
+        if match["action"] == "preupload":
+            return self._preupload(repo_type, repo_id, json.loads(body)["files"])
+        return self._commit(repo_type, repo_id, [json.loads(line) for line in body.splitlines() if line.strip()])
+
+    def _validate_yaml(self, content: str) -> None:
+        front = _FRONT_MATTER.match(content)
+        try:
+            metadata = yaml.safe_load(front[1]) if front else {}
+        except yaml.YAMLError as err:
+            return self._json(400, {"errors": [{"message": f"invalid YAML: {err}"}], "warnings": []})
+        if not isinstance(metadata, dict | None):
+            return self._json(400, {"errors": [{"message": "metadata must be a YAML mapping"}], "warnings": []})
+        self._json(200, {"errors": [], "warnings": []})
+
+    def _create_repo(self, request: dict[str, Any]) -> None:
+        hub, kind = self.server.hub, request.get("type") or "model"
+        repo_id = f"{request.get('organization') or hub.user}/{request['name']}"
+        url = self.server.web_url(kind, repo_id)
+        with self.server.lock:
+            if repo_id in self.server.repo_types:
+                # as the Hub: 409 and the repo's URL; one repo id as two types is refused here (see __init__)
+                same = self.server.repo_types[repo_id] == kind
+                return self._json(409 if same else 400, {"error": "You already created this repo", "url": url})
+            self.server.repo_types[repo_id] = kind
+            hub.commits[repo_id] = hashlib.sha1(f"{kind}/{repo_id}".encode()).hexdigest()
+        self._json(200, {"url": url, "name": repo_id})
+
+    def _preupload(self, repo_type: str, repo_id: str, files: list[dict[str, Any]]) -> None:
+        with self.server.lock:
+            stored = self.server.repo_files(repo_type, repo_id)
+        oids = {name: _git_oid(v.read_bytes() if isinstance(v, Path) else v) for name, v in stored.items()}
+        self._json(200, {"files": [
+            {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": oids.get(f["path"])}
+            for f in files
+        ]})
+
+    def _commit(self, repo_type: str, repo_id: str, lines: list[dict[str, Any]]) -> None:
+        hub = self.server.hub
+        if not lines or lines[0]["key"] != "header":
+            return self._json(400, {"error": "a commit starts with its header line"})
+        with self.server.lock:
+            parent = hub.commits[repo_id]
+            if not parent.startswith(lines[0]["value"].get("parentCommit") or ""):
+                return self._json(412, {"error": "A commit has happened since. Please refresh and try again."})
+            files = self.server.repo_files(repo_type, repo_id)
+            for line in lines[1:]:
+                key, path = line["key"], line["value"]["path"]
+                if key == "file":
+                    files[path] = base64.b64decode(line["value"]["content"])
+                elif key == "deletedFile":
+                    if files.pop(path, None) is None:
+                        return self._error("EntryNotFound", parent, "A file with this name doesn't exist")
+                elif key == "deletedFolder":
+                    folder = path.rstrip("/") + "/"
+                    files = {name: value for name, value in files.items() if not name.startswith(folder)}
+                else:  # lfsFile: never asked for, as preupload answers "regular"
+                    return self._json(400, {"error": f"fake hub: {key} lines are not supported"})
+            for name in self.server.repo_files(repo_type, repo_id):
+                del self.server.files[(repo_type, repo_id, name)]
+            self.server.files.update({(repo_type, repo_id, name): value for name, value in files.items()})
+            commit = hashlib.sha1(parent.encode() + json.dumps(lines).encode()).hexdigest()
+            hub.commits[repo_id] = commit
+        self._json(200, {"success": True, "commitOid": commit, "pullRequestUrl": None,
+                         "commitUrl": f"{self.server.web_url(repo_type, repo_id)}/commit/{commit}"})
+
+    def _json(self, status: int, content: dict[str, Any]) -> None:
+        body = json.dumps(content).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if self.command == "GET":
+        if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _error(self, code: str | None, commit: str | None = None) -> None:
+    def _error(self, code: str | None, commit: str | None = None, message: str | None = None) -> None:
         self.send_response(404)
         if code is not None:
             self.send_header("X-Error-Code", code)
         if commit is not None:
             self.send_header("X-Repo-Commit", commit)
+        if message is not None:
+            self.send_header("X-Error-Message", message)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -174,7 +321,8 @@ def serve_hub(files: Mapping[tuple[str, ...], Path], repo_type: str = "dataset")
     Keys are `(repo_id, filename)` for a repo of type `repo_type`, or `(repo_type, repo_id, filename)`
     to mix types on one server: `{("dataset", "a/videos", "x.tar.gz"): p, ("model", "a/net", "config.json"): q}`.
     Every repo answers at revision "main" and at its commit hash `FakeHub.commits[repo_id]`. Each
-    HEAD/GET is appended to `FakeHub.requests` as (method, raw request path).
+    request is appended to `FakeHub.requests` as (method, raw request path). Repos created and
+    commits made through the upload endpoints live as long as the server.
     """
     server = _HubServer(files, repo_type)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

@@ -117,3 +117,52 @@ def test_one_server_holds_a_dataset_and_a_model(source: Path, tmp_path: Path) ->
             api.model_info(REPO)
         with pytest.raises(RevisionNotFoundError):
             api.model_info(model_repo, revision="v2")
+
+
+def test_uploads_commit_regular_files_that_downloads_then_serve(tmp_path: Path) -> None:
+    """create_repo and upload_folder (as the Trainer's push calls them) and create_commit: every file inline
+    in the commit (no Xet or LFS upload), each commit a new hash, unchanged files left out, deletions applied."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+    from huggingface_hub.errors import HfHubHTTPError
+
+    folder = tmp_path / "out"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "README.md").write_text("---\ntags: [video]\n---\n# card\n")
+    (folder / "model.safetensors").write_bytes(CONTENT)
+    (folder / "sub" / "a.json").write_text("{}")
+    with serve_hub({}) as hub:
+        with pytest.raises(HfHubHTTPError, match="401"):  # writing needs a token, as on the Hub
+            HfApi(endpoint=hub.url, token=False).create_repo("someone/net")
+        api = HfApi(endpoint=hub.url, token="hf_dummy")
+        assert api.create_repo("someone/net").repo_id == "someone/net"
+        assert api.create_repo("someone/net", exist_ok=True).repo_id == "someone/net"
+        created = hub.commits["someone/net"]
+
+        first = api.upload_folder(repo_id="someone/net", folder_path=folder, commit_message="first")
+        assert first.oid == hub.commits["someone/net"] != created
+        assert [s.rfilename for s in api.model_info("someone/net").siblings] == [
+            "README.md", "model.safetensors", "sub/a.json"]
+        path = hf_hub_download("someone/net", "model.safetensors", endpoint=hub.url, cache_dir=tmp_path / "cache")
+        assert Path(path).read_bytes() == CONTENT and Path(path).parent.name == first.oid
+        assert not any("/lfs" in p or "xet" in p for _, p in hub.requests)
+
+        (folder / "sub" / "a.json").write_text('{"b": 1}')
+        api.upload_folder(repo_id="someone/net", folder_path=folder, commit_message="second")
+        *_, preupload, commit = hub.requests
+        assert preupload[1].endswith("/preupload/main") and commit[1] == "/api/models/someone/net/commit/main"
+        path = hf_hub_download("someone/net", "sub/a.json", endpoint=hub.url, cache_dir=tmp_path / "cache")
+        assert Path(path).read_text() == '{"b": 1}'
+        served = len(hub.requests)  # preupload gives each file's oid: nothing changed, nothing committed
+        assert api.upload_folder(repo_id="someone/net", folder_path=folder).oid == hub.commits["someone/net"]
+        assert not any(p.endswith("/commit/main") for _, p in hub.requests[served:])
+
+        api.create_commit("someone/net", [CommitOperationDelete("sub/"), CommitOperationDelete("README.md"),
+                                          CommitOperationAdd("x.txt", b"x")], commit_message="third")
+        assert [s.rfilename for s in api.model_info("someone/net").siblings] == ["model.safetensors", "x.txt"]
+        with pytest.raises(RemoteEntryNotFoundError):
+            api.delete_file("missing.txt", "someone/net")
+        with pytest.raises(ValueError, match="Invalid metadata"):
+            api.upload_file(path_or_fileobj=b"---\n[not: a mapping\n---\n", path_in_repo="README.md",
+                            repo_id="someone/net")
+        with pytest.raises(HfHubHTTPError, match="412"):
+            api.upload_file(path_or_fileobj=b"y", path_in_repo="y.txt", repo_id="someone/net", parent_commit=created)
