@@ -2,7 +2,8 @@
 
     python infer.py VIDEO_OR_FOLDER [...] [--model FOLDER_OR_HUB_ID] [--top-k K] [--clips N] [--crops M]
                     [--mode manual|pipeline] [--backend torch|onnxruntime] [--json]
-    python infer.py LONG_VIDEO --timeline [--stride SECONDS] [--min-segment SECONDS] [--out FOLDER]
+    python infer.py LONG_VIDEO --timeline [--stride SECONDS] [--min-segment SECONDS] [--switch-cost NATS]
+                    [--out FOLDER]
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from video_classifier.cli import add_view_args, config_parser, view_overrides
 from video_classifier.config import load_config
 from video_classifier.errors import exit_on_user_error
 from video_classifier.inference import format_table, format_timelines, predict, predict_timeline
+from video_classifier.timeline import SWITCH_COST
 
 
 @exit_on_user_error
@@ -33,15 +35,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stride", type=float, help="--timeline: seconds between windows (default: half a clip)")
     parser.add_argument("--min-segment", type=float, default=0.0,
                         help="--timeline: merge segments shorter than this many seconds into a neighbour")
+    parser.add_argument("--switch-cost", type=float, default=SWITCH_COST,
+                        help=f"--timeline: nats a change of label costs when windows are labelled (default "
+                             f"{SWITCH_COST}; 0: each window's top label)")
     parser.add_argument("--out", default="runs/timeline", help="--timeline: folder for JSON, CSV and PNG")
     args = parser.parse_args(argv)
     if args.stride is not None and args.stride <= 0:
         parser.error(f"--stride {args.stride}: must be > 0 seconds")
+    if args.switch_cost < 0:
+        parser.error(f"--switch-cost {args.switch_cost}: must be >= 0 nats")
     config = load_config(args.config, view_overrides(args))
     if args.timeline:
         results = predict_timeline(args.model or config.train.output_dir, args.videos, config,
                                    args.top_k or config.infer.top_k, args.stride, args.min_segment, Path(args.out),
-                                   args.backend)
+                                   args.backend, args.switch_cost)
         print(json.dumps(results, indent=2) if args.json else format_timelines(results))
         return
     predictions = predict(

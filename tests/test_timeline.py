@@ -91,3 +91,43 @@ def test_short_stray_windows_merge_into_their_neighbours():
     assert [(s.label, s.start, s.end) for s in timeline.segments(0.0)] == [
         ("A", 0.0, 3.75), ("B", 3.75, 7.75), ("A", 7.75, 8.25), ("B", 8.25, 10.0)]
     assert [(s.label, s.start, s.end) for s in timeline.segments(1.0)] == [("A", 0.0, 3.75), ("B", 3.75, 10.0)]
+
+
+def test_label_path_is_the_best_path_under_the_switch_cost():
+    """Viterbi against every path of 6 windows x 3 classes, at several costs; 0 gives each window's top."""
+    import itertools
+
+    import torch
+
+    from video_classifier.timeline import label_path
+
+    generator = torch.Generator().manual_seed(0)
+    for trial in range(20):
+        probs = torch.rand(6, 3, generator=generator).pow(3).softmax(-1) if trial % 2 else \
+            torch.rand(6, 3, generator=generator).softmax(-1)
+        log_p = probs.double().log()
+        for cost in (0.0, 0.3, 1.0, 5.0):
+            def value(path):
+                return sum(log_p[t, c].item() for t, c in enumerate(path)) - cost * sum(
+                    a != b for a, b in zip(path, path[1:]))
+            best = max(value(p) for p in itertools.product(range(3), repeat=6))
+            assert value(label_path(probs, cost)) == pytest.approx(best, abs=1e-9)
+        assert label_path(probs, 0.0) == probs.argmax(-1).tolist()
+
+
+def test_hesitant_windows_do_not_cut_a_scene_but_confident_ones_do():
+    import torch
+
+    from video_classifier.timeline import SWITCH_COST
+
+    starts = window_starts(10.0, 1.0, 0.5)
+    a, b = torch.tensor([0.9, 0.1]), torch.tensor([0.1, 0.9])
+    hesitant = torch.stack([a] * 8 + [torch.tensor([0.35, 0.65])] * 2 + [a] * 3 + [b] * 6)
+    timeline = Timeline("v.avi", 10.0, 1.0, 0.5, starts, hesitant, ["A", "B"])
+    assert [s.label for s in timeline.segments(0.0, 0.0)] == ["A", "B", "A", "B"]
+    assert [(s.label, s.start, s.end) for s in timeline.segments(0.0, SWITCH_COST)] == [
+        ("A", 0.0, 6.75), ("B", 6.75, 10.0)]
+    confident = hesitant.clone()
+    confident[8:10] = torch.tensor([0.02, 0.98])  # two windows sure of B: a short scene of its own
+    assert [s.label for s in Timeline("v.avi", 10.0, 1.0, 0.5, starts, confident, ["A", "B"]).segments(
+        0.0, SWITCH_COST)] == ["A", "B", "A", "B"]

@@ -130,9 +130,12 @@ def predict(model_ref: str, paths: list[str], config: Config, top_k: int, mode: 
 
 
 def predict_timeline(model_ref: str, paths: list[str], config: Config, top_k: int, stride: float | None,
-                     min_segment: float, out: Path, backend: str = "torch") -> list[dict[str, Any]]:
+                     min_segment: float, out: Path, backend: str = "torch",
+                     switch_cost: float | None = None) -> list[dict[str, Any]]:
     """Each video's timeline (timeline.py), written into `out`; returns its segments and files."""
-    from .timeline import timeline, write_timeline
+    from .timeline import SWITCH_COST, timeline, write_timeline
+
+    switch_cost = SWITCH_COST if switch_cost is None else switch_cost
 
     videos = find_videos(paths)
     transformers_logging.disable_progress_bar()
@@ -145,8 +148,8 @@ def predict_timeline(model_ref: str, paths: list[str], config: Config, top_k: in
             result = timeline(model, spec, video, decoding, stride, config.eval.batch_size)
         except RuntimeError as err:
             raise UserError(f"{first_line(err)}; check that the file plays") from None
-        segments = result.segments(min_segment)
-        files = write_timeline(result, segments, out, top_k, min_segment)
+        segments = result.segments(min_segment, switch_cost)
+        files = write_timeline(result, segments, out, top_k, min_segment, switch_cost)
         results.append({"video": str(video), "window": result.window, "stride": result.stride,
                         "windows": len(result.starts), "segments": [asdict(s) for s in segments],
                         "files": {k: str(v) for k, v in files.items()}})
