@@ -73,24 +73,37 @@ def seed() -> None:
     torch.manual_seed(0)
 
 
-def guide_dataset(root: Path) -> pytorchvideo.data.LabeledVideoDataset:
-    """The guide's train dataset, verbatim but for paths: it hard-codes fps 30 in the clip duration."""
+def _scale_to_unit(x: torch.Tensor) -> torch.Tensor:
+    return x / 255.0
+
+
+def guide_dataset(root: Path, spec: PreprocessSpec | None = None) -> pytorchvideo.data.LabeledVideoDataset:
+    """The guide's train dataset, verbatim but for paths: it hard-codes fps 30 in the clip duration.
+
+    With `spec`, the guide's recipe for another model: its frames, stride, mean, std and crop, and the
+    short side drawn from the same range as ours (the guide's 256-320 is 224 x [1.14, 1.43])."""
+    frames, stride, mean, std = NUM_FRAMES, SAMPLE_RATE, MEAN, STD
+    crop, sizes, flip = CROP, (256, 320), True
+    if spec is not None:
+        frames, stride, mean, std, crop = spec.num_frames, spec.sample_rate, spec.mean, spec.std, spec.crop_size
+        short = min(spec.crop_size)
+        sizes, flip = (round(short * spec.min_scale), round(short * spec.max_scale)), spec.horizontal_flip
     train_transform = Compose([
         ApplyTransformToKey(
             key="video",
             transform=Compose([
-                UniformTemporalSubsample(NUM_FRAMES),
-                Lambda(lambda x: x / 255.0),
-                Normalize(MEAN, STD),
-                RandomShortSideScale(min_size=256, max_size=320),
-                RandomCrop(CROP),
-                RandomHorizontalFlip(p=0.5),
+                UniformTemporalSubsample(frames),
+                Lambda(_scale_to_unit),  # a named function: DataLoader workers pickle it where they spawn
+                Normalize(mean, std),
+                RandomShortSideScale(min_size=sizes[0], max_size=sizes[1]),
+                RandomCrop(crop),
+                *([RandomHorizontalFlip(p=0.5)] if flip else []),
             ]),
         ),
     ])
     return pytorchvideo.data.Ucf101(
         data_path=str(root / "train"),
-        clip_sampler=pytorchvideo.data.make_clip_sampler("random", NUM_FRAMES * SAMPLE_RATE / 30),
+        clip_sampler=pytorchvideo.data.make_clip_sampler("random", frames * stride / 30),
         decode_audio=False,
         transform=train_transform,
     )
