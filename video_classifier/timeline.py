@@ -11,8 +11,9 @@ log-probability of the windows minus `switch_cost` nats per change of label
 hesitate between two classes no longer cut a scene in pieces, while a change
 that several windows agree on still pays for itself. Consecutive windows with
 the same label form a segment; a segment shorter than `min_segment` seconds is
-merged into its neighbour. Boundaries are put half-way between the centres of
-the last window of one label and the first of the next.
+merged into its neighbour. Each boundary is then placed, within a window of
+where the labels change, at the time whose share of each class in the windows
+around it best matches what those windows said (Timeline.place_cut).
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ class Timeline:
     probs: torch.Tensor  # (windows, classes)
     labels: list[str]  # class names by id
 
-    def segments(self, min_segment: float = 0.0, switch_cost: float = SWITCH_COST) -> list[Segment]:
+    def segments(self, min_segment: float = 0.0, switch_cost: float = SWITCH_COST,
+                 place_cuts: bool = True) -> list[Segment]:
+        """Segments of the label path; `place_cuts` False leaves each cut half-way between the centres of
+        the windows either side of it (bench/timeline.py compares the two)."""
         top = label_path(self.probs, switch_cost)
         centres = [s + self.window / 2 for s in self.starts]
 
@@ -91,13 +95,36 @@ class Timeline:
             for i in stretches[k]:
                 top[i] = top[stretches[into][0]]
             stretches = runs()
-        segments = []
-        for run in stretches:
-            start, end = bounds(run)
-            label = top[run[0]]
-            segments.append(Segment(round(start, 3), round(end, 3), self.labels[label],
-                                    round(float(self.probs[run, label].mean()), 4)))
-        return segments
+        cuts = [bounds(run)[0] for run in stretches[1:]]
+        for k, (before, after) in enumerate(zip(stretches, stretches[1:]) if place_cuts else ()):
+            low = max(cuts[k - 1] if k else 0.0, cuts[k] - self.window)
+            high = min(cuts[k + 1] if k + 1 < len(cuts) else self.duration, cuts[k] + self.window)
+            cuts[k] = self.place_cut(before + after, top[before[0]], top[after[0]], low, high)
+        edges = [0.0, *cuts, self.duration]
+        return [Segment(round(edges[k], 3), round(edges[k + 1], 3), self.labels[top[run[0]]],
+                        round(float(self.probs[run, top[run[0]]].mean()), 4)) for k, run in enumerate(stretches)]
+
+    def place_cut(self, windows: list[int], a: int, b: int, low: float, high: float) -> float:
+        """Where in [low, high] the video turns from class `a` to `b`, read off those of `windows` (the two
+        segments') that overlap it.
+
+        A window [s, s + L] holds a share f = clip((c - s) / L, 0, 1) of `a` when the cut is at c; the
+        cut is the c (on a 10 ms grid; the middle of the best, where several fit alike) whose shares
+        best match the windows' p_a / (p_a + p_b), weighted by p_a + p_b. Windows that give `a` and `b`
+        together less than half their probability saw neither (a mix of two motions can look like a
+        third) and are left out."""
+        starts = torch.tensor([self.starts[i] for i in windows], dtype=torch.float64)
+        near = (starts + self.window > low) & (starts < high)
+        probs = self.probs[windows][near].double()
+        p_a, p_b = probs[:, a], probs[:, b]
+        seen = p_a + p_b >= 0.5
+        share, weight, starts = p_a[seen] / (p_a + p_b)[seen], (p_a + p_b)[seen], starts[near][seen]
+        grid = torch.arange(math.ceil(low * 100), math.floor(high * 100) + 1, dtype=torch.float64) / 100
+        if not len(grid):
+            return (low + high) / 2
+        fits = ((grid[:, None] - starts[None, :]) / self.window).clamp(0, 1)
+        error = (weight * (share - fits) ** 2).sum(1)
+        return float(grid[error <= error.min() + 1e-9].mean())
 
 
 def label_path(probs: torch.Tensor, switch_cost: float) -> list[int]:
