@@ -16,7 +16,7 @@ import infer as infer_script
 import prepare_data
 import train as train_script
 from conftest import tiny_config_dict, write_config
-from video_classifier.timeline import Timeline, window_starts
+from video_classifier.timeline import SWITCH_COST, Timeline, window_starts
 
 COLOURS = {"Red": (200, 40, 40), "Green": (40, 190, 60), "Blue": (40, 60, 200)}
 
@@ -118,8 +118,6 @@ def test_label_path_is_the_best_path_under_the_switch_cost():
 def test_hesitant_windows_do_not_cut_a_scene_but_confident_ones_do():
     import torch
 
-    from video_classifier.timeline import SWITCH_COST
-
     starts = window_starts(10.0, 1.0, 0.5)
     a, b = torch.tensor([0.9, 0.1]), torch.tensor([0.1, 0.9])
     hesitant = torch.stack([a] * 8 + [torch.tensor([0.35, 0.65])] * 2 + [a] * 3 + [b] * 6)
@@ -131,3 +129,23 @@ def test_hesitant_windows_do_not_cut_a_scene_but_confident_ones_do():
     confident[8:10] = torch.tensor([0.02, 0.98])  # two windows sure of B: a short scene of its own
     assert [s.label for s in Timeline("v.avi", 10.0, 1.0, 0.5, starts, confident, ["A", "B"]).segments(
         0.0, SWITCH_COST)] == ["A", "B", "A", "B"]
+
+
+def test_cuts_are_placed_where_the_windows_mix_of_two_classes_says():
+    """Windows whose probabilities follow their share of each class put the cut at its true time, between
+    window centres; a window that saw neither class (a third one's look) does not move it."""
+    import torch
+
+    starts = window_starts(8.0, 0.64, 0.32)
+    cut = 3.25  # half-way points between window centres fall at 3.04 and 3.36
+    share = torch.tensor([min(max((cut - s) / 0.64, 0.0), 1.0) for s in starts])  # of class A, per window
+    probs = torch.stack([share, 1 - share, torch.zeros_like(share)], 1)
+    timeline = Timeline("v.avi", 8.0, 0.64, 0.32, starts, probs, ["A", "B", "C"])
+    (a, b) = timeline.segments(0.0)
+    assert (a.label, b.label) == ("A", "B") and abs(a.end - cut) <= 0.01 and b.start == a.end
+    halfway = timeline.segments(0.0, place_cuts=False)[0].end
+    assert abs(halfway - cut) > 0.05  # half-way between centres is coarser
+    straddling = [i for i, s in enumerate(starts) if s < cut < s + 0.64]
+    probs[straddling[0]] = torch.tensor([0.2, 0.2, 0.6])  # a mix that looks like C
+    placed = Timeline("v.avi", 8.0, 0.64, 0.32, starts, probs, ["A", "B", "C"]).segments(0.0, SWITCH_COST)
+    assert [s.label for s in placed] == ["A", "B"] and abs(placed[0].end - cut) <= 0.02
