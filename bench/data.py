@@ -5,7 +5,8 @@
 Every row reads the same generated videos (320x240, 25 fps, 7 s: UCF101's shape)
 and runs in this process, except the DataLoader rows. Rows:
   guide             pytorchvideo's Ucf101 + the guide's train transform, as the guide writes them
-  ours, <decoder>   ClipDataset(train=True): decode the sampled frames, then scale, crop, flip, normalise
+  ours, <decoder>   ClipDataset(train=True): decode the sampled frames, then scale, crop, flip, as uint8
+                    (normalising is done per batch on the model's device: bench/train.py counts it)
   decode only       the same frames as "ours", decoded and nothing else: the limit for "ours"
   DataLoader        clips/s through torch's DataLoader with worker processes
 A benchmark, not a test: it prints numbers and checks none.
