@@ -84,9 +84,9 @@ class ModelSpec:
         return self.class_scores(model(**self.inputs(pixels)).logits).float()
 
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        """Dataset items -> the Trainer's batch: uint8 clips (B, T, C, H, W) under the model's key (VideoTrainer
-        normalises them on the device), labels (B,),
-        and the items' dataset indices where they have them. Clips that did not decode are left out."""
+        """Dataset items -> the Trainer's batch: uint8 clips (B, T, C, H, W) under the model's key
+        (VideoTrainer normalises them on the device), labels (B,), and the items' dataset indices where
+        they have them. Clips that did not decode are left out."""
         examples = [e for e in examples if e["video"] is not None]
         batch = {
             self.input_key: (torch.stack([e["video"] for e in examples]) if examples

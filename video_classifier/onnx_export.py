@@ -6,9 +6,9 @@ C, H, W) normalised float under its own input name, and returning (B, classes)
 logits; the onnxruntime backend normalises uint8 clips where the torch path does
 (ModelSpec.pixels) before handing them over. Beside `model.onnx` go the model
 config (labels, frame stride), the processor configs and labels.json, so the
-folder describes itself as a trained folder does. Parity
-is checked on real clips of the data, at two batch sizes: the largest |difference|
-of the logits must be at most `atol` (1e-4 in fp32), or the export fails.
+folder describes itself as a trained folder does. Parity is checked on real
+clips of the data, at two batch sizes: the largest |difference| of the logits
+must be at most `atol` (1e-4 in fp32), or the export fails.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ class _Logits(torch.nn.Module):
 def export_onnx(model: Any, spec: ModelSpec, source: Path, clips: torch.Tensor, out: Path,
                 atol: float = 1e-4) -> dict[str, Any]:
     """Export `model` (from the trained folder `source`) to `out`/model.onnx and check parity on `clips`
-    (N, T, C, H, W) uint8, as the datasets give them; returns the parity record (also written to parity.json). Raises UserError when
-    parity does not hold."""
+    (N, T, C, H, W) uint8, as the datasets give them; returns the parity record (also written to
+    parity.json). Raises UserError when parity does not hold."""
     out.mkdir(parents=True, exist_ok=True)
     wrapped = _Logits(model.eval().float(), spec).eval()
     pixels = spec.pixels(clips)  # what the model and the ONNX graph take

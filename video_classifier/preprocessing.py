@@ -17,7 +17,7 @@ numbers) into (T, C, H, W) uint8: the layout every video classifier in
 transformers takes per video. Clips stay uint8 through the DataLoader and onto
 the model's device; `Normalize` turns a whole batch into the model's float
 input there, once (ModelSpec.pixels), for training, evaluation and inference
-alike. The CPU does a quarter of the bytes' work per clip, and host-to-device
+alike. The CPU workers no longer convert each clip to float, and host-to-device
 copies carry a quarter of float32's bytes.
 """
 
