@@ -175,8 +175,9 @@ def timeline(model: Any, spec: ModelSpec, path: Path, decoding: Decoding, stride
 
 def write_timeline(result: Timeline, segments: list[Segment], out: Path, top_k: int, min_segment: float,
                    switch_cost: float) -> dict[str, Path]:
-    """`<stem>.timeline.json` (windows' top-k and `segments`, made with `min_segment` and `switch_cost`), `.csv` (one row
-    per window and label) and `.png` (each class's probability over time, segments shaded) in `out`."""
+    """`<stem>.timeline.json` (windows' top-k and `segments`, made with `min_segment` and `switch_cost`),
+    `.csv` (one row per window and label) and `.png` (each class's probability over time, segments
+    shaded) in `out`."""
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"{Path(result.video).stem}.timeline"
     k = min(top_k, len(result.labels))
