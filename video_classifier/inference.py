@@ -24,6 +24,7 @@ from .errors import UserError, first_line
 from .model_spec import ModelSpec
 from .modeling import load_trained
 from .prepare import VIDEO_SUFFIXES, VideoRecord, probe_video
+from .timeline import SWITCH_COST, timeline, write_timeline
 
 PIPELINE_NOTE = (
     "note: --mode pipeline samples num_frames frames evenly over the whole video (transformers' video "
@@ -131,12 +132,8 @@ def predict(model_ref: str, paths: list[str], config: Config, top_k: int, mode: 
 
 def predict_timeline(model_ref: str, paths: list[str], config: Config, top_k: int, stride: float | None,
                      min_segment: float, out: Path, backend: str = "torch",
-                     switch_cost: float | None = None) -> list[dict[str, Any]]:
+                     switch_cost: float = SWITCH_COST) -> list[dict[str, Any]]:
     """Each video's timeline (timeline.py), written into `out`; returns its segments and files."""
-    from .timeline import SWITCH_COST, timeline, write_timeline
-
-    switch_cost = SWITCH_COST if switch_cost is None else switch_cost
-
     videos = find_videos(paths)
     transformers_logging.disable_progress_bar()
     model, spec = load_model(model_ref, config, backend)

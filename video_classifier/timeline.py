@@ -188,7 +188,8 @@ def write_timeline(result: Timeline, segments: list[Segment], out: Path, top_k: 
     paths = {"json": stem.with_suffix(".json"), "csv": stem.with_suffix(".csv"), "png": stem.with_suffix(".png")}
     paths["json"].write_text(json.dumps({
         "video": result.video, "duration": result.duration, "window": result.window, "stride": result.stride,
-        "min_segment": min_segment, "switch_cost": switch_cost, "segments": [asdict(s) for s in segments], "windows": windows}, indent=1) + "\n")
+        "min_segment": min_segment, "switch_cost": switch_cost, "segments": [asdict(s) for s in segments],
+        "windows": windows}, indent=1) + "\n")
     with open(paths["csv"], "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["start", "end", "rank", "label", "score"])
