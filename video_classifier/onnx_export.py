@@ -55,7 +55,7 @@ def export_onnx(model: Any, spec: ModelSpec, source: Path, clips: torch.Tensor, 
     batch = torch.export.Dim("batch", min=1, max=1024)
     try:
         program = torch.onnx.export(wrapped, (example,), dynamo=True, input_names=[spec.input_key],
-                                    output_names=["logits"], dynamic_shapes={"pixel_values": {0: batch}},
+                                    output_names=["logits"], dynamic_shapes=({0: batch},),
                                     verbose=False)
         program.save(str(out / ONNX_FILE))
     except Exception as err:  # the exporter's failures come as many types; say which model and why
