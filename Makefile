@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO := configs/demo.yaml
 
-.PHONY: demo test clean-demo
+.PHONY: demo test test-min clean-demo
 
 # The venv is (re)installed when requirements.txt changes; a second run reuses it.
 $(VENV)/.installed: requirements.txt
@@ -20,6 +20,17 @@ demo: $(VENV)/.installed
 # PYTEST_ARGS: e.g. "-m torchcodec" (what CI reruns where FFmpeg's libraries load)
 test: $(VENV)/.installed
 	$(PY) -m pytest -q tests $(PYTEST_ARGS)
+
+# The suite on the oldest version of each requirement (requirements-min.txt), in a venv of its own:
+# what requirements.txt's lower bounds are checked with (downloads torch 2.6: about 3 GB).
+VENV_MIN ?= .venv-min
+$(VENV_MIN)/.installed: requirements.txt requirements-min.txt
+	test -x $(VENV_MIN)/bin/python || python3 -m venv $(VENV_MIN)
+	$(VENV_MIN)/bin/python -m pip install --quiet -r requirements.txt -c requirements-min.txt
+	touch $@
+
+test-min: $(VENV_MIN)/.installed
+	$(VENV_MIN)/bin/python -m pytest -q tests $(PYTEST_ARGS)
 
 clean-demo:
 	rm -rf data/demo checkpoints/videomae-tiny runs/demo
