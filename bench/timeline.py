@@ -16,10 +16,10 @@ import argparse
 import json
 import random
 import subprocess
-from dataclasses import asdict
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]

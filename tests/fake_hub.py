@@ -91,6 +91,11 @@ class FakeHub:
     user: str = "user"  # the namespace of a repo created without an organization
 
 
+def _first_commit(kind: str, repo_id: str) -> str:
+    """A repo's commit hash before anything is committed to it (served repos, created repos)."""
+    return hashlib.sha1(f"{kind}/{repo_id}".encode()).hexdigest()
+
+
 def _git_oid(data: bytes) -> str:
     """The git blob SHA-1 of `data`: what the client compares to skip unchanged regular files."""
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
@@ -107,7 +112,7 @@ class _HubServer(ThreadingHTTPServer):
         repos = {(kind, repo_id) for kind, repo_id, _ in self.files}
         if len({repo_id for _, repo_id in repos}) < len(repos):
             raise ValueError("one repo id served as two repo types: FakeHub.commits is keyed by repo id")
-        commits = {repo_id: hashlib.sha1(f"{kind}/{repo_id}".encode()).hexdigest() for kind, repo_id in repos}
+        commits = {repo_id: _first_commit(kind, repo_id) for kind, repo_id in repos}
         self.repo_types = {repo_id: kind for kind, repo_id in repos}
         self.etags: dict[Path, str] = {}  # hashed once per file: a checkpoint is hundreds of MB
         self.lock = threading.Lock()  # commits change repos while other threads serve them
@@ -252,7 +257,7 @@ class _Handler(BaseHTTPRequestHandler):
                 same = self.server.repo_types[repo_id] == kind
                 return self._json(409 if same else 400, {"error": "You already created this repo", "url": url})
             self.server.repo_types[repo_id] = kind
-            hub.commits[repo_id] = hashlib.sha1(f"{kind}/{repo_id}".encode()).hexdigest()
+            hub.commits[repo_id] = _first_commit(kind, repo_id)
         self._json(200, {"url": url, "name": repo_id})
 
     def _preupload(self, repo_type: str, repo_id: str, files: list[dict[str, Any]]) -> None:

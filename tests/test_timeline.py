@@ -5,18 +5,20 @@ it learns in a few dozen steps, so the test is about the windows and segments, n
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+import torch
 
 import infer as infer_script
 import prepare_data
 import train as train_script
 from conftest import tiny_config_dict, write_config
-from video_classifier.timeline import SWITCH_COST, Timeline, window_starts
+from video_classifier.timeline import SWITCH_COST, Timeline, label_path, window_starts
 
 COLOURS = {"Red": (200, 40, 40), "Green": (40, 190, 60), "Blue": (40, 60, 200)}
 
@@ -81,8 +83,6 @@ def test_segments_land_within_one_stride_of_the_truth(colour_model, tmp_path, ca
 
 def test_short_stray_windows_merge_into_their_neighbours():
     """A run of windows shorter than --min-segment takes its longer neighbour's label."""
-    import torch
-
     starts = window_starts(10.0, 1.0, 0.5)
     top = [0 if s + 0.5 < 4 else 1 for s in starts]
     top[15] = 0  # one stray window inside the second class
@@ -95,12 +95,6 @@ def test_short_stray_windows_merge_into_their_neighbours():
 
 def test_label_path_is_the_best_path_under_the_switch_cost():
     """Viterbi against every path of 6 windows x 3 classes, at several costs; 0 gives each window's top."""
-    import itertools
-
-    import torch
-
-    from video_classifier.timeline import label_path
-
     generator = torch.Generator().manual_seed(0)
     for trial in range(20):
         probs = torch.rand(6, 3, generator=generator).pow(3).softmax(-1) if trial % 2 else \
@@ -116,8 +110,6 @@ def test_label_path_is_the_best_path_under_the_switch_cost():
 
 
 def test_hesitant_windows_do_not_cut_a_scene_but_confident_ones_do():
-    import torch
-
     starts = window_starts(10.0, 1.0, 0.5)
     a, b = torch.tensor([0.9, 0.1]), torch.tensor([0.1, 0.9])
     hesitant = torch.stack([a] * 8 + [torch.tensor([0.35, 0.65])] * 2 + [a] * 3 + [b] * 6)
@@ -134,8 +126,6 @@ def test_hesitant_windows_do_not_cut_a_scene_but_confident_ones_do():
 def test_cuts_are_placed_where_the_windows_mix_of_two_classes_says():
     """Windows whose probabilities follow their share of each class put the cut at its true time, between
     window centres; a window that saw neither class (a third one's look) does not move it."""
-    import torch
-
     starts = window_starts(8.0, 0.64, 0.32)
     cut = 3.25  # half-way points between window centres fall at 3.04 and 3.36
     share = torch.tensor([min(max((cut - s) / 0.64, 0.0), 1.0) for s in starts])  # of class A, per window

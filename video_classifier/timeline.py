@@ -96,10 +96,11 @@ class Timeline:
                 top[i] = top[stretches[into][0]]
             stretches = runs()
         cuts = [bounds(run)[0] for run in stretches[1:]]
-        for k, (before, after) in enumerate(zip(stretches, stretches[1:]) if place_cuts else ()):
-            low = max(cuts[k - 1] if k else 0.0, cuts[k] - self.window)
-            high = min(cuts[k + 1] if k + 1 < len(cuts) else self.duration, cuts[k] + self.window)
-            cuts[k] = self.place_cut(before + after, top[before[0]], top[after[0]], low, high)
+        if place_cuts:
+            for k, (before, after) in enumerate(zip(stretches, stretches[1:])):
+                low = max(cuts[k - 1] if k else 0.0, cuts[k] - self.window)
+                high = min(cuts[k + 1] if k + 1 < len(cuts) else self.duration, cuts[k] + self.window)
+                cuts[k] = self.place_cut(before + after, top[before[0]], top[after[0]], low, high)
         edges = [0.0, *cuts, self.duration]
         return [Segment(round(edges[k], 3), round(edges[k + 1], 3), self.labels[top[run[0]]],
                         round(float(self.probs[run, top[run[0]]].mean()), 4)) for k, run in enumerate(stretches)]
