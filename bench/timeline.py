@@ -102,7 +102,7 @@ def reread(path: Path) -> Timeline:
         for top in window["top"]:
             probs[i, labels.index(top["label"])] = top["score"]
     return Timeline(saved["video"], saved["duration"], saved["window"], saved["stride"],
-                    [w["start"] for w in saved["windows"]], probs, labels)
+                    [w["start"] for w in saved["windows"]], probs, labels, saved["fps"])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import io
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -14,6 +17,16 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Hermetic: the user's Hugging Face settings (HF_HUB_OFFLINE=1, a token, another endpoint or cache) must not
+# change what the tests see. huggingface_hub and transformers read them once, when first imported, so they
+# are cleared here, before anything imports them; tests that talk to the local stand-in Hub set their own.
+for _name in [n for n in os.environ if n.startswith(("HF_", "HUGGING_FACE_")) or n in (
+        "TRANSFORMERS_OFFLINE", "TRANSFORMERS_CACHE", "HUGGINGFACE_HUB_CACHE")]:
+    del os.environ[_name]
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="video-classifier-tests-hf-home-")
+atexit.register(shutil.rmtree, os.environ["HF_HOME"], ignore_errors=True)
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 sys.path.insert(0, str(REPO))
 
 from video_classifier.config import load_config  # noqa: E402

@@ -87,7 +87,7 @@ def test_short_stray_windows_merge_into_their_neighbours():
     top = [0 if s + 0.5 < 4 else 1 for s in starts]
     top[15] = 0  # one stray window inside the second class
     timeline = Timeline("v.avi", 10.0, 1.0, 0.5, starts, torch.nn.functional.one_hot(torch.tensor(top), 2).float(),
-                        ["A", "B"])
+                        ["A", "B"], 25.0)
     assert [(s.label, s.start, s.end) for s in timeline.segments(0.0)] == [
         ("A", 0.0, 3.75), ("B", 3.75, 7.75), ("A", 7.75, 8.25), ("B", 8.25, 10.0)]
     assert [(s.label, s.start, s.end) for s in timeline.segments(1.0)] == [("A", 0.0, 3.75), ("B", 3.75, 10.0)]
@@ -113,13 +113,13 @@ def test_hesitant_windows_do_not_cut_a_scene_but_confident_ones_do():
     starts = window_starts(10.0, 1.0, 0.5)
     a, b = torch.tensor([0.9, 0.1]), torch.tensor([0.1, 0.9])
     hesitant = torch.stack([a] * 8 + [torch.tensor([0.35, 0.65])] * 2 + [a] * 3 + [b] * 6)
-    timeline = Timeline("v.avi", 10.0, 1.0, 0.5, starts, hesitant, ["A", "B"])
+    timeline = Timeline("v.avi", 10.0, 1.0, 0.5, starts, hesitant, ["A", "B"], 25.0)
     assert [s.label for s in timeline.segments(0.0, 0.0)] == ["A", "B", "A", "B"]
     assert [(s.label, s.start, s.end) for s in timeline.segments(0.0, SWITCH_COST)] == [
         ("A", 0.0, 6.75), ("B", 6.75, 10.0)]
     confident = hesitant.clone()
     confident[8:10] = torch.tensor([0.02, 0.98])  # two windows sure of B: a short scene of its own
-    assert [s.label for s in Timeline("v.avi", 10.0, 1.0, 0.5, starts, confident, ["A", "B"]).segments(
+    assert [s.label for s in Timeline("v.avi", 10.0, 1.0, 0.5, starts, confident, ["A", "B"], 25.0).segments(
         0.0, SWITCH_COST)] == ["A", "B", "A", "B"]
 
 
@@ -130,12 +130,30 @@ def test_cuts_are_placed_where_the_windows_mix_of_two_classes_says():
     cut = 3.25  # half-way points between window centres fall at 3.04 and 3.36
     share = torch.tensor([min(max((cut - s) / 0.64, 0.0), 1.0) for s in starts])  # of class A, per window
     probs = torch.stack([share, 1 - share, torch.zeros_like(share)], 1)
-    timeline = Timeline("v.avi", 8.0, 0.64, 0.32, starts, probs, ["A", "B", "C"])
+    timeline = Timeline("v.avi", 8.0, 0.64, 0.32, starts, probs, ["A", "B", "C"], 25.0)
     (a, b) = timeline.segments(0.0)
     assert (a.label, b.label) == ("A", "B") and abs(a.end - cut) <= 0.01 and b.start == a.end
     halfway = timeline.segments(0.0, place_cuts=False)[0].end
     assert abs(halfway - cut) > 0.05  # half-way between centres is coarser
     straddling = [i for i, s in enumerate(starts) if s < cut < s + 0.64]
     probs[straddling[0]] = torch.tensor([0.2, 0.2, 0.6])  # a mix that looks like C
-    placed = Timeline("v.avi", 8.0, 0.64, 0.32, starts, probs, ["A", "B", "C"]).segments(0.0, SWITCH_COST)
+    placed = Timeline("v.avi", 8.0, 0.64, 0.32, starts, probs, ["A", "B", "C"], 25.0).segments(0.0, SWITCH_COST)
     assert [s.label for s in placed] == ["A", "B"] and abs(placed[0].end - cut) <= 0.02
+
+
+def test_no_segment_is_shorter_than_one_frame():
+    """A one-window scene that window says is barely C: its two cuts are placed within a frame of each
+    other (at times the same). At 25 fps no segment is shorter than a frame: the cuts meet and the A
+    either side becomes one segment; without the floor (fps 1e9) the sliver is there."""
+    starts = window_starts(8.0, 0.64, 0.32)
+    slivers = 0
+    for c in (0.505, 0.51, 0.515, 0.52, 0.55, 0.6):
+        probs = torch.tensor([[1.0, 0.0, 0.0]]).repeat(len(starts), 1)
+        probs[len(starts) // 2] = torch.tensor([1 - c, 0.0, c])
+        unfloored = Timeline("v.avi", 8.0, 0.64, 0.32, starts, probs, ["A", "B", "C"], 1e9).segments(0.0, 0.0)
+        slivers += any(s.end - s.start < 0.04 for s in unfloored)
+        segments = Timeline("v.avi", 8.0, 0.64, 0.32, starts, probs, ["A", "B", "C"], 25.0).segments(0.0, 0.0)
+        assert all(s.end - s.start >= 0.04 - 1e-3 for s in segments), (c, segments)
+        assert segments[0].start == 0.0 and segments[-1].end == 8.0
+        assert all(a.end == b.start and a.label != b.label for a, b in zip(segments, segments[1:])), segments
+    assert slivers  # the case arises

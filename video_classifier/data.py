@@ -17,23 +17,28 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import torch
 from pytorchvideo.data import LabeledVideoDataset, make_clip_sampler
 
 from .config import DataConfig
 from .decoding import Decoder, announce, choose_decoder
-from .errors import UserError, first_line
+from .errors import DecodeError, UserError, first_line
 from .prepare import VideoRecord
 from .preprocessing import (ClipTransform, MultiCropTransform, PreprocessSpec, clip_frame_indices, exact_fps,
                             spread_clip_starts, uniform_clip_starts)
 
 
-def decode_clip(decode: Decoder, path: Path, indices: list[int]) -> torch.Tensor:
-    """`decode(path, indices)`, with any decoding failure turned into one that names the file."""
+def decode_clip(decode: Decoder, path: Path, indices: list[int], fps: float) -> torch.Tensor:
+    """`decode(path, indices, fps)`, with the decoders' own failures (PyAV's FFmpegError, torchcodec's
+    RuntimeError or ValueError, a file gone: OSError) turned into a DecodeError that names the file.
+    Only the decoder call is inside: nothing else is ever taken for a video that does not decode."""
     try:
-        return decode(path, indices)
-    except Exception as err:  # FFmpeg errors come as several types; name the file either way
-        raise RuntimeError(f"could not decode frames {indices[0]}-{indices[-1]} of {path}: {err}") from err
+        return decode(path, indices, fps)
+    except DecodeError:
+        raise
+    except (av.FFmpegError, RuntimeError, ValueError, OSError) as err:
+        raise DecodeError(f"could not decode frames {indices[0]}-{indices[-1]} of {path}: {first_line(err)}") from err
 
 
 class DecodeFailures:
@@ -131,17 +136,19 @@ class ClipDataset(torch.utils.data.Dataset):
             start, end = self.window(item)
             indices = clip_frame_indices(start, end, exact_fps(record.fps), record.frames, self.spec.num_frames)
             try:
-                frames = self.transform.frames(decode_clip(self.decode, self.root / record.path, indices))
-            except RuntimeError as err:
+                decoded = decode_clip(self.decode, self.root / record.path, indices, record.fps)
+            except DecodeError as err:
                 if self.failures is None:
                     raise
                 self.failures.add(record, err, "its clips are replaced by other videos' in training" if self.train
                                   else "left out of the evaluation")
                 continue
+            frames = self.transform.frames(decoded)
             return {"video": frames, "label": self.label2id.get(record.label, -1), "video_index": video,
                     "clip_index": clip, "index": index}
         if self.train:
-            raise RuntimeError(f"none of the {len(self.records)} training videos decodes (see {self.failures.path})")
+            raise UserError(f"none of the {len(self.records)} training videos decodes (see {self.failures.path}): "
+                            "check the files, or prepare the data again")
         return {"video": None, "label": self.label2id.get(record.label, -1), "video_index": video,
                 "clip_index": clip, "index": index}
 
@@ -171,16 +178,17 @@ class ViewDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         record = self.records[index]
         path, fps, length = self.root / record.path, exact_fps(record.fps), self.spec.clip_duration(record.fps)
-        views = []
+        clips = []
         try:
             for start in spread_clip_starts(record.duration, length, self.num_clips):
                 indices = clip_frame_indices(start, start + length, fps, record.frames, self.spec.num_frames)
-                views.append(self.crops(decode_clip(self.decode, path, indices)))
-        except RuntimeError as err:
+                clips.append(decode_clip(self.decode, path, indices, record.fps))
+        except DecodeError as err:
             if self.failures is None:
                 raise
             self.failures.add(record, err, "left out of the evaluation")
-            views = None  # left out
+            clips = []  # left out
+        views = [self.crops(clip) for clip in clips]
         return {"views": torch.cat(views) if views else None, "label": self.label2id.get(record.label, -1),
                 "video_index": index}
 

@@ -1,11 +1,23 @@
 """Decode only the frames a clip needs, with torchcodec (where FFmpeg's libraries load) or PyAV.
 
 Both return (T, C, H, W) uint8 RGB for a list of frame indices; which frames a
-clip needs is decided in preprocessing.clip_frame_indices. An index stands for a
-time (its slot's middle at the header's frame rate), and the frame returned is the
-one a player shows then, turned upright as a player shows it: so variable-rate
-phone videos and rotated ones give the same frames on both decoders, and a
-constant-rate video gives exactly its frame `index`.
+clip needs is decided in preprocessing.clip_frame_indices. Both read the same
+stream and keep one clock per video:
+
+- the stream is FFmpeg's best video stream (av_find_best_stream: the default
+  one, else the one with the most pixels), which torchcodec opens by default and
+  PyAV gives as `streams.best("video")`; a file with a small preview stream and
+  a larger main one is read at the same size by both;
+- an index stands for a time, its slot's middle at the video's average frame
+  rate (frames over duration, FFmpeg's avg_frame_rate, what `stream_header`
+  reads and the manifest keeps), never the header's nominal rate (r_frame_rate:
+  90000 fps on some phone recordings); callers pass that rate, so positions and
+  decoding use one clock whichever decoder runs.
+
+The frame returned is the one a player shows at that time, turned upright as a
+player shows it: so variable-rate phone videos and rotated ones give the same
+frames on both decoders, and a constant-rate video gives exactly its frame
+`index`. A video that does not decode raises DecodeError, naming the file.
 """
 
 from __future__ import annotations
@@ -15,15 +27,57 @@ import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import av
 import numpy as np
 import torch
 
-from .errors import UserError
+from .errors import DecodeError, UserError
 
-Decoder = Callable[[Path, list[int]], torch.Tensor]
+# (path, indices, average frame rate or None: read from the file) -> (T, C, H, W) uint8
+Decoder = Callable[..., torch.Tensor]
+
+
+def video_stream(container: Any) -> Any:
+    """The video stream both decoders read: FFmpeg's best (torchcodec's default stream)."""
+    return container.streams.best("video")
+
+
+def stream_header(container: Any) -> tuple[Any, int, float, float]:
+    """(video stream, frames, average fps, seconds) of an open container. Frames come from the duration
+    where the container does not count them (Matroska, WebM); a stream whose header gives no duration
+    (browser recordings) is measured from its packets, without decoding: frames = packets, seconds = to
+    the end of the last one."""
+    stream = video_stream(container)
+    fps = float(stream.average_rate or stream.guessed_rate or 0)
+    if stream.duration is not None:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        seconds = container.duration / av.time_base
+    else:
+        return (stream, *_measured(container, stream, fps))
+    return stream, stream.frames or round(seconds * fps), fps, seconds
+
+
+def _measured(container: Any, stream: Any, fps: float) -> tuple[int, float, float]:
+    """(frames, fps, seconds) from the stream's packets: every packet read, none decoded."""
+    begin = stream.start_time or 0
+    frames, end = 0, None
+    for packet in container.demux(stream):
+        if packet.pts is None:
+            continue
+        frames += 1
+        end = max(end or 0, packet.pts + (packet.duration or 0))
+    seconds = float((end - begin) * stream.time_base) if end is not None else 0.0
+    container.seek(begin, stream=stream, backward=True)  # back to the start for whoever reads on
+    return frames, fps or (frames / seconds if seconds > 0 else 0.0), seconds
+
+
+def average_fps(path: Path) -> float:
+    """The video's average frame rate, as the manifest keeps it (for decoding a file no record describes)."""
+    with av.open(str(path)) as container:
+        return stream_header(container)[2]
 
 
 def playback_time(index: int, rate: float, begin: float) -> float:
@@ -39,15 +93,15 @@ def _upright(array: np.ndarray, rotation: float | None) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
 
 
-def decode_pyav(path: Path, indices: list[int]) -> torch.Tensor:
-    """The frames shown at the indices' playback times, upright: seek to the keyframe before the first,
-    decode forward, convert only the frames picked to RGB."""
+def decode_pyav(path: Path, indices: list[int], fps: float | None = None) -> torch.Tensor:
+    """The frames shown at the indices' playback times at `fps` (the average rate), upright: seek to the
+    keyframe before the first, decode forward, convert only the frames picked to RGB."""
     wanted = sorted(set(indices))
     picked: dict[int, av.VideoFrame] = {}
     with av.open(str(path)) as container:
-        stream = container.streams.video[0]
+        stream = video_stream(container)
         stream.codec_context.thread_count = 1  # one FFmpeg thread per DataLoader worker
-        rate = float(stream.average_rate or stream.guessed_rate)
+        rate = fps or stream_header(container)[2]
         begin = float((stream.start_time or 0) * stream.time_base)
         times = {i: playback_time(i, rate, begin) for i in wanted}
         container.seek(int(times[wanted[0]] / stream.time_base), backward=True, any_frame=False, stream=stream)
@@ -65,7 +119,7 @@ def decode_pyav(path: Path, indices: list[int]) -> torch.Tensor:
             pending = []
     if pending:
         end = f" (it ends at {previous.time:.2f} s)" if previous is not None else ""
-        raise RuntimeError(f"frames {pending[:3]} not found in {path}{end}")
+        raise DecodeError(f"frames {pending[:3]} not found in {path}{end}")
     arrays = {id(f): _upright(f.to_ndarray(format="rgb24"), f.rotation) for f in picked.values()}
     # (T, H, W, C) -> (T, C, H, W)
     return torch.from_numpy(np.stack([arrays[id(picked[i])] for i in indices])).permute(0, 3, 1, 2)
@@ -73,31 +127,33 @@ def decode_pyav(path: Path, indices: list[int]) -> torch.Tensor:
 
 class TorchcodecReader:
     """One video held open by torchcodec for many reads: its index is built once (a long video's
-    timeline reads thousands of windows). Called as a Decoder: (path, indices)."""
+    timeline reads thousands of windows). Called as a Decoder: (path, indices, fps)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, fps: float | None = None):
         from torchcodec.decoders import VideoDecoder
 
         self.path = path
         self.decoder = VideoDecoder(str(path), num_ffmpeg_threads=1, dimension_order="NCHW")
         meta = self.decoder.metadata
-        self.rate = float(meta.average_fps_from_header or meta.average_fps)  # the header's rate, as PyAV reads it
+        # not meta.average_fps_from_header: torchcodec reads it from r_frame_rate, the nominal rate
+        self.rate = fps or average_fps(path)
         begin = meta.begin_stream_seconds_from_header
         self.begin = float(meta.begin_stream_seconds if begin is None else begin)
         self.first, self.end = float(meta.begin_stream_seconds), float(meta.end_stream_seconds)
 
-    def __call__(self, path: Path, indices: list[int]) -> torch.Tensor:
-        times = [playback_time(i, self.rate, self.begin) for i in indices]
-        late = [i for i, t in zip(indices, times) if t > self.end + 1 / self.rate]
+    def __call__(self, path: Path, indices: list[int], fps: float | None = None) -> torch.Tensor:
+        rate = fps or self.rate
+        times = [playback_time(i, rate, self.begin) for i in indices]
+        late = [i for i, t in zip(indices, times) if t > self.end + 1 / rate]
         if late:
-            raise RuntimeError(f"frames {late[:3]} not found in {self.path} (it ends at {self.end:.2f} s)")
+            raise DecodeError(f"frames {late[:3]} not found in {self.path} (it ends at {self.end:.2f} s)")
         seconds = [min(max(t, self.first), self.end - 1e-6) for t in times]
         return self.decoder.get_frames_played_at(seconds=seconds).data
 
 
-def decode_torchcodec(path: Path, indices: list[int]) -> torch.Tensor:
-    """The frames shown at the indices' playback times; torchcodec turns them upright itself."""
-    return TorchcodecReader(path)(path, indices)
+def decode_torchcodec(path: Path, indices: list[int], fps: float | None = None) -> torch.Tensor:
+    """The frames shown at the indices' playback times at `fps`; torchcodec turns them upright itself."""
+    return TorchcodecReader(path, fps)(path, indices)
 
 
 def _probe_video() -> bytes:
@@ -153,9 +209,9 @@ class Decoding:
     def describe(self) -> str:
         return f"{self.name} decoder ({self.reason})"
 
-    def reader(self, path: Path) -> Decoder:
+    def reader(self, path: Path, fps: float | None = None) -> Decoder:
         """A decoder for many reads of one video (torchcodec keeps it open; PyAV seeks anew each time)."""
-        return TorchcodecReader(path) if self.name == "torchcodec" else self.decode
+        return TorchcodecReader(path, fps) if self.name == "torchcodec" else self.decode
 
 
 _announced: set[str] = set()

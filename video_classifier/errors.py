@@ -11,6 +11,12 @@ class UserError(Exception):
     """A problem the user can fix: the message names the thing, the problem and the fix."""
 
 
+class DecodeError(Exception):
+    """A video (or a part of it) that does not decode. The only failure a run skips and counts; anything
+    else (a bug in a transform, the model, out of memory) stops the run with its own message. Not a
+    RuntimeError, so that catching one never catches the other."""
+
+
 def first_line(err: BaseException) -> str:
     """An exception's message cut to its first line (FFmpeg's and the exporters' run to many), or its
     type's name when it has none."""

@@ -20,7 +20,7 @@ from transformers.utils import logging as transformers_logging
 from .config import Config
 from .data import ViewDataset
 from .decoding import announce, choose_decoder, torchcodec_problem
-from .errors import UserError, first_line
+from .errors import DecodeError, UserError, first_line
 from .model_spec import ModelSpec
 from .modeling import load_trained
 from .prepare import VIDEO_SUFFIXES, VideoRecord, probe_video
@@ -69,7 +69,7 @@ def predict_manual(model: Any, spec: ModelSpec, videos: list[Path], config: Conf
     views = ViewDataset(video_records(videos), "", {}, spec.preprocess, num_clips, num_crops, decoding.decode)
     try:
         probs = spec.video_probabilities(model, views, config.eval.batch_size)
-    except RuntimeError as err:
+    except DecodeError as err:
         raise UserError(f"{first_line(err)}; check that the file plays") from None
     scores, ids = probs.topk(min(top_k, len(spec.id2label)), dim=-1)
     described = f"{num_clips} clips x {num_crops} crops"
@@ -143,7 +143,7 @@ def predict_timeline(model_ref: str, paths: list[str], config: Config, top_k: in
     for video in videos:
         try:
             result = timeline(model, spec, video, decoding, stride, config.eval.batch_size)
-        except RuntimeError as err:
+        except DecodeError as err:
             raise UserError(f"{first_line(err)}; check that the file plays") from None
         segments = result.segments(min_segment, switch_cost)
         files = write_timeline(result, segments, out, top_k, min_segment, switch_cost)

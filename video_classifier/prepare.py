@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from . import synthetic, user_videos
 from .user_videos import SPLITS, VIDEO_SUFFIXES
 from .config import DataConfig
+from .decoding import stream_header
 from .errors import UserError
 
 MANIFEST = "manifest.csv"
@@ -210,7 +211,7 @@ def probe_video(path: Path) -> tuple[int, float, float]:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise UserError(f"video {path} has no video stream: remove it from the dataset")
-            _, frames, fps, duration = user_videos.stream_header(container)
+            _, frames, fps, duration = stream_header(container)
     except av.FFmpegError as err:
         raise UserError(f"cannot read video {path}: {err}; remove or replace the file") from None
     if frames <= 0 or fps <= 0:

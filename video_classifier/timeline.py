@@ -58,6 +58,7 @@ class Timeline:
     starts: list[float]
     probs: torch.Tensor  # (windows, classes)
     labels: list[str]  # class names by id
+    fps: float  # the video's average frame rate: no segment is shorter than one frame
 
     def segments(self, min_segment: float = 0.0, switch_cost: float = SWITCH_COST,
                  place_cuts: bool = True) -> list[Segment]:
@@ -102,8 +103,10 @@ class Timeline:
                 high = min(cuts[k + 1] if k + 1 < len(cuts) else self.duration, cuts[k] + self.window)
                 cuts[k] = self.place_cut(before + after, top[before[0]], top[after[0]], low, high)
         edges = [0.0, *cuts, self.duration]
-        return [Segment(round(edges[k], 3), round(edges[k + 1], 3), self.labels[top[run[0]]],
-                        round(float(self.probs[run, top[run[0]]].mean()), 4)) for k, run in enumerate(stretches)]
+        pieces = [(edges[k], edges[k + 1], run) for k, run in enumerate(stretches)]
+        pieces = _at_least_one_frame(pieces, [top[run[0]] for run in stretches], 1 / self.fps)
+        return [Segment(round(start, 3), round(end, 3), self.labels[top[run[0]]],
+                        round(float(self.probs[run, top[run[0]]].mean()), 4)) for start, end, run in pieces]
 
     def place_cut(self, windows: list[int], a: int, b: int, low: float, high: float) -> float:
         """Where in [low, high] the video turns from class `a` to `b`, read off those of `windows` (the two
@@ -126,6 +129,34 @@ class Timeline:
         fits = ((grid[:, None] - starts[None, :]) / self.window).clamp(0, 1)
         error = (weight * (share - fits) ** 2).sum(1)
         return float(grid[error <= error.min() + 1e-9].mean())
+
+
+def _at_least_one_frame(pieces: list[tuple[float, float, list[int]]], labels: list[int], frame: float
+                        ) -> list[tuple[float, float, list[int]]]:
+    """(start, end, windows) segments with those shorter than one frame removed: two cuts placed within a
+    frame of each other (or of the video's ends) meet half-way, and neighbours that then share a label
+    become one segment."""
+    pieces, labels = list(pieces), list(labels)
+    k = 0
+    while k < len(pieces):
+        start, end, _ = pieces[k]
+        if len(pieces) == 1 or end - start >= frame:
+            k += 1
+            continue
+        if k == 0:
+            pieces[1] = (start, *pieces[1][1:])
+        elif k == len(pieces) - 1:
+            pieces[k - 1] = (pieces[k - 1][0], end, pieces[k - 1][2])
+        else:
+            middle = (start + end) / 2
+            pieces[k - 1] = (pieces[k - 1][0], middle, pieces[k - 1][2])
+            pieces[k + 1] = (middle, *pieces[k + 1][1:])
+        del pieces[k], labels[k]
+        k = max(k - 1, 0)
+        if k + 1 < len(pieces) and labels[k] == labels[k + 1]:  # the same label either side: one segment
+            pieces[k] = (pieces[k][0], pieces[k + 1][1], pieces[k][2] + pieces[k + 1][2])
+            del pieces[k + 1], labels[k + 1]
+    return pieces
 
 
 def label_path(probs: torch.Tensor, switch_cost: float) -> list[int]:
@@ -157,7 +188,7 @@ def timeline(model: Any, spec: ModelSpec, path: Path, decoding: Decoding, stride
              batch_size: int = 16) -> Timeline:
     """Slide one clip over the video; decode and score `batch_size` windows at a time."""
     frames, fps, duration = probe_video(path)
-    decode = decoding.reader(path)
+    decode = decoding.reader(path, fps)
     length = spec.preprocess.clip_duration(fps)
     stride = stride or float(length) / 2
     starts = window_starts(duration, float(length), stride)
@@ -168,10 +199,10 @@ def timeline(model: Any, spec: ModelSpec, path: Path, decoding: Decoding, stride
         for start in starts[first:first + batch_size]:
             begin = Fraction(start).limit_denominator(1000)
             indices = clip_frame_indices(begin, begin + length, rate, frames, spec.preprocess.num_frames)
-            clips.append(crop(decode_clip(decode, path, indices)))
+            clips.append(crop(decode_clip(decode, path, indices, fps)))
         probs.append(spec.logits(model, torch.cat(clips)).softmax(-1).cpu())
     labels = [spec.id2label[i] for i in range(len(spec.id2label))]
-    return Timeline(str(path), duration, float(length), stride, starts, torch.cat(probs), labels)
+    return Timeline(str(path), duration, float(length), stride, starts, torch.cat(probs), labels, fps)
 
 
 def write_timeline(result: Timeline, segments: list[Segment], out: Path, top_k: int, min_segment: float,
@@ -180,16 +211,16 @@ def write_timeline(result: Timeline, segments: list[Segment], out: Path, top_k: 
     `.csv` (one row per window and label) and `.png` (each class's probability over time, segments
     shaded) in `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"{Path(result.video).stem}.timeline"
+    stem = f"{Path(result.video).stem}.timeline"  # clip.mp4 -> clip.timeline.json, .csv, .png
     k = min(top_k, len(result.labels))
     scores, ids = result.probs.topk(k, dim=-1)
     windows = [{"start": s, "end": round(s + result.window, 6),
                 "top": [{"label": result.labels[i], "score": round(v, 6)} for i, v in zip(row_ids, row_scores)]}
                for s, row_ids, row_scores in zip(result.starts, ids.tolist(), scores.tolist())]
-    paths = {"json": stem.with_suffix(".json"), "csv": stem.with_suffix(".csv"), "png": stem.with_suffix(".png")}
+    paths = {kind: out / f"{stem}.{kind}" for kind in ("json", "csv", "png")}
     paths["json"].write_text(json.dumps({
-        "video": result.video, "duration": result.duration, "window": result.window, "stride": result.stride,
-        "min_segment": min_segment, "switch_cost": switch_cost, "segments": [asdict(s) for s in segments],
+        "video": result.video, "duration": result.duration, "fps": result.fps, "window": result.window,
+        "stride": result.stride, "min_segment": min_segment, "switch_cost": switch_cost, "segments": [asdict(s) for s in segments],
         "windows": windows}, indent=1) + "\n")
     with open(paths["csv"], "w", newline="") as f:
         writer = csv.writer(f)

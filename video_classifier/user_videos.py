@@ -29,6 +29,7 @@ import av
 from tqdm.auto import tqdm
 
 from .config import DataConfig
+from .decoding import stream_header
 from .errors import UserError, first_line
 
 SPLITS = ("train", "val", "test")
@@ -104,23 +105,17 @@ def _read_list(source: Path) -> list[dict[str, Any]]:
     raise UserError(f"data.videos {source}: a list must be .csv or .jsonl (or give a folder)")
 
 
-def stream_header(container: Any) -> tuple[Any, int, float, float]:
-    """(first video stream, frames, fps, seconds) as an open container's header says them; frames from the
-    duration where the container does not count them (Matroska, WebM)."""
-    stream = container.streams.video[0]
-    fps = float(stream.average_rate or stream.guessed_rate or 0)
-    if stream.duration is not None:
-        seconds = float(stream.duration * stream.time_base)
-    elif container.duration is not None:
-        seconds = container.duration / av.time_base
-    else:
-        seconds = 0.0
-    return stream, stream.frames or round(seconds * fps), fps, seconds
-
-
 def check_video(path: str, full: bool = False) -> tuple[int, float, float]:
-    """(frames, fps, seconds) of a video that decodes: a frame at its start, middle and end (every frame
-    with `full`). Raises ValueError with the reason otherwise."""
+    """(frames, fps, seconds) of a video that decodes, as far as it decodes. Raises ValueError with the
+    reason otherwise.
+
+    The header claims a length (its duration or its frame count at its rate, the longer): a frame must
+    decode at the start and the middle of that length, and frames must go on to within two frames of
+    its end (decoded from the keyframe before the last second), or to `TRUNCATED` of it, when the
+    frames and seconds kept are what decodes. `full` decodes every frame instead, keeps their count, and
+    also rejects a video where frames the container counts do not decode (damage in the middle, which
+    FFmpeg often passes over by dropping frames). A file cut short (a copy that stopped, a full disk)
+    often keeps a header that counts every frame."""
     if os.path.getsize(path) == 0:
         raise ValueError("empty file")
     try:
@@ -129,23 +124,57 @@ def check_video(path: str, full: bool = False) -> tuple[int, float, float]:
                 raise ValueError("no video stream")
             stream, frames, fps, seconds = stream_header(container)
             stream.codec_context.thread_count = 1
-            if full:
-                frames = sum(1 for _ in container.decode(stream))
-                if frames == 0:
-                    raise ValueError("no frame decodes")
-                return frames, fps, seconds
             if frames <= 0 or fps <= 0:
                 raise ValueError("no frames or no frame rate in its header")
             start = float((stream.start_time or 0) * stream.time_base)
-            for at in (0.0, seconds / 2, max(seconds - 1.5 / fps, 0.0)):
-                # the frame shown at `at`: seek to the keyframe before it, decode up to it
-                container.seek(int((start + at) / stream.time_base), stream=stream, backward=True)
-                if not any(frame.time is not None and frame.time >= start + at - 1 / fps
-                           for frame in container.decode(stream)):
-                    raise ValueError(f"no frame decodes at {at:.2f} s of {seconds:.2f} s (truncated or damaged)")
-            return frames, fps, seconds
+            claimed = max(seconds, frames / fps)
+            if full:
+                times = [frame.time for frame in container.decode(stream) if frame.time is not None]
+                if not times:
+                    raise ValueError("no frame decodes")
+                decoded, last = len(times), max(times) - start
+            else:
+                # the frame shown at the start and in the middle: seek to the keyframe before it, decode up to it
+                for at in (0.0, claimed / 2):
+                    if _decodes_from(container, stream, start + at, stop_at=start + at - 1 / fps) is None:
+                        raise ValueError(f"no frame decodes at {at:.2f} s of the {claimed:.2f} s its header "
+                                         "claims (truncated or damaged)")
+                last = _decodes_from(container, stream, start + max(claimed - 1, 0.0))
+                decoded = None
+                if last is None:  # nothing after the last keyframe: the last frame that decodes from the start
+                    last = _decodes_from(container, stream, start)
+                last = (last or start) - start
+            end = last + 1 / fps  # the last frame stays on screen one frame's time
+            if end < TRUNCATED * claimed:
+                raise ValueError(f"truncated or damaged: its header claims {frames} frames ({claimed:.2f} s) but frames decode "
+                                 f"only to {end:.2f} s; re-encode or remove the file")
+            if decoded is not None and decoded < stream.frames:  # the container counts them: each should decode
+                raise ValueError(f"damaged: {decoded} of the {stream.frames} frames it holds decode; "
+                                 "re-encode or remove the file")
+            short = end < claimed - 2 / fps  # a little short: keep what decodes
+            if decoded is None:
+                decoded = min(frames, round(last * fps) + 1) if short else frames
+            return decoded, fps, end if short else seconds
     except av.FFmpegError as err:
-        raise ValueError(first_line(err)) from None
+        raise ValueError(f"does not decode ({first_line(err)})") from None
+
+
+# a video whose frames end before this share of the length its header claims is rejected as truncated
+TRUNCATED = 0.9
+
+
+def _decodes_from(container: Any, stream: Any, at: float, stop_at: float | None = None) -> float | None:
+    """Seek to the keyframe before `at` (s) and decode on: the time of the first frame at or after `stop_at`,
+    or without `stop_at` of the last frame there is; None when none decodes."""
+    container.seek(int(at / stream.time_base), stream=stream, backward=True)
+    last = None
+    for frame in container.decode(stream):
+        if frame.time is None:
+            continue
+        if stop_at is not None and frame.time >= stop_at:
+            return frame.time
+        last = frame.time if last is None else max(last, frame.time)
+    return None if stop_at is not None else last
 
 
 def _check(args: tuple[str, bool]) -> tuple[str, tuple[int, float, float] | None, str]:
