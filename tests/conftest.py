@@ -61,6 +61,17 @@ def tiny_config_dict(root: Path) -> dict:
     }
 
 
+def assert_metrics_add_up(split: dict) -> None:
+    """A split's metrics agree with each other: top-1 is the confusion matrix's diagonal over the videos it
+    scored, every video is in it once, per-class support adds up to them, and top-1 <= top-5."""
+    rows = split["confusion_matrix"]["rows_true_columns_predicted"]
+    assert sum(map(sum, rows)) == split["videos"] == sum(c["support"] for c in split["per_class"].values())
+    assert split["top1"] == pytest.approx(sum(rows[i][i] for i in range(len(rows))) / split["videos"], abs=1e-9)
+    assert split["top1"] <= split["top5"]
+    recalls = [c["recall"] for c in split["per_class"].values() if c["support"]]
+    assert split["mean_class_accuracy"] == pytest.approx(sum(recalls) / len(recalls), abs=1e-9)
+
+
 def write_config(path: Path, data: dict) -> Path:
     path.write_text(yaml.safe_dump(data))
     return path
@@ -73,6 +84,18 @@ def tiny_workspace(tmp_path_factory) -> Path:
     config_path = write_config(root / "config.yaml", tiny_config_dict(root))
     prepare(load_config(config_path).data)
     return root
+
+
+@pytest.fixture(scope="session")
+def trained(tiny_workspace, tmp_path_factory):
+    """A finished training run on the tiny dataset, made once: (config path, output folder, train stdout)."""
+    root = tmp_path_factory.mktemp("run")
+    data = tiny_config_dict(root)
+    data["data"]["root"] = str(tiny_workspace / "data")
+    config_path = write_config(root / "config.yaml", data)
+    result = run_script("train.py", "--config", str(config_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return config_path, Path(data["train"]["output_dir"]), result.stdout
 
 
 def run_main(script: str, *args: str) -> subprocess.CompletedProcess:

@@ -12,6 +12,7 @@ import pytest
 import train as train_script
 from conftest import tiny_config_dict, write_config
 from video_classifier.prepare import load_prepared
+from video_classifier.preprocessing import ClipTransform
 
 
 def damaged_copy(tiny_workspace: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
@@ -62,3 +63,17 @@ def test_much_unreadable_data_stops_the_run_with_one_line(tiny_workspace, tmp_pa
     assert exit_info.value.code == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1 and "training videos do not decode (listed in" in lines[0]
+
+
+def test_a_bug_outside_decoding_stops_the_run_with_its_own_message(tiny_workspace, tmp_path, monkeypatch, capsys):
+    """Only a video that does not decode is skipped: a transform that raises (here RuntimeError, the type
+    decoders raise too) ends the run with its own message, and no video is blamed for it."""
+    def broken(self, video):
+        raise RuntimeError("a bug in a transform")
+
+    monkeypatch.setattr(ClipTransform, "frames", broken)
+    with pytest.raises(RuntimeError, match="a bug in a transform"):
+        train_script.main(["--config", str(config_for(tiny_workspace / "data", tmp_path))])
+    assert "cannot decode" not in capsys.readouterr().err
+    assert not (tmp_path / "run" / "decode_failures.csv").exists()
+

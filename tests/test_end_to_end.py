@@ -8,29 +8,17 @@ import pytest
 import torch
 import yaml
 
-from conftest import run_main, run_script, tiny_config_dict, write_config
+from conftest import assert_metrics_add_up, run_main, run_script, tiny_config_dict, write_config
 from video_classifier.data import ViewDataset
 from video_classifier.decoding import decode_pyav, torchcodec_problem
 from video_classifier.inference import video_records
-from video_classifier.model_spec import describe
+from video_classifier.model_spec import ModelSpec, describe
 from video_classifier.prepare import load_prepared
 from video_classifier.preprocessing import MultiCropTransform, Normalize
 
 
 def torchcodec_loads() -> bool:
     return torchcodec_problem() is None
-
-
-@pytest.fixture(scope="module")
-def trained(tiny_workspace, tmp_path_factory):
-    """A finished training run on the tiny dataset: (config path, output folder, train stdout)."""
-    root = tmp_path_factory.mktemp("run")
-    data = tiny_config_dict(root)
-    data["data"]["root"] = str(tiny_workspace / "data")
-    config_path = write_config(root / "config.yaml", data)
-    result = run_script("train.py", "--config", str(config_path))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return config_path, Path(data["train"]["output_dir"]), result.stdout
 
 
 @pytest.mark.torchcodec
@@ -49,7 +37,8 @@ def test_training_writes_a_self_describing_model(trained, tiny_workspace):
     for split, videos in (("val", 8), ("test", 8)):
         m = metrics[split]
         assert m["videos"] == videos and m["clips"] == 3 * videos and m["views"] == "5 clips x 3 crops"
-        assert 0.0 <= m["top1"] <= m["top5"] <= 1.0 and 0.0 <= m["clip_top1"] <= 1.0
+        assert_metrics_add_up(m)
+        assert (m["clip_top1"] * m["clips"]) == pytest.approx(round(m["clip_top1"] * m["clips"]))  # a count of clips
         assert sum(map(sum, m["confusion_matrix"]["rows_true_columns_predicted"])) == videos
         assert sorted(m["per_class"]) == sorted(label2id)
     assert f"test: video-level top-1 {metrics['test']['top1']:.4f}" in stdout
@@ -298,6 +287,20 @@ def test_corrupt_video_at_inference_is_one_line(trained, tmp_path):
     assert "broken.avi" in line
 
 
+def test_out_of_memory_in_the_model_is_not_called_a_bad_video(trained, tiny_workspace, monkeypatch):
+    """infer.py: a failure in the model's forward keeps its own type and message ("check that the file
+    plays" is said only of videos that do not decode)."""
+    config_path, out, _ = trained
+    video = next((tiny_workspace / "data" / "test").glob("*/*.avi"))
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(ModelSpec, "logits", out_of_memory)
+    with pytest.raises(torch.OutOfMemoryError, match="CUDA out of memory"):
+        run_main("infer.py", "--config", str(config_path), "--model", str(out), str(video))
+
+
 def test_interrupted_run_resumes_from_its_last_checkpoint(trained, tmp_path):
     """A run that stopped after its first epoch picks up there when the same command runs again."""
     config_path, out, _ = trained
@@ -319,7 +322,7 @@ def test_pytorchvideo_backend_trains(trained, tmp_path):
                         "--set", f"train.output_dir={tmp_path / 'run'}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "data: pytorchvideo LabeledVideoDataset, PyAV decoder" in result.stdout
-    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["top1"] >= 0
+    assert_metrics_add_up(json.loads((tmp_path / "run" / "metrics.json").read_text())["test"])
 
 
 def test_tensorboard_logging_writes_event_files_tensorboard_reads(trained, tmp_path):

@@ -8,13 +8,14 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+import av
 import pytest
 
 import prepare_data
 import train as train_script
-from conftest import tiny_config_dict, write_config
+from conftest import assert_metrics_add_up, tiny_config_dict, write_config
 from video_classifier.prepare import load_prepared
-from videos import FORMATS, garble, truncate, write
+from videos import FORMATS, garble, garble_bytes, truncate, write
 
 CLASSES = ("Jump", "Run", "Swim", "Throw")
 
@@ -24,10 +25,17 @@ def snapshot(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+VIDEOS = 220
+
+
 @pytest.fixture(scope="module")
 def user_folder(tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    """212 videos of 4 classes in every format, UCF101-style names (13 groups x 4 clips per class) and a
-    few of other names in subfolders; 11 of them (5%) broken in different ways. -> (folder, bad -> how)."""
+    """220 videos of 4 classes in every format, UCF101-style names (13 groups x 4 clips per class) and a
+    few of other names in subfolders; 19 of them broken in different ways: 11 emptied, not videos,
+    truncated or with their middle third garbled; and 8 of 160x120, 100 frames, whose headers still
+    describe them whole: AVI/MJPEG and MPEG-4 cut to a third (FFmpeg's duration then says 1.3 s, the
+    header's frame count 100), and MOV/H.264, AVI/MJPEG and MPEG-4 with 4 KB garbled in the middle.
+    -> (folder, bad -> how)."""
     folder = tmp_path_factory.mktemp("my_videos")
     kinds = list(FORMATS)
     made = []
@@ -52,6 +60,15 @@ def user_folder(tmp_path_factory) -> tuple[Path, dict[str, str]]:
         else:
             garble(path)
         bad[str(path)] = how
+    damaged = [("mjpeg", "truncated", 0), ("mjpeg", "truncated", 1), ("mpeg4", "truncated", 0),
+               ("mov", "garbled 4 KB", 0.5), ("mov", "garbled 4 KB", 0.35), ("mjpeg", "garbled 4 KB", 0.6),
+               ("mjpeg", "garbled 4 KB", 0.45), ("mpeg4", "garbled 4 KB", 0.5)]
+    for i, (kind, how, at) in enumerate(damaged):
+        label = CLASSES[i % len(CLASSES)]
+        path = write(folder / label / "camera" / f"clip{i}", kind, n=100, width=160, height=120, seed=i)
+        bad[str(path)] = how
+        truncate(path, 1 / 3) if how == "truncated" else garble_bytes(path, at)
+    assert sum(1 for p in folder.rglob("*") if p.is_file()) == VIDEOS
     return folder, bad
 
 
@@ -72,10 +89,10 @@ def test_a_folder_of_mixed_videos_is_checked_split_by_group_and_left_unchanged(u
     with open(root / "rejected.csv", newline="") as f:
         rejected = {row["path"]: row["reason"] for row in csv.DictReader(f)}
     # every broken file rejected with a reason; what the check cannot see (a garbled middle that still
-    # decodes at start, middle and end) may pass, and training copes with it
+    # decodes at start, middle and end) may pass (--check full rejects it), and training copes with it
     assert set(rejected) <= set(bad) and all(rejected.values())
     assert {p for p, how in bad.items() if how in ("empty", "text", "truncated")} <= set(rejected)
-    assert len(records) == 212 - len(rejected)
+    assert len(records) == VIDEOS - len(rejected)
     assert all(Path(r.path).is_absolute() and Path(r.path).is_relative_to(folder) for r in records)
     splits_of_group = defaultdict(set)
     for r in records:
@@ -85,7 +102,7 @@ def test_a_folder_of_mixed_videos_is_checked_split_by_group_and_left_unchanged(u
     counts = {s: sum(r.split == s for r in records) for s in ("train", "val", "test")}
     assert counts["train"] > 150 and counts["val"] >= 12 and counts["test"] >= 12  # 1-2 of 14 groups per class
     out = capsys.readouterr().out
-    assert f"212 videos found in {folder}; {len(rejected)} rejected (listed with the reason in" in out
+    assert f"{VIDEOS} videos found in {folder}; {len(rejected)} rejected (listed with the reason in" in out
     report = list(csv.reader(open(root / "splits.csv")))
     assert report[0] == ["class", "train", "val", "test"] and len(report) == 5
     assert sum(int(n) for row in report[1:] for n in row[1:]) == len(records)
@@ -95,6 +112,32 @@ def test_a_folder_of_mixed_videos_is_checked_split_by_group_and_left_unchanged(u
     again.mkdir()
     prepare_data.main(["--config", str(prepare_config(again, folder))])
     assert (again / "prepared" / "manifest.csv").read_text() == (root / "manifest.csv").read_text()
+
+
+def decodable_frames(path: str) -> int:
+    with av.open(path) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def test_full_check_rejects_every_damaged_video_and_the_manifest_counts_what_decodes(user_folder, tmp_path):
+    """--check full decodes every frame: it rejects all 19 damaged videos, garbled middles included, and
+    keeps every whole one; with either check the manifest's frame count of a whole video is the number of
+    frames that decode from it (the default check passes some garbled middles, as said above)."""
+    folder, bad = user_folder
+    prepare_data.main(["--config", str(prepare_config(tmp_path, folder)), "--check", "full"])
+    with open(tmp_path / "prepared" / "rejected.csv", newline="") as f:
+        rejected = {row["path"]: row["reason"] for row in csv.DictReader(f)}
+    assert set(rejected) == set(bad), {p: bad.get(p, rejected.get(p)) for p in set(rejected) ^ set(bad)}
+    _, records = load_prepared(tmp_path / "prepared")
+    for record in records:
+        assert record.frames == decodable_frames(record.path), record
+    sampled = tmp_path / "sampled"
+    sampled.mkdir()
+    prepare_data.main(["--config", str(prepare_config(sampled, folder))])
+    _, records = load_prepared(sampled / "prepared")
+    for record in records:
+        if record.path not in bad:
+            assert record.frames == decodable_frames(record.path), record
 
 
 def test_a_list_keeps_its_splits_and_groups(user_folder, tmp_path):
@@ -152,7 +195,10 @@ def test_training_on_a_prepared_folder(user_folder, tmp_path, capsys):
     train_script.main(["--config", str(config), "--set", "train.epochs=1", "--set", "eval.num_crops=1",
                        "--set", "data.sample_rate=10"])
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["test"]["videos"] >= 30 and 0 <= metrics["test"]["top1"] <= 1
+    assert metrics["test"]["videos"] >= 30
+    assert_metrics_add_up(metrics["test"])
     _, records = load_prepared(tmp_path / "prepared")
     train = sum(r.split == "train" for r in records)
-    assert f"data: {train} of {train} training videos are shorter than one clip" in capsys.readouterr().out
+    short = sum(r.split == "train" and r.duration < 1.6 for r in records)  # all but the 4 s camera clips kept
+    assert short >= train - 2
+    assert f"data: {short} of {train} training videos are shorter than one clip" in capsys.readouterr().out

@@ -15,6 +15,7 @@ FORMATS = {
     "hevc": ("matroska", "libx265", ".mkv"),
     "mjpeg": ("avi", "mjpeg", ".avi"),
     "mpeg4": ("avi", "mpeg4", ".avi"),
+    "mov": ("mov", "libx264", ".mov"),  # H.264 in QuickTime, as phones write it
 }
 
 
@@ -40,7 +41,7 @@ def write(path: Path, kind: str = "mpeg4", n: int = 30, fps: int | Fraction = 25
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuvj420p" if kind == "mjpeg" else "yuv420p"
-        if kind == "h264":
+        if kind in ("h264", "mov"):
             stream.options = {"bf": "2", "g": "12"}  # B-frames, as cameras and encoders write them
         if kind == "hevc":
             stream.options = {"x265-params": "log-level=none"}
@@ -81,5 +82,15 @@ def garble(path: Path) -> Path:
     raw = bytearray(path.read_bytes())
     third = len(raw) // 3
     raw[third: 2 * third] = np.random.default_rng(0).integers(0, 256, third, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def garble_bytes(path: Path, at: float = 0.5, size: int = 4096) -> Path:
+    """Overwrite `size` bytes at `at` of the file with noise: damage in the middle of the frames, as a bad
+    sector or an interrupted copy-over leaves it; the header and the index stay."""
+    raw = bytearray(path.read_bytes())
+    start = int(len(raw) * at)
+    raw[start: start + size] = np.random.default_rng(1).integers(0, 256, size, dtype=np.uint8).tobytes()
     path.write_bytes(bytes(raw))
     return path

@@ -95,7 +95,8 @@ def _upright(array: np.ndarray, rotation: float | None) -> np.ndarray:
 
 def decode_pyav(path: Path, indices: list[int], fps: float | None = None) -> torch.Tensor:
     """The frames shown at the indices' playback times at `fps` (the average rate), upright: seek to the
-    keyframe before the first, decode forward, convert only the frames picked to RGB."""
+    keyframe before the first, decode forward, convert only the frames picked to RGB. A frame's time is
+    FFmpeg's best-effort timestamp, as players and torchcodec take it (BestEffortClock)."""
     wanted = sorted(set(indices))
     picked: dict[int, av.VideoFrame] = {}
     with av.open(str(path)) as container:
@@ -105,24 +106,61 @@ def decode_pyav(path: Path, indices: list[int], fps: float | None = None) -> tor
         begin = float((stream.start_time or 0) * stream.time_base)
         times = {i: playback_time(i, rate, begin) for i in wanted}
         container.seek(int(times[wanted[0]] / stream.time_base), backward=True, any_frame=False, stream=stream)
-        pending, previous = list(wanted), None
+        clock = BestEffortClock(stream.time_base, trust_pts=not _untimed_b_frames(container, stream))
+        pending, previous, shown = list(wanted), None, 0.0
         for frame in container.decode(stream):
-            if frame.time is None:
+            at = clock(frame)
+            if at is None:
                 continue
-            while pending and times[pending[0]] < frame.time:  # shown before this frame: the previous one
+            while pending and times[pending[0]] < at:  # shown before this frame: the previous one
                 picked[pending.pop(0)] = previous or frame
             if not pending:
                 break
-            previous = frame
-        if pending and previous is not None and times[pending[-1]] <= previous.time + 2 / rate:
+            previous, shown = frame, at
+        if pending and previous is not None and times[pending[-1]] <= shown + 2 / rate:
             picked.update((i, previous) for i in pending)  # within the last frame's time on screen
             pending = []
     if pending:
-        end = f" (it ends at {previous.time:.2f} s)" if previous is not None else ""
+        end = f" (it ends at {shown:.2f} s)" if previous is not None else ""
         raise DecodeError(f"frames {pending[:3]} not found in {path}{end}")
     arrays = {id(f): _upright(f.to_ndarray(format="rgb24"), f.rotation) for f in picked.values()}
     # (T, H, W, C) -> (T, C, H, W)
     return torch.from_numpy(np.stack([arrays[id(picked[i])] for i in indices])).permute(0, 3, 1, 2)
+
+
+def _untimed_b_frames(container: Any, stream: Any) -> bool:
+    """AVI holds no presentation times: with B-frames, the "pts" its demuxer makes up are out of order."""
+    return "avi" in container.format.name.split(",") and bool(stream.codec_context.has_b_frames)
+
+
+class BestEffortClock:
+    """Frame times as FFmpeg's best-effort timestamp gives them (libavcodec's guess_correct_pts, which
+    PyAV does not expose): a frame's presentation time while those come in order, its decoding time once
+    presentation times have gone backwards more often than decoding times have. AVI stores no
+    presentation times, so with B-frames its "pts" come out of the decoder shuffled (1, 2, 4, 3, 6, 5...):
+    players, and torchcodec, then show the frames in the decoder's order, timed by decoding time.
+    FFmpeg keeps its counts across seeks, so a decoder that has seen such a stream once times it by
+    decoding time from its first frame on: `trust_pts=False` starts there."""
+
+    def __init__(self, time_base: Any, trust_pts: bool = True):
+        self.time_base = time_base
+        self.faulty_pts, self.faulty_dts = (0 if trust_pts else 1), 0
+        self.last_pts = self.last_dts = None
+
+    def __call__(self, frame: av.VideoFrame) -> float | None:
+        pts, dts = frame.pts, frame.dts
+        if dts is not None:
+            self.faulty_dts += self.last_dts is not None and dts <= self.last_dts
+            self.last_dts = dts
+        elif pts is not None:
+            self.last_dts = pts
+        if pts is not None:
+            self.faulty_pts += self.last_pts is not None and pts <= self.last_pts
+            self.last_pts = pts
+        elif dts is not None:
+            self.last_pts = dts
+        best = pts if pts is not None and (self.faulty_pts <= self.faulty_dts or dts is None) else dts
+        return None if best is None else float(best * self.time_base)
 
 
 class TorchcodecReader:

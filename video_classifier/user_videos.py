@@ -181,7 +181,7 @@ def _check(args: tuple[str, bool]) -> tuple[str, tuple[int, float, float] | None
     path, full = args
     try:
         return path, check_video(path, full), ""
-    except Exception as err:  # any failure rejects the video, with its reason
+    except (ValueError, OSError) as err:  # the video's fault (check_video's reasons, an unreadable file)
         return path, None, first_line(err)
 
 
