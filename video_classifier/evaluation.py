@@ -105,7 +105,8 @@ def stock_pipeline_top1(folder: str | Path, records: list[VideoRecord], root: st
     for record in tqdm(records, desc=desc, unit="video", leave=False):
         path = Path(root) / record.path
         try:
-            video = str(path) if by_path else decode_pyav(path, list(range(record.frames)), record.fps).permute(0, 2, 3, 1).numpy()
+            video = str(path) if by_path else \
+                decode_pyav(path, list(range(record.frames)), record.fps).permute(0, 2, 3, 1).numpy()
             right += classify(video, top_k=1)[0]["label"] == record.label
         except Exception as err:  # the pipeline's own limits (e.g. fewer frames than the model takes)
             failed.append(f"{record.path}: {first_line(err)}")
