@@ -64,7 +64,7 @@ def measure(model, spec, records, root: Path, decode, clips: int, crops: int, de
         views = torch.cat([transform(frames) for frames in raw])
         prepared = time.perf_counter()
         with torch.inference_mode():
-            spec.logits(model, views.to(device)).softmax(-1).cpu()
+            spec.task.scores(spec.logits(model, views.to(device))).cpu()
         if device == "cuda":
             torch.cuda.synchronize()
         done = time.perf_counter()

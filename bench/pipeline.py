@@ -28,6 +28,7 @@ from video_classifier.decoding import decode_pyav  # noqa: E402
 from video_classifier.evaluation import stock_pipeline_top1  # noqa: E402
 from video_classifier.modeling import load_trained  # noqa: E402
 from video_classifier.prepare import load_prepared  # noqa: E402
+from video_classifier.scoring import video_scores  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         clip = decode_pyav(root / r.path, list(range(start, min(start + span, r.frames)))).permute(0, 2, 3, 1)
         by_clip += classify(clip.numpy(), top_k=1)[0]["label"] == r.label
     views = ViewDataset(records, root, label2id, spec.preprocess, 1, 1, decode_pyav)
-    ours = spec.video_probabilities(model, views, config.eval.batch_size).argmax(-1)
+    ours = spec.task.predicted(video_scores(model, spec, views, config.eval.batch_size))
     ours_top1 = (ours == torch.tensor([label2id[r.label] for r in records])).float().mean().item()
     print(f"{folder}, {len(records)} {args.split} videos, top-1:")
     print(f"  stock pipeline, video path (whole video)       {by_path:.3f}")

@@ -30,6 +30,7 @@ from video_classifier.errors import DecodeError, first_line  # noqa: E402
 from video_classifier.model_spec import ModelSpec  # noqa: E402
 from video_classifier.prepare import VideoRecord  # noqa: E402
 from video_classifier.preprocessing import clip_frame_indices, exact_fps, spread_clip_starts  # noqa: E402
+from video_classifier.scoring import video_scores  # noqa: E402
 from video_classifier.user_videos import check_video  # noqa: E402
 
 VIDEOS = REPO.parent / "shared" / "realworld" / "videos"
@@ -73,8 +74,8 @@ def read(path: Path, model, spec: ModelSpec, clips: int) -> Reading:
             indices = clip_frame_indices(start, start + length, exact_fps(fps), frames, spec.preprocess.num_frames)
             for name, decode in DECODERS.items():
                 decoded[name].append(decode_clip(decode, path, indices, fps))
-        probs = {name: spec.video_probabilities(model, ViewDataset([record], "", {}, spec.preprocess, clips, 1,
-                                                                   decode), 16)[0]
+        probs = {name: video_scores(model, spec, ViewDataset([record], "", {}, spec.preprocess, clips, 1, decode),
+                                    16)[0]
                  for name, decode in DECODERS.items()}
     except DecodeError as err:
         reading.rejected = f"passes the check, then: {first_line(err)}"
@@ -84,7 +85,7 @@ def read(path: Path, model, spec: ModelSpec, clips: int) -> Reading:
     reading.same_frames = all(a.shape == b.shape and nearest_is_diagonal(a, b) for a, b in zip(pyav, torchcodec))
     reading.pixel_diff = max(((a.float() - b.float()).abs().mean((1, 2, 3)).max().item() if a.shape == b.shape
                               else float("inf")) for a, b in zip(pyav, torchcodec))
-    reading.top1 = tuple(spec.id2label[int(probs[name].argmax())] for name in DECODERS)
+    reading.top1 = tuple(spec.id2label[int(spec.task.predicted(probs[name]))] for name in DECODERS)
     reading.score_diff = (probs["pyav"] - probs["torchcodec"]).abs().max().item()
     top_two = probs["pyav"].topk(2).values
     reading.margin = (top_two[0] - top_two[1]).item()

@@ -17,6 +17,7 @@ from video_classifier.decoding import decode_pyav
 from video_classifier.model_spec import ModelSpec
 from video_classifier.prepare import load_prepared
 from video_classifier.preprocessing import PreprocessSpec
+from video_classifier.scoring import video_scores
 from video_classifier.training import VideoTrainer
 
 SPEC = PreprocessSpec(num_frames=4, sample_rate=2, resize_shortest_edge=32, crop_size=(32, 32),
@@ -81,7 +82,7 @@ def test_scoring_receives_the_float_paths_pixels(setup):
     root, label2id, records, model, spec, seen = setup
     test = [r for r in records if r.split == "test"]
     views = ViewDataset(test, root, label2id, SPEC, 2, 3, decode_pyav)
-    spec.video_probabilities(model.eval(), views, batch_size=12)
+    video_scores(model.eval(), spec, views, batch_size=12)
     expected = torch.cat([views[i]["views"] for i in range(len(views))])
     assert expected.dtype == torch.uint8 and expected.shape[0] == 6 * len(test)
     received = torch.cat(seen)

@@ -6,8 +6,9 @@ scores, confusion matrix). Clip level, alongside: every consecutive clip of
 each video with one centre crop, each scored alone, the number the Hugging Face
 guide reports. 1 clip x 1 crop: the centre view alone. And the stock pipeline:
 transformers' `pipeline("video-classification")` on the saved folder, as the
-model's users on the Hub will call it. The scoring itself is ModelSpec's, which
-inference calls too, so a video gets exactly the scores evaluation computed.
+model's users on the Hub will call it. The scoring itself is scoring.py's, which
+inference calls too, so a video gets exactly the scores evaluation computed; the
+metrics are the task's (task.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from .config import Config  # noqa: E402
@@ -30,28 +30,8 @@ from .data import ClipDataset, DecodeFailures, ViewDataset  # noqa: E402
 from .decoding import announce, choose_decoder, decode_pyav, torchcodec_problem  # noqa: E402
 from .errors import UserError, first_line  # noqa: E402
 from .model_spec import ModelSpec  # noqa: E402
+from .scoring import clip_scores, video_scores  # noqa: E402
 from .prepare import VideoRecord  # noqa: E402
-
-
-def video_metrics(probs: torch.Tensor, labels: list[int], class_names: list[str]) -> dict[str, Any]:
-    """Top-1, top-5, mean class accuracy, per-class precision/recall/F1 and the confusion matrix."""
-    y = np.asarray(labels)
-    predicted = probs.argmax(-1).numpy()
-    k = min(5, probs.shape[1])
-    top5 = (probs.topk(k, dim=-1).indices.numpy() == y[:, None]).any(1)
-    ids = list(range(len(class_names)))
-    matrix = confusion_matrix(y, predicted, labels=ids)
-    precision, recall, f1, support = precision_recall_fscore_support(y, predicted, labels=ids, zero_division=0)
-    return {
-        "top1": float((predicted == y).mean()),
-        "top5": float(top5.mean()),  # top-k with k = min(5, classes)
-        "mean_class_accuracy": float(recall[support > 0].mean()),  # recall averaged over the classes present
-        "per_class": {
-            name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-            for name, p, r, f, s in zip(class_names, precision, recall, f1, support)
-        },
-        "confusion_matrix": {"labels": class_names, "rows_true_columns_predicted": matrix.tolist()},
-    }
 
 
 def plot_confusion(matrix: list[list[int]], class_names: list[str], title: str, path: Path) -> None:
@@ -76,7 +56,7 @@ def plot_confusion(matrix: list[list[int]], class_names: list[str], title: str, 
 def evaluate_split(model: Any, spec: ModelSpec, views: ViewDataset, clips: ClipDataset, class_names: list[str],
                    split: str, batch_size: int, workers: int, out: Path, name: str) -> dict[str, Any]:
     """Video- and clip-level metrics of one split; writes the confusion matrix PNG and per-video scores."""
-    view_probs = spec.video_probabilities(model, views, batch_size, workers, desc=f"{split} videos", per_view=True)
+    view_probs = video_scores(model, spec, views, batch_size, workers, desc=f"{split} videos", per_view=True)
     # videos that did not decode (NaN) are left out of every number, and listed
     kept = ~view_probs.isnan().any(-1).any(-1)
     if not kept.any():
@@ -87,19 +67,19 @@ def evaluate_split(model: Any, spec: ModelSpec, views: ViewDataset, clips: ClipD
     labels = [views.label2id[r.label] for r in records]
     metrics = {"views": f"{views.num_clips} clips x {views.crops.num_crops} crops", "videos": len(labels),
                "videos_left_out": [r.path for r, k in zip(views.records, kept.tolist()) if not k]}
-    metrics.update(video_metrics(probs, labels, class_names))
+    metrics.update(spec.task.video_metrics(probs, labels, class_names))
     # 1 clip x 1 crop: the centre view alone, one of the views above when their numbers are odd
     centre = views.centre_view()
     if centre is None:
         one = ViewDataset(records, views.root, views.label2id, spec.preprocess, 1, 1, views.decode, views.failures)
-        centre_probs = spec.video_probabilities(model, one, batch_size, workers, desc=f"{split} 1x1")
+        centre_probs = video_scores(model, spec, one, batch_size, workers, desc=f"{split} 1x1")
     else:
         centre_probs = view_probs[:, centre]
-    metrics["centre_view_top1"] = float((centre_probs.argmax(-1) == torch.tensor(labels)).float().mean())
-    clip_probs = spec.clip_probabilities(model, clips, batch_size, workers)
+    metrics["centre_view_top1"] = spec.task.top1(centre_probs, torch.tensor(labels))
+    clip_probs = clip_scores(model, spec, clips, batch_size, workers)
     clip_labels = torch.tensor([clips.label2id[clips.records[v].label] for v, _, _ in clips.items])
     decoded = ~clip_probs.isnan().any(-1)
-    metrics["clip_top1"] = float((clip_probs[decoded].argmax(-1) == clip_labels[decoded]).float().mean())
+    metrics["clip_top1"] = spec.task.top1(clip_probs[decoded], clip_labels[decoded])
     metrics["clips"], metrics["clips_left_out"] = int(decoded.sum()), int((~decoded).sum())
     title = f"{split}: video-level top-1 {metrics['top1']:.3f} ({metrics['views']})"
     out.mkdir(parents=True, exist_ok=True)
@@ -125,7 +105,8 @@ def stock_pipeline_top1(folder: str | Path, records: list[VideoRecord], root: st
     for record in tqdm(records, desc=desc, unit="video", leave=False):
         path = Path(root) / record.path
         try:
-            video = str(path) if by_path else decode_pyav(path, list(range(record.frames)), record.fps).permute(0, 2, 3, 1).numpy()
+            video = str(path) if by_path else \
+                decode_pyav(path, list(range(record.frames)), record.fps).permute(0, 2, 3, 1).numpy()
             right += classify(video, top_k=1)[0]["label"] == record.label
         except Exception as err:  # the pipeline's own limits (e.g. fewer frames than the model takes)
             failed.append(f"{record.path}: {first_line(err)}")

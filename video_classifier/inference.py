@@ -24,6 +24,7 @@ from .errors import DecodeError, UserError, first_line
 from .model_spec import ModelSpec
 from .modeling import load_trained
 from .prepare import VIDEO_SUFFIXES, VideoRecord, probe_video
+from .scoring import video_scores
 from .timeline import SWITCH_COST, timeline, write_timeline
 
 PIPELINE_NOTE = (
@@ -68,15 +69,12 @@ def predict_manual(model: Any, spec: ModelSpec, videos: list[Path], config: Conf
     num_clips, num_crops = config.eval.num_clips, config.eval.num_crops
     views = ViewDataset(video_records(videos), "", {}, spec.preprocess, num_clips, num_crops, decoding.decode)
     try:
-        probs = spec.video_probabilities(model, views, config.eval.batch_size)
+        scores = video_scores(model, spec, views, config.eval.batch_size)
     except DecodeError as err:
         raise UserError(f"{first_line(err)}; check that the file plays") from None
-    scores, ids = probs.topk(min(top_k, len(spec.id2label)), dim=-1)
     described = f"{num_clips} clips x {num_crops} crops"
-    return [
-        Prediction(str(v), described, [spec.id2label[i] for i in row_ids], row_scores)
-        for v, row_ids, row_scores in zip(videos, ids.tolist(), scores.tolist())
-    ]
+    return [Prediction(str(v), described, labels, values)
+            for v, (labels, values) in zip(videos, spec.task.shown(scores, spec.id2label, top_k))]
 
 
 def predict_pipeline(model_ref: str, videos: list[Path], top_k: int) -> list[Prediction]:

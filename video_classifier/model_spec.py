@@ -30,12 +30,10 @@ import transformers
 from torchvision.transforms import InterpolationMode
 from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
 
-from tqdm.auto import tqdm
-
 from .config import TinyModelConfig, TrainConfig
-from .data import ClipDataset, ViewDataset, collate_views
 from .errors import UserError
 from .preprocessing import Normalize, PreprocessSpec
+from .task import SingleLabel, Task, task_for
 
 # model.tiny_init.architecture -> the transformers model type it builds
 ARCHITECTURES = {
@@ -58,6 +56,7 @@ class ModelSpec:
     input_key: str  # the batch key forward() takes: "pixel_values" or "pixel_values_videos"
     preprocess: PreprocessSpec
     id2label: dict[int, str] = field(default_factory=dict)
+    task: Task = field(default_factory=SingleLabel)  # what the logits mean: scores, loss, metrics
 
     def inputs(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, T, C, H, W) model input (pixels(), float) -> the model's keyword arguments."""
@@ -96,33 +95,6 @@ class ModelSpec:
         if examples and "index" in examples[0]:
             batch["index"] = torch.tensor([e["index"] for e in examples], dtype=torch.long)
         return batch
-
-    # Scoring, shared by evaluation and inference: a video gets the same scores from both.
-    @torch.inference_mode()
-    def video_probabilities(self, model: Any, views: ViewDataset, batch_size: int, workers: int = 0,
-                            desc: str = "videos", per_view: bool = False) -> torch.Tensor:
-        """(videos, classes): the softmax averaged over each video's views, batched by whole videos;
-        with `per_view`, each view's softmax, (videos, views, classes), in ViewDataset's order."""
-        per_video = views.num_clips * views.crops.num_crops
-        loader = torch.utils.data.DataLoader(views, batch_size=max(1, batch_size // per_video), num_workers=workers,
-                                             collate_fn=collate_views, pin_memory=torch.cuda.is_available())
-        out = torch.full((len(views), per_video, len(self.id2label)), float("nan"))  # NaN: left out
-        for batch in tqdm(loader, desc=desc, unit="batch", leave=False):
-            if len(batch["video_index"]):
-                probs = self.logits(model, batch["views"]).softmax(-1).cpu()
-                out[batch["video_index"]] = probs.view(-1, per_video, probs.shape[-1])
-        return out if per_view else out.mean(1)
-
-    @torch.inference_mode()
-    def clip_probabilities(self, model: Any, clips: ClipDataset, batch_size: int, workers: int = 0) -> torch.Tensor:
-        """(clips, classes): each clip's softmax on its own."""
-        loader = torch.utils.data.DataLoader(clips, batch_size=batch_size, num_workers=workers,
-                                             collate_fn=self.collate, pin_memory=torch.cuda.is_available())
-        out = torch.full((len(clips), len(self.id2label)), float("nan"))  # NaN: a clip that did not decode
-        for batch in tqdm(loader, desc="clips", unit="batch", leave=False):
-            if len(batch["labels"]):
-                out[batch["index"]] = self.logits(model, batch[self.input_key]).softmax(-1).cpu()
-        return out
 
 
 def fine_tuning_overrides(checkpoint_config: Any, train: TrainConfig | None = None) -> dict[str, Any]:
@@ -259,6 +231,7 @@ def describe(model: Any, processor: Any, sample_rate: int, train: TrainConfig | 
         input_key=model.main_input_name,
         preprocess=preprocess,
         id2label={int(i): label for i, label in (config.id2label or {}).items()},
+        task=task_for(config),
     )
 
 

@@ -200,7 +200,7 @@ def timeline(model: Any, spec: ModelSpec, path: Path, decoding: Decoding, stride
             begin = Fraction(start).limit_denominator(1000)
             indices = clip_frame_indices(begin, begin + length, rate, frames, spec.preprocess.num_frames)
             clips.append(crop(decode_clip(decode, path, indices, fps)))
-        probs.append(spec.logits(model, torch.cat(clips)).softmax(-1).cpu())
+        probs.append(spec.task.scores(spec.logits(model, torch.cat(clips))).cpu())
     labels = [spec.id2label[i] for i in range(len(spec.id2label))]
     return Timeline(str(path), duration, float(length), stride, starts, torch.cat(probs), labels, fps)
 

@@ -10,12 +10,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import yaml
 from torchvision import tv_tensors
 from torchvision.transforms import v2
-from sklearn.metrics import accuracy_score, f1_score
 from transformers import EvalPrediction, Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging as transformers_logging
@@ -33,14 +31,14 @@ METRICS = "metrics.json"  # the final evaluation of val and test
 RESOLVED_CONFIG = "config.yaml"
 
 
-def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
-    """Clip-level accuracy and macro F1, with scikit-learn (no Hub access at run time)."""
-    predicted = np.argmax(ModelSpec.class_scores(prediction.predictions), axis=-1)
-    labels = prediction.label_ids
-    return {
-        "accuracy": float(accuracy_score(labels, predicted)),
-        "macro_f1": float(f1_score(labels, predicted, average="macro", zero_division=0)),
-    }
+class ClipMetrics:
+    """The Trainer's compute_metrics: the task's clip-level metrics of its logits (picklable)."""
+
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+
+    def __call__(self, prediction: EvalPrediction) -> dict[str, float]:
+        return self.spec.task.clip_metrics(ModelSpec.class_scores(prediction.predictions), prediction.label_ids)
 
 
 def _finished_run(config: Config) -> dict[str, Any] | None:
@@ -164,7 +162,7 @@ class VideoTrainer(Trainer):
         outputs = model(**self.spec.inputs(clips))
         logits = ModelSpec.class_scores(outputs.logits).float()
         smoothing = self.options.label_smoothing if model.training else 0.0
-        loss = torch.nn.functional.cross_entropy(logits, targets, label_smoothing=smoothing)
+        loss = self.spec.task.loss(logits, targets, label_smoothing=smoothing)
         return (loss, outputs) if return_outputs else loss
 
     def create_model_card(self, *args: Any, **kwargs: Any) -> None:
@@ -355,7 +353,7 @@ def train(config: Config) -> dict[str, Any]:
         eval_dataset=datasets["val"],
         processing_class=processor,  # saved beside the model
         data_collator=spec.collate,
-        compute_metrics=compute_metrics,
+        compute_metrics=ClipMetrics(spec),
         callbacks=[StopOnUnreadableData(out / FAILURES, len(by_split["train"]))],
     )
 

@@ -1,0 +1,41 @@
+"""Scores of videos and clips: the loops over a dataset, shared by evaluation and inference, so a video
+gets the same scores from both. The model's description (ModelSpec) says how to run the model on a
+batch, and its task (spec.task) what the logits mean."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .data import ClipDataset, ViewDataset, collate_views
+from .model_spec import ModelSpec
+
+
+@torch.inference_mode()
+def video_scores(model: Any, spec: ModelSpec, views: ViewDataset, batch_size: int, workers: int = 0,
+                 desc: str = "videos", per_view: bool = False) -> torch.Tensor:
+    """(videos, classes): each view's scores averaged over the video's views, batched by whole videos; with
+    `per_view`, each view's, (videos, views, classes), in ViewDataset's order. NaN: a video left out."""
+    per_video = views.num_clips * views.crops.num_crops
+    loader = torch.utils.data.DataLoader(views, batch_size=max(1, batch_size // per_video), num_workers=workers,
+                                         collate_fn=collate_views, pin_memory=torch.cuda.is_available())
+    out = torch.full((len(views), per_video, len(spec.id2label)), float("nan"))
+    for batch in tqdm(loader, desc=desc, unit="batch", leave=False):
+        if len(batch["video_index"]):
+            scores = spec.task.scores(spec.logits(model, batch["views"])).cpu()
+            out[batch["video_index"]] = scores.view(-1, per_video, scores.shape[-1])
+    return out if per_view else out.mean(1)
+
+
+@torch.inference_mode()
+def clip_scores(model: Any, spec: ModelSpec, clips: ClipDataset, batch_size: int, workers: int = 0) -> torch.Tensor:
+    """(clips, classes): each clip's scores on its own. NaN: a clip that did not decode."""
+    loader = torch.utils.data.DataLoader(clips, batch_size=batch_size, num_workers=workers,
+                                         collate_fn=spec.collate, pin_memory=torch.cuda.is_available())
+    out = torch.full((len(clips), len(spec.id2label)), float("nan"))
+    for batch in tqdm(loader, desc="clips", unit="batch", leave=False):
+        if len(batch["labels"]):
+            out[batch["index"]] = spec.task.scores(spec.logits(model, batch[spec.input_key])).cpu()
+    return out
