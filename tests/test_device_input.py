@@ -78,7 +78,7 @@ def test_training_and_its_evaluation_receive_the_float_paths_pixels(setup, tmp_p
 
 
 def test_scoring_receives_the_float_paths_pixels(setup):
-    """video_probabilities: evaluate_model's and infer.py's scoring, 2 clips x 3 crops per video."""
+    """scoring.video_scores: evaluate_model's and infer.py's scoring, 2 clips x 3 crops per video."""
     root, label2id, records, model, spec, seen = setup
     test = [r for r in records if r.split == "test"]
     views = ViewDataset(test, root, label2id, SPEC, 2, 3, decode_pyav)
