@@ -1,6 +1,6 @@
 """Evaluate a trained model on a split: video level (clips x crops, softmax averaged) and clip level.
 
-    python eval.py --config config.yaml [--model FOLDER_OR_HUB_ID] [--split test] [--clips N] [--crops M]
+    python eval.py [--config config.yaml] [--model FOLDER_OR_HUB_ID] [--split test] [--clips N] [--crops M]
 
 Writes eval_<split>_<N>x<M>.json, confusion_<split>_<N>x<M>.png and
 scores_<split>_<N>x<M>.json (per-video scores) into --out, by default the model folder. A video that
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from video_classifier.cli import add_view_args, config_parser, view_overrides
+from video_classifier.cli import add_view_args, config_parser, config_path, view_overrides
 from video_classifier.config import load_config
 from video_classifier.data import DecodeFailures
 from video_classifier.errors import UserError, exit_on_user_error
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     add_view_args(parser)
     parser.add_argument("--out", help="folder for the results (default: the model folder, or runs/eval)")
     args = parser.parse_args(argv)
-    config = load_config(args.config, view_overrides(args))
+    config = load_config(config_path(args), view_overrides(args))
 
     # Data, model, and the model's own preprocessing
     label2id, records = load_prepared(config.data.root)

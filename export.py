@@ -1,6 +1,6 @@
 """Export a trained model to ONNX, with its configs beside it, and prove parity with torch on real clips.
 
-    python export.py --config config.yaml [--model FOLDER] [--out FOLDER] [--clips N] [--atol 1e-4]
+    python export.py [--config config.yaml] [--model FOLDER] [--out FOLDER] [--clips N] [--atol 1e-4]
 
 Writes model.onnx (dynamic batch), config.json, the processor configs, labels.json and parity.json into
 --out (default: <model>/onnx). Stops with an error when the ONNX logits differ from torch's by more than
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from video_classifier.cli import config_parser
+from video_classifier.cli import config_parser, config_path
 from video_classifier.config import load_config
 from video_classifier.data import ViewDataset
 from video_classifier.decoding import choose_decoder
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clips", type=int, default=12, help="test videos whose centre clip checks parity")
     parser.add_argument("--atol", type=float, default=1e-4, help="largest |logit difference| allowed")
     args = parser.parse_args(argv)
-    config = load_config(args.config, args.overrides)
+    config = load_config(config_path(args), args.overrides)
     folder = Path(args.model or config.train.output_dir)
     if not (folder / "config.json").is_file():
         raise UserError(f"model folder {folder} has no config.json: train first, or pass --model")

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from video_classifier.cli import add_view_args, config_parser, view_overrides
+from video_classifier.cli import add_view_args, config_parser, config_path, view_overrides
 from video_classifier.config import load_config
 from video_classifier.errors import exit_on_user_error
 from video_classifier.inference import format_table, format_timelines, predict, predict_timeline
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--stride {args.stride}: must be > 0 seconds")
     if args.switch_cost < 0:
         parser.error(f"--switch-cost {args.switch_cost}: must be >= 0 nats")
-    config = load_config(args.config, view_overrides(args))
+    config = load_config(config_path(args), view_overrides(args))
     if args.timeline:
         results = predict_timeline(args.model or config.train.output_dir, args.videos, config,
                                    args.top_k or config.infer.top_k, args.stride, args.min_segment, Path(args.out),

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from video_classifier.cli import config_parser
+from video_classifier.cli import DEFAULT_CONFIG, config_parser
 from video_classifier.config import load_config
 from video_classifier.errors import exit_on_user_error
 from video_classifier.prepare import prepare
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="data.source folder: decode a frame at each video's start, middle and end (sampled), "
                              "or every frame (full)")
     args = parser.parse_args(argv)
-    config = load_config(args.config, args.overrides)
+    config = load_config(args.config or DEFAULT_CONFIG, args.overrides)
     prepare(config.data, args.check)
 
 

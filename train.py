@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from video_classifier.cli import config_parser
+from video_classifier.cli import DEFAULT_CONFIG, config_parser
 from video_classifier.config import load_config
 from video_classifier.errors import exit_on_user_error
 from video_classifier.training import train
@@ -14,7 +14,7 @@ from video_classifier.training import train
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
     args = config_parser(__doc__.splitlines()[0]).parse_args(argv)
-    config = load_config(args.config, args.overrides)
+    config = load_config(args.config or DEFAULT_CONFIG, args.overrides)
     train(config)
 
 

@@ -287,6 +287,23 @@ def test_corrupt_video_at_inference_is_one_line(trained, tmp_path):
     assert "broken.avi" in line
 
 
+def test_eval_and_export_given_a_run_folder_read_its_own_config(trained, tmp_path):
+    """--model FOLDER without --config: the run's resolved config.yaml (data root, views, decoder) is used
+    and said; an explicit --config still wins."""
+    _, out, _ = trained
+    own = f"config: {out / 'config.yaml'}, the run's own"
+    result = run_main("eval.py", "--model", str(out), "--clips", "1", "--crops", "1", "--out", str(tmp_path / "eval"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert own in result.stderr and (tmp_path / "eval" / "eval_test_1x1.json").is_file()
+    result = run_main("export.py", "--model", str(out), "--out", str(tmp_path / "onnx"), "--clips", "2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert own in result.stderr and (tmp_path / "onnx" / "model.onnx").is_file()
+    other = tiny_config_dict(tmp_path)
+    other["data"]["root"] = str(tmp_path / "nowhere")
+    result = run_main("eval.py", "--config", str(write_config(tmp_path / "other.yaml", other)), "--model", str(out))
+    assert result.returncode == 2 and "nowhere" in result.stderr and own not in result.stderr
+
+
 def test_out_of_memory_in_the_model_is_not_called_a_bad_video(trained, tiny_workspace, monkeypatch):
     """infer.py: a failure in the model's forward keeps its own type and message ("check that the file
     plays" is said only of videos that do not decode)."""
