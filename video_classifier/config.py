@@ -41,6 +41,9 @@ class SyntheticConfig:
     distractors: int = 0  # flat-colour squares moving in random directions over the view
     shake: float = 0.0  # camera shake: the view's jitter per frame, px (standard deviation)
     flicker: float = 0.0  # brightness swing, as a fraction (0.2: +-20%), at a random 0.5-2 Hz
+    # several labels per video: a pan (or none) and a square's own motion (or none), drawn independently;
+    # each group holds the 25 combinations (configs/multilabel.yaml)
+    multi_label: bool = False
     train_groups: int = 8  # groups (scenes) per class in each split; a group never crosses splits
     val_groups: int = 2
     test_groups: int = 3
@@ -173,6 +176,13 @@ class TrainConfig:
     # video-classification pipeline, which spreads num_frames over the whole video, on the median
     # training video; null: every clip at data.sample_rate (the guide).
     max_stride: Optional[Union[Literal["auto"], float]] = None
+    # auto: what the prepared labels make (labels.json: a list with a `labels` column is multi-label)
+    task: Literal["auto", "single_label", "multi_label"] = "auto"
+    # Imbalanced classes. class_weights balanced: the loss weighs each class by the training counts
+    # (single-label: videos / (classes x its videos); multi-label: BCE's pos_weight = negatives /
+    # positives); sampler balanced: videos drawn with replacement, every class as often.
+    class_weights: Literal["none", "balanced"] = "none"
+    sampler: Literal["random", "balanced"] = "random"
     logging_steps: int = 10
     # "none", "tensorboard" (installed; event files in <output_dir>/runs), "wandb", ... as in
     # TrainingArguments, comma-separated for several; one whose package is missing is a one-line error

@@ -27,6 +27,7 @@ from .errors import DecodeError, UserError, first_line
 from .prepare import VideoRecord
 from .preprocessing import (ClipTransform, MultiCropTransform, PreprocessSpec, clip_frame_indices, exact_fps,
                             spread_clip_starts, uniform_clip_starts)
+from .task import SingleLabel, Task
 
 
 def decode_clip(decode: Decoder, path: Path, indices: list[int], fps: float) -> torch.Tensor:
@@ -85,7 +86,8 @@ class DecodeFailures:
 class ClipDataset(torch.utils.data.Dataset):
     """One item = one clip of one video: a random clip per video for training, every uniform clip for evaluation.
 
-    Items: {"video": (T, C, H, W) uint8, "label", "video_index", "clip_index", "index"}.
+    Items: {"video": (T, C, H, W) uint8, "label", "video_index", "clip_index", "index"}; "label" is what
+    `task.target` makes of the record's label (a class id; multi-label: a multi-hot vector).
 
     With `failures`, a clip that does not decode is recorded there and, in training, replaced by a
     clip of the next video that decodes; in evaluation its item's "video" is None (left out). Without,
@@ -93,8 +95,8 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def __init__(self, records: list[VideoRecord], root: str | Path, label2id: dict[str, int],
                  spec: PreprocessSpec, train: bool, decoder: Decoder, max_stride: float | None = None,
-                 failures: DecodeFailures | None = None):
-        self.records, self.root, self.label2id = records, Path(root), label2id
+                 failures: DecodeFailures | None = None, task: Task = SingleLabel()):
+        self.records, self.root, self.label2id, self.task = records, Path(root), label2id, task
         self.spec, self.train, self.decode, self.failures = spec, train, decoder, failures
         # training only: each clip's stride drawn from [spec.sample_rate, max_stride] (temporal-scale jitter)
         self.max_stride = max_stride if train and max_stride and max_stride > spec.sample_rate else None
@@ -144,12 +146,12 @@ class ClipDataset(torch.utils.data.Dataset):
                                   else "left out of the evaluation")
                 continue
             frames = self.transform.frames(decoded)
-            return {"video": frames, "label": self.label2id.get(record.label, -1), "video_index": video,
+            return {"video": frames, "label": self.task.target(record.label, self.label2id), "video_index": video,
                     "clip_index": clip, "index": index}
         if self.train:
             raise UserError(f"none of the {len(self.records)} training videos decodes (see {self.failures.path}): "
                             "check the files, or prepare the data again")
-        return {"video": None, "label": self.label2id.get(record.label, -1), "video_index": video,
+        return {"video": None, "label": self.task.target(record.label, self.label2id), "video_index": video,
                 "clip_index": clip, "index": index}
 
 
@@ -161,8 +163,8 @@ class ViewDataset(torch.utils.data.Dataset):
 
     def __init__(self, records: list[VideoRecord], root: str | Path, label2id: dict[str, int],
                  spec: PreprocessSpec, num_clips: int, num_crops: int, decoder: Decoder,
-                 failures: DecodeFailures | None = None):
-        self.records, self.root, self.label2id, self.spec = records, Path(root), label2id, spec
+                 failures: DecodeFailures | None = None, task: Task = SingleLabel()):
+        self.records, self.root, self.label2id, self.spec, self.task = records, Path(root), label2id, spec, task
         self.num_clips, self.decode, self.failures = num_clips, decoder, failures
         self.crops = MultiCropTransform(spec, num_crops)
 
@@ -189,7 +191,7 @@ class ViewDataset(torch.utils.data.Dataset):
             self.failures.add(record, err, "left out of the evaluation")
             clips = []  # left out
         views = [self.crops(clip) for clip in clips]
-        return {"views": torch.cat(views) if views else None, "label": self.label2id.get(record.label, -1),
+        return {"views": torch.cat(views) if views else None, "label": self.task.target(record.label, self.label2id),
                 "video_index": index}
 
 
@@ -199,7 +201,6 @@ def collate_views(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     items = [i for i in items if i["views"] is not None]
     return {
         "views": torch.cat([i["views"] for i in items]) if items else torch.empty(0, dtype=torch.uint8),
-        "labels": torch.tensor([i["label"] for i in items], dtype=torch.long),
         "video_index": torch.tensor([i["video_index"] for i in items], dtype=torch.long),
     }
 
@@ -240,11 +241,14 @@ def pipeline_stride(records: list[VideoRecord], num_frames: int) -> float:
 
 
 def build_datasets(data: DataConfig, splits: dict[str, list[VideoRecord]], label2id: dict[str, int],
-                   spec: PreprocessSpec, max_stride: float | None = None, failures: DecodeFailures | None = None
-                   ) -> tuple[dict[str, torch.utils.data.Dataset], str]:
+                   spec: PreprocessSpec, max_stride: float | None = None, failures: DecodeFailures | None = None,
+                   task: Task = SingleLabel()) -> tuple[dict[str, torch.utils.data.Dataset], str]:
     """A dataset per split ("train" gets random clips, with strides up to `max_stride`, and augmentation),
     and a line saying how they decode."""
     if data.backend == "pytorchvideo":
+        if task.name != SingleLabel.name:
+            raise UserError("a multi-label run needs data.backend: native (pytorchvideo's dataset takes one "
+                            "label per video)")
         if max_stride and max_stride > spec.sample_rate:
             raise UserError("train.max_stride (temporal-scale jitter) needs data.backend: native; "
                             "set train.max_stride: null for the pytorchvideo backend")
@@ -254,6 +258,6 @@ def build_datasets(data: DataConfig, splits: dict[str, list[VideoRecord]], label
     decoding = choose_decoder(data.decoder)
     announce(decoding, already_said=True)  # the caller prints the line returned here
     datasets = {s: ClipDataset(rows, data.root, label2id, spec, train=s == "train", decoder=decoding.decode,
-                               max_stride=max_stride, failures=failures)
+                               max_stride=max_stride, failures=failures, task=task)
                 for s, rows in splits.items()}
     return datasets, f"native ClipDataset, {decoding.describe()}, only the sampled frames decoded"

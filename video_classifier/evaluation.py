@@ -14,6 +14,7 @@ metrics are the task's (task.py).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from .errors import UserError, first_line  # noqa: E402
 from .model_spec import ModelSpec  # noqa: E402
 from .scoring import clip_scores, video_scores  # noqa: E402
 from .prepare import VideoRecord  # noqa: E402
+from .task import SingleLabel, Task  # noqa: E402
 
 
 def plot_confusion(matrix: list[list[int]], class_names: list[str], title: str, path: Path) -> None:
@@ -53,9 +55,28 @@ def plot_confusion(matrix: list[list[int]], class_names: list[str], title: str, 
     plt.close(fig)
 
 
+def plot_per_class(per_class: dict[str, dict[str, Any]], title: str, path: Path) -> None:
+    """Multi-label: each class's average precision and F1 (at its threshold), with its number of videos."""
+    names = list(per_class)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(names) + 2), 4))
+    x = np.arange(len(names))
+    ax.bar(x - 0.2, [per_class[n]["ap"] or 0 for n in names], 0.4, label="average precision")
+    ax.bar(x + 0.2, [per_class[n]["f1"] for n in names], 0.4, label="F1 at its threshold")
+    ax.set_xticks(x, [f"{n} ({per_class[n]['support']})" for n in names], rotation=45, ha="right")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def evaluate_split(model: Any, spec: ModelSpec, views: ViewDataset, clips: ClipDataset, class_names: list[str],
-                   split: str, batch_size: int, workers: int, out: Path, name: str) -> dict[str, Any]:
-    """Video- and clip-level metrics of one split; writes the confusion matrix PNG and per-video scores."""
+                   split: str, batch_size: int, workers: int, out: Path, name: str, fit: bool = False
+                   ) -> tuple[dict[str, Any], ModelSpec]:
+    """Video- and clip-level metrics of one split; writes the confusion matrix PNG (multi-label: per-class
+    AP and F1) and per-video scores. `fit`: the task first chooses what it chooses on this split (multi-
+    label: per-class thresholds); the spec returned carries that task."""
     view_probs = video_scores(model, spec, views, batch_size, workers, desc=f"{split} videos", per_view=True)
     # videos that did not decode (NaN) are left out of every number, and listed
     kept = ~view_probs.isnan().any(-1).any(-1)
@@ -64,61 +85,79 @@ def evaluate_split(model: Any, spec: ModelSpec, views: ViewDataset, clips: ClipD
                         "(prepare it again)")
     records = [r for r, k in zip(views.records, kept.tolist()) if k]
     view_probs, probs = view_probs[kept], view_probs[kept].mean(1)
-    labels = [views.label2id[r.label] for r in records]
+    task, label2id = spec.task, views.label2id
+    labels = [task.target(r.label, label2id) for r in records]
     metrics = {"views": f"{views.num_clips} clips x {views.crops.num_crops} crops", "videos": len(labels),
                "videos_left_out": [r.path for r, k in zip(views.records, kept.tolist()) if not k]}
-    metrics.update(spec.task.video_metrics(probs, labels, class_names))
+    if fit:
+        task = task.fitted(probs, labels)
+        spec = replace(spec, task=task)
+        if getattr(task, "thresholds", None) is not None:
+            metrics["thresholds"] = dict(zip(class_names, task.thresholds))  # chosen on this split
+    metrics.update(task.video_metrics(probs, labels, class_names))
     # 1 clip x 1 crop: the centre view alone, one of the views above when their numbers are odd
     centre = views.centre_view()
     if centre is None:
-        one = ViewDataset(records, views.root, views.label2id, spec.preprocess, 1, 1, views.decode, views.failures)
+        one = ViewDataset(records, views.root, label2id, spec.preprocess, 1, 1, views.decode, views.failures,
+                          task=task)
         centre_probs = video_scores(model, spec, one, batch_size, workers, desc=f"{split} 1x1")
     else:
         centre_probs = view_probs[:, centre]
-    metrics["centre_view_top1"] = spec.task.top1(centre_probs, torch.tensor(labels))
+    headline = task.headline_name
+    metrics[f"centre_view_{headline}"] = task.headline(centre_probs, labels)
     clip_probs = clip_scores(model, spec, clips, batch_size, workers)
-    clip_labels = torch.tensor([clips.label2id[clips.records[v].label] for v, _, _ in clips.items])
+    clip_labels = [task.target(clips.records[v].label, label2id) for v, _, _ in clips.items]
     decoded = ~clip_probs.isnan().any(-1)
-    metrics["clip_top1"] = spec.task.top1(clip_probs[decoded], clip_labels[decoded])
+    metrics[f"clip_{headline}"] = task.headline(clip_probs[decoded], [t for t, d in zip(clip_labels, decoded) if d])
     metrics["clips"], metrics["clips_left_out"] = int(decoded.sum()), int((~decoded).sum())
-    title = f"{split}: video-level top-1 {metrics['top1']:.3f} ({metrics['views']})"
+    title = f"{split}: video-level {headline} {metrics[headline]:.3f} ({metrics['views']})"
     out.mkdir(parents=True, exist_ok=True)
-    plot_confusion(metrics["confusion_matrix"]["rows_true_columns_predicted"], class_names, title,
-                   out / f"confusion_{name}.png")
+    if "confusion_matrix" in metrics:
+        plot_confusion(metrics["confusion_matrix"]["rows_true_columns_predicted"], class_names, title,
+                       out / f"confusion_{name}.png")
+    else:
+        plot_per_class(metrics["per_class"], title, out / f"per_class_{name}.png")
     scores = [{"video": r.path, "label": r.label, "scores": dict(zip(class_names, p.tolist()))}
               for r, p in zip(records, probs)]
     (out / f"scores_{name}.json").write_text(json.dumps(scores, indent=1) + "\n")
-    return metrics
+    return metrics, spec
 
 
 def stock_pipeline_top1(folder: str | Path, records: list[VideoRecord], root: str | Path,
-                        device: Any = None, desc: str = "stock pipeline") -> dict[str, Any]:
-    """Top-1 of transformers' video-classification pipeline on `records`, called as its users call it:
-    `pipeline("video-classification", model=folder)(video_path)`. Where torchcodec does not load the
-    pipeline cannot open a path, so it gets every frame decoded by PyAV instead (the same frames:
-    it samples them as from a path). A video it raises on counts as wrong and is counted."""
+                        device: Any = None, desc: str = "stock pipeline", task: Task = SingleLabel(),
+                        label2id: dict[str, int] | None = None) -> dict[str, Any]:
+    """The task's headline (top-1; multi-label: mAP) of transformers' video-classification pipeline on
+    `records`, called as its users call it: `pipeline("video-classification", model=folder)(video_path)`,
+    its scores for every class read back (softmax or, multi-label, sigmoid: the pipeline's own choice).
+    Where torchcodec does not load the pipeline cannot open a path, so it gets every frame decoded by
+    PyAV instead (the same frames: it samples them as from a path). A video it raises on counts as
+    wrong (scores of 0) and is counted."""
     from transformers import pipeline
 
     classify = pipeline("video-classification", model=str(folder), device=device)
+    label2id = label2id or {label: int(i) for i, label in classify.model.config.id2label.items()}
     by_path = torchcodec_problem() is None
-    right, failed = 0, []
-    for record in tqdm(records, desc=desc, unit="video", leave=False):
+    scores, failed = torch.zeros(len(records), len(label2id)), []
+    for row, record in enumerate(tqdm(records, desc=desc, unit="video", leave=False)):
         path = Path(root) / record.path
         try:
             video = str(path) if by_path else \
                 decode_pyav(path, list(range(record.frames)), record.fps).permute(0, 2, 3, 1).numpy()
-            right += classify(video, top_k=1)[0]["label"] == record.label
+            for result in classify(video, top_k=len(label2id)):
+                scores[row, label2id[result["label"]]] = result["score"]
         except Exception as err:  # the pipeline's own limits (e.g. fewer frames than the model takes)
             failed.append(f"{record.path}: {first_line(err)}")
+    value = task.headline(scores, [task.target(r.label, label2id) for r in records])
     return {  # None: the pipeline raised on every video (e.g. it cannot read VideoPrism's logits)
-        "pipeline_top1": right / len(records) if len(failed) < len(records) else None,
+        f"pipeline_{task.headline_name}": value if len(failed) < len(records) else None,
         "pipeline_input": "video path (torchcodec)" if by_path else "every frame, decoded with PyAV",
         "pipeline_failed": failed,
     }
 
 
-def plot_training(log_history: list[dict[str, Any]], path: Path) -> None:
-    """Training and validation loss (left) and validation accuracy (right) against epochs."""
+def plot_training(log_history: list[dict[str, Any]], path: Path, metric: str = "accuracy") -> None:
+    """Training and validation loss (left) and the validation `metric` (right; the task's best_metric)
+    against epochs."""
     def series(key: str) -> list[tuple[float, float]]:
         return [(h["epoch"], h[key]) for h in log_history if key in h and "epoch" in h]
 
@@ -129,10 +168,10 @@ def plot_training(log_history: list[dict[str, Any]], path: Path) -> None:
     left.set_xlabel("epoch")
     left.set_ylabel("loss")
     left.legend()
-    if series("eval_accuracy"):
-        right.plot(*zip(*series("eval_accuracy")), "o-")
+    if series(f"eval_{metric}"):
+        right.plot(*zip(*series(f"eval_{metric}")), "o-")
     right.set_xlabel("epoch")
-    right.set_ylabel("validation accuracy (per clip)")
+    right.set_ylabel(f"validation {metric} (per clip)")
     right.set_ylim(0, 1.02)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -142,12 +181,14 @@ def plot_training(log_history: list[dict[str, Any]], path: Path) -> None:
 def evaluate_model(model: Any, spec: ModelSpec, config: Config, by_split: dict[str, list[VideoRecord]],
                    label2id: dict[str, int], out: Path, metrics_name: str, tag: str = "",
                    saved: str | Path | None = None, pipeline_splits: tuple[str, ...] = ("test",),
-                   failures: DecodeFailures | None = None) -> dict[str, Any]:
+                   failures: DecodeFailures | None = None, fit_on: str | None = None) -> dict[str, Any]:
     """Evaluate every split of `by_split` with config.eval's views, and those of `pipeline_splits` with
     transformers' stock pipeline on the `saved` folder or Hub id when given; write `metrics_name`,
     confusion PNGs and per-video scores (named by split and `tag`) into `out`; print a summary line per
     split. Videos that do not decode are left out, listed in the metrics and recorded in `failures`
-    (without it, one stops the evaluation with its name)."""
+    (without it, one stops the evaluation with its name). `fit_on` (training: "val"): the split on which
+    the task chooses what it chooses (multi-label: per-class thresholds, in metrics[fit_on]["thresholds"]),
+    used for the splits after it."""
     decoding = choose_decoder("pyav" if config.data.backend == "pytorchvideo" else config.data.decoder)
     announce(decoding)
     decoder = decoding.decode
@@ -155,20 +196,20 @@ def evaluate_model(model: Any, spec: ModelSpec, config: Config, by_split: dict[s
     metrics = {}
     for split, records in by_split.items():
         views = ViewDataset(records, config.data.root, label2id, spec.preprocess, config.eval.num_clips,
-                            config.eval.num_crops, decoder, failures)
+                            config.eval.num_crops, decoder, failures, task=spec.task)
         clips = ClipDataset(records, config.data.root, label2id, spec.preprocess, train=False, decoder=decoder,
-                            failures=failures)
-        metrics[split] = evaluate_split(model, spec, views, clips, class_names, split, config.eval.batch_size,
-                                        config.data.workers(), out, f"{split}{tag}")
+                            failures=failures, task=spec.task)
+        metrics[split], spec = evaluate_split(model, spec, views, clips, class_names, split, config.eval.batch_size,
+                                              config.data.workers(), out, f"{split}{tag}", fit=split == fit_on)
         m = metrics[split]
         if saved is not None and split in pipeline_splits:
             decoded = [r for r in records if r.path not in m["videos_left_out"]]
-            m.update(stock_pipeline_top1(saved, decoded, config.data.root, model.device, f"{split} stock pipeline"))
+            m.update(stock_pipeline_top1(saved, decoded, config.data.root, model.device, f"{split} stock pipeline",
+                                         spec.task, label2id))
+        piped = m.get(f"pipeline_{spec.task.headline_name}")
         print(
-            f"{split}: video-level top-1 {m['top1']:.4f}, top-5 {m['top5']:.4f}, "
-            f"mean class accuracy {m['mean_class_accuracy']:.4f} ({m['views']}, {m['videos']} videos); "
-            f"1 clip x 1 crop {m['centre_view_top1']:.4f}; clip-level top-1 {m['clip_top1']:.4f} ({m['clips']} clips)"
-            + (f"; stock pipeline {m['pipeline_top1']:.4f}" if m.get("pipeline_top1") is not None else "")
+            f"{split}: {spec.task.summary(m)}"
+            + (f"; stock pipeline {piped:.4f}" if piped is not None else "")
             + (f" ({len(m['pipeline_failed'])} videos it raised on)" if m.get("pipeline_failed") else "")
             + (f"; {len(m['videos_left_out'])} videos left out: they do not decode" if m["videos_left_out"] else "")
         )

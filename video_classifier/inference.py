@@ -164,6 +164,9 @@ def format_table(predictions: list[Prediction]) -> str:
     lines = []
     for p in predictions:
         lines.append(f"{p.video}  ({p.views})")
+        if not p.labels:  # multi-label: no class reached its threshold
+            lines.append("  (no label reaches its threshold)")
+            continue
         width = max(len(label) for label in p.labels)
         lines += [f"  {label:<{width}}  {score:.4f}" for label, score in zip(p.labels, p.scores)]
     return "\n".join(lines)

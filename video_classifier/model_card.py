@@ -26,6 +26,13 @@ ACCURACIES = (
     ("clip_top1", "top-1, clip level", "clip level: each consecutive clip alone (the Hugging Face guide's number)"),
     ("pipeline_top1", "top-1, transformers pipeline", "`pipeline(\"video-classification\")` on the file"),
 )
+# multi-label runs: mean average precision over the classes, from the sigmoid scores
+MEAN_APS = (
+    ("mAP", "mAP, {views}", "mAP, {views}, sigmoid averaged"),
+    ("centre_view_mAP", "mAP, 1 clip x 1 crop", "mAP, 1 clip x 1 crop (the centre view)"),
+    ("clip_mAP", "mAP, clip level", "mAP, clip level: each consecutive clip alone"),
+    ("pipeline_mAP", "mAP, transformers pipeline", "mAP, `pipeline(\"video-classification\")` on the file"),
+)
 
 
 def _hub_id(reference: str | None) -> str | None:
@@ -43,15 +50,18 @@ def model_card(config: Config, metrics: dict[str, Any], model_type: str, num_fra
     dataset_name = dataset or f"{config.data.source} videos ({Path(config.data.root).name})"
     test = metrics.get("test", {})
     views = test.get("views", "multi-view")
+    multi_label = "mAP" in test
+    table, metric = (MEAN_APS, "mAP") if multi_label else (ACCURACIES, "accuracy")
     results = [
         EvalResult(task_type="video-classification", task_name="Video Classification",
                    dataset_type=dataset or "local", dataset_name=dataset_name, dataset_split="test",
-                   metric_type="accuracy", metric_value=round(float(test[key]), 4), metric_name=short.format(views=views))
-        for key, short, _ in ACCURACIES if test.get(key) is not None
+                   metric_type=metric, metric_value=round(float(test[key]), 4), metric_name=short.format(views=views))
+        for key, short, _ in table if test.get(key) is not None
     ]
     data = ModelCardData(
         library_name="transformers", pipeline_tag="video-classification", base_model=base,
-        datasets=[dataset] if dataset else None, metrics=["accuracy"], tags=["video-classification", model_type],
+        datasets=[dataset] if dataset else None, metrics=[metric],
+        tags=["video-classification", model_type] + (["multi-label-classification"] if multi_label else []),
         model_name=name, eval_results=results or None,
     )
     stride = config.data.sample_rate
@@ -60,17 +70,19 @@ def model_card(config: Config, metrics: dict[str, Any], model_type: str, num_fra
         "",
         f"A video classifier fine-tuned from {f'[{base}](https://huggingface.co/{base})' if base else config.model.checkpoint}"
         f" on {f'[{dataset}](https://huggingface.co/datasets/{dataset})' if dataset else dataset_name}: "
-        f"{len(test.get('per_class', {}))} classes, clips of {num_frames} frames taken every {stride} frames.",
+        f"{len(test.get('per_class', {}))} classes"
+        + (" (multi-label: any number per video, each with its own sigmoid score and threshold)" if multi_label else "")
+        + f", clips of {num_frames} frames taken every {stride} frames.",
         "",
-        "## Accuracy",
+        "## Mean average precision" if multi_label else "## Accuracy",
         "",
-        "| split | " + " | ".join(long.format(views=views) for _, _, long in ACCURACIES) + " |",
-        "|---" * (len(ACCURACIES) + 1) + "|",
+        "| split | " + " | ".join(long.format(views=views) for _, _, long in table) + " |",
+        "|---" * (len(table) + 1) + "|",
     ]
     for split in ("val", "test"):
         if split in metrics:
             m = metrics[split]
-            cells = [f"{m[key]:.3f}" if m.get(key) is not None else "not measured" for key, _, _ in ACCURACIES]
+            cells = [f"{m[key]:.3f}" if m.get(key) is not None else "not measured" for key, _, _ in table]
             lines.append(f"| {split} ({m['videos']} videos) | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -94,7 +106,15 @@ def model_card(config: Config, metrics: dict[str, Any], model_type: str, num_fra
         "```",
         "",
     ]
-    if test.get("per_class"):
+    if test.get("per_class") and multi_label:
+        lines += ["## Per class (test)", "", "Thresholds chosen on val (config.json `label_thresholds`); "
+                  "infer.py shows the labels whose score reaches theirs.", "",
+                  "| class | AP | threshold | precision | recall | F1 | videos |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {label} | {'n/a' if c['ap'] is None else format(c['ap'], '.3f')} | {c['threshold']:.3f} | "
+                  f"{c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |"
+                  for label, c in test["per_class"].items()]
+        lines += ["", "![per-class AP and F1 of the test split](per_class_test.png)", ""]
+    elif test.get("per_class"):
         lines += ["## Per class (test)", "", "| class | precision | recall | F1 | videos |", "|---|---|---|---|---|"]
         lines += [f"| {label} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |"
                   for label, c in test["per_class"].items()]

@@ -84,13 +84,14 @@ class ModelSpec:
 
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         """Dataset items -> the Trainer's batch: uint8 clips (B, T, C, H, W) under the model's key
-        (VideoTrainer normalises them on the device), labels (B,), and the items' dataset indices where
-        they have them. Clips that did not decode are left out."""
+        (VideoTrainer normalises them on the device), labels as the task stacks them (class ids (B,);
+        multi-label: (B, classes) multi-hot), and the items' dataset indices where they have them. Clips
+        that did not decode are left out."""
         examples = [e for e in examples if e["video"] is not None]
         batch = {
             self.input_key: (torch.stack([e["video"] for e in examples]) if examples
                              else torch.empty(0, dtype=torch.uint8)),
-            "labels": torch.tensor([e["label"] for e in examples], dtype=torch.long),
+            "labels": self.task.stack([e["label"] for e in examples]),
         }
         if examples and "index" in examples[0]:
             batch["index"] = torch.tensor([e["index"] for e in examples], dtype=torch.long)

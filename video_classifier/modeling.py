@@ -10,6 +10,7 @@ from transformers import AutoConfig, AutoModelForVideoClassification, AutoVideoP
 from .config import ModelConfig, TrainConfig
 from .errors import UserError, first_line
 from .model_spec import ModelSpec, describe, fine_tuning_overrides, tiny_model, trained_stride
+from .task import SingleLabel, Task
 
 
 def ensure_tiny_checkpoint(config: ModelConfig, seed: int, quiet: bool = False) -> None:
@@ -40,11 +41,15 @@ def load_processor(ref: str) -> Any:
     return _load("processor", ref, AutoVideoProcessor.from_pretrained)
 
 
-def load_for_training(ref: str, label2id: dict[str, int], train: TrainConfig | None = None) -> Any:
-    """The checkpoint with a new classification head for our labels; label maps live in model.config."""
+def load_for_training(ref: str, label2id: dict[str, int], train: TrainConfig | None = None,
+                      task: Task = SingleLabel()) -> Any:
+    """The checkpoint with a new classification head for our labels; label maps live in model.config, and
+    a multi-label task's problem_type (transformers' pipeline then applies a sigmoid)."""
     if Path(ref).exists() and not (Path(ref) / "config.json").is_file():
         raise UserError(f"checkpoint folder {ref} has no config.json: check model.checkpoint")
     overrides = fine_tuning_overrides(_load("config", ref, AutoConfig.from_pretrained), train)
+    if task.name != SingleLabel.name:
+        overrides["problem_type"] = task.problem_type
     return _load(
         "model",
         ref,

@@ -23,6 +23,7 @@ from .user_videos import SPLITS, VIDEO_SUFFIXES
 from .config import DataConfig
 from .decoding import stream_header
 from .errors import UserError
+from .task import MultiLabel, SingleLabel, split_labels
 
 MANIFEST = "manifest.csv"
 LABELS = "labels.json"
@@ -34,7 +35,7 @@ UCF_NAME = re.compile(r"^v_(?P<label>.+)_g(?P<group>\d+)_c(?P<clip>\d+)$")
 @dataclass
 class VideoRecord:
     path: str  # relative to the data root
-    label: str
+    label: str  # multi-label: the labels joined by task.LABEL_SEPARATOR ("" for none)
     split: str
     group: str
     frames: int
@@ -83,8 +84,11 @@ def prepare(config: DataConfig, check: str = "sampled") -> Path:
         shutil.rmtree(partial)  # left by an interrupted run of ours
     partial.mkdir(parents=True)
 
+    multi_label = False
     if config.source == "folder":
-        records = user_video_records(config, partial, full=check == "full")
+        records, multi_label = user_video_records(config, partial, full=check == "full")
+    elif config.source == "synthetic" and config.synthetic.multi_label:
+        records, multi_label = generate_synthetic(config, partial), True
     else:
         if config.source == "synthetic":
             generate_synthetic(config, partial)
@@ -93,7 +97,7 @@ def prepare(config: DataConfig, check: str = "sampled") -> Path:
             extract_archive(archive, partial)
             _hoist_split_folders(partial, archive)
         records = scan_videos(partial)
-    labels = write_labels(records, partial)
+    labels = write_labels(records, partial, multi_label)
     write_manifest(records, partial)
     (partial / SOURCE_RECORD).write_text(json.dumps(record, indent=2) + "\n")
     if root.exists():
@@ -104,9 +108,9 @@ def prepare(config: DataConfig, check: str = "sampled") -> Path:
     return root
 
 
-def user_video_records(config: DataConfig, out: Path, full: bool) -> list[VideoRecord]:
-    """The user's videos as records with absolute paths, checked and split; rejected.csv and the split
-    report (splits.csv) written into `out`."""
+def user_video_records(config: DataConfig, out: Path, full: bool) -> tuple[list[VideoRecord], bool]:
+    """The user's videos as records with absolute paths, checked and split, and whether the list is
+    multi-label; rejected.csv and the split report (splits.csv) written into `out`."""
     listed = user_videos.list_videos(config)
     checked = user_videos.check_videos([v.path for v in listed], full)
     rejected = [(v, checked[v.path][1]) for v in listed if checked[v.path][0] is None]
@@ -135,14 +139,20 @@ def user_video_records(config: DataConfig, out: Path, full: bool) -> list[VideoR
           + "; videos per class and split (splits.csv):\n" + report)
     for message in short:
         print(f"note: {message} (add videos, or set data.split_fractions)")
-    return records
+    return records, listed[0].multi_label
 
 
-def generate_synthetic(config: DataConfig, out: Path) -> None:
+def generate_synthetic(config: DataConfig, out: Path) -> list[VideoRecord]:
+    """Render the synthetic set into `out`; its records (multi-label: the labels of each video, which
+    its folder's name does not carry)."""
     specs = synthetic.plan(config.synthetic)
+    records = []
     for spec in tqdm(specs, desc="generating videos", unit="video"):
         frames = synthetic.render(spec, config.synthetic)
         synthetic.write_video(frames, out / spec.relpath, config.synthetic.fps, config.synthetic.bits_per_pixel)
+        records.append(VideoRecord(spec.relpath, spec.labels, spec.split, f"{spec.group:02d}",
+                                   *probe_video(out / spec.relpath)))
+    return records
 
 
 def download_from_hub(config: DataConfig) -> Path:
@@ -233,13 +243,18 @@ def scan_videos(root: Path) -> list[VideoRecord]:
     return records
 
 
-def write_labels(records: list[VideoRecord], root: Path) -> list[str]:
-    labels = sorted({r.label for r in records if r.split == "train"})
-    unknown = sorted({r.label for r in records} - set(labels))
+def write_labels(records: list[VideoRecord], root: Path, multi_label: bool = False) -> list[str]:
+    """labels.json: the label maps, and the task the labels make (multi-label: several per video)."""
+    names = split_labels if multi_label else (lambda label: [label])
+    labels = sorted({name for r in records if r.split == "train" for name in names(r.label)})
+    unknown = sorted({name for r in records for name in names(r.label)} - set(labels))
     if unknown:
         raise UserError(f"classes {unknown} have val/test videos but no train videos: every class needs training data")
+    if not labels:
+        raise UserError("no training video has a label: label some videos")
     label2id = {label: i for i, label in enumerate(labels)}
-    data = {"label2id": label2id, "id2label": {str(i): label for label, i in label2id.items()}}
+    data = {"label2id": label2id, "id2label": {str(i): label for label, i in label2id.items()},
+            "task": (MultiLabel if multi_label else SingleLabel).name}
     (root / LABELS).write_text(json.dumps(data, indent=2) + "\n")
     return labels
 
@@ -249,6 +264,11 @@ def write_manifest(records: list[VideoRecord], root: Path) -> None:
         writer = csv.DictWriter(f, fieldnames=list(VideoRecord.__dataclass_fields__))
         writer.writeheader()
         writer.writerows(asdict(r) for r in records)
+
+
+def prepared_task(root: str | Path) -> str:
+    """The task the labels of a prepared folder make: "single_label" or "multi_label" (labels.json)."""
+    return json.loads((Path(root) / LABELS).read_text()).get("task", SingleLabel.name)
 
 
 def load_prepared(root: str | Path) -> tuple[dict[str, int], list[VideoRecord]]:

@@ -9,7 +9,14 @@ Zooms were tried as classes too: at the demo's size (64 px, 4 x 4 patches) a
 tiny VideoMAE confused zoom in with zoom out for about 30% of clips after 1500
 steps, while pans were near 100%, and magnified views lose texture.
 
-Files are `<split>/<Class>/v_<Class>_gNN_cMM.avi` (mpeg4 in AVI, like UCF101),
+Multi-label (`synthetic.multi_label`): the camera pans one of four ways or stays
+still, and a square of flat colour moves one of four ways over the view or stays
+still, the two drawn independently: a video has 0, 1 or 2 of the 8 labels
+(PanUp ... PanLeft, ObjectUp ... ObjectLeft), each on a fifth of the videos. The
+square is in every video, still or not, so one frame tells nothing either.
+
+Files are `<split>/<Class>/v_<Class>_gNN_cMM.avi` (mpeg4 in AVI, like UCF101;
+multi-label: a folder per combination of labels, e.g. `PanUp+ObjectLeft`, `Still`),
 groups never cross splits, and the output depends only on the config and seed.
 """
 
@@ -26,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import SyntheticConfig
+from .task import join_labels
 
 _H = 0.5**0.5
 # class name -> the camera's direction of motion (x right, y down), unit length
@@ -40,6 +48,15 @@ MOTIONS: dict[str, tuple[float, float]] = {
     "PanUpLeft": (-_H, -_H),
 }
 CLASSES = sorted(MOTIONS)
+
+# multi-label: the camera's and the square's four directions, each label on a fifth of the videos
+PANS = {"PanUp": (0, -1), "PanRight": (1, 0), "PanDown": (0, 1), "PanLeft": (-1, 0)}
+OBJECTS = {"ObjectUp": (0, -1), "ObjectRight": (1, 0), "ObjectDown": (0, 1), "ObjectLeft": (-1, 0)}
+MULTI_LABEL_CLASSES = sorted([*PANS, *OBJECTS])
+STILL = "Still"  # the folder of videos with no label: camera and square both still
+# every combination once per group: 5 camera motions (4 pans, still) x 5 square motions = 25 folders
+COMBINATIONS = ["+".join(p for p in (pan, thing) if p) or STILL
+                for pan in (None, *PANS) for thing in (None, *OBJECTS)]
 
 # Each video pans at config.speed frame widths per second times a random factor
 # in this range.
@@ -63,6 +80,21 @@ class VideoSpec:
     def relpath(self) -> str:
         return f"{self.split}/{self.label}/v_{self.label}_g{self.group:02d}_c{self.clip:02d}.avi"
 
+    @property
+    def labels(self) -> str:
+        """The video's label string: its class, or (multi-label) its labels joined as the manifest keeps them."""
+        if self.label in MOTIONS:
+            return self.label
+        return join_labels([] if self.label == STILL else self.label.split("+"))
+
+    def motions(self) -> tuple[tuple[float, float], tuple[float, float] | None]:
+        """(the camera's direction, the square's direction or None for no square); (0, 0): still."""
+        if self.label in MOTIONS:
+            return MOTIONS[self.label], None
+        parts = [] if self.label == STILL else self.label.split("+")
+        pan = next((PANS[p] for p in parts if p in PANS), (0, 0))
+        return pan, next((OBJECTS[p] for p in parts if p in OBJECTS), (0, 0))
+
 
 def plan(config: SyntheticConfig) -> list[VideoSpec]:
     """All videos to make, split by group: train groups first, then val, then test."""
@@ -70,7 +102,7 @@ def plan(config: SyntheticConfig) -> list[VideoSpec]:
     specs, first_group = [], 1
     for split, n_groups in counts.items():
         for group in range(first_group, first_group + n_groups):
-            for label in CLASSES:
+            for label in COMBINATIONS if config.multi_label else CLASSES:
                 for clip in range(1, config.clips_per_group + 1):
                     specs.append(VideoSpec(split, label, group, clip))
         first_group += n_groups
@@ -110,7 +142,7 @@ def render_with_window(spec: VideoSpec, config: SyntheticConfig) -> tuple[np.nda
     n_frames = max(1, round(seconds * config.fps))
     t = torch.arange(n_frames, dtype=torch.float32) / config.fps  # seconds
     w, h = config.width, config.height
-    dx, dy = MOTIONS[spec.label]
+    (dx, dy), square = spec.motions()
     detail = rng.uniform(*DETAIL)
 
     # The view: centre (cx, cy) in pixels of a canvas of (cw, ch) pixels that
@@ -137,6 +169,8 @@ def render_with_window(spec: VideoSpec, config: SyntheticConfig) -> tuple[np.nda
     theta[:, 1, 2] = cy / (ch / 2) - 1
     grid = F.affine_grid(theta, [n_frames, 3, h, w], align_corners=False)
     frames = F.grid_sample(canvas.expand(n_frames, -1, -1, -1), grid, mode="bilinear", align_corners=False)
+    if square is not None:  # multi-label: the square's own motion, independent of the camera's
+        frames = _add_square(frames, rng, square, t, speed * rng.uniform(0.5, 1.0))
     if config.distractors:
         frames = _add_distractors(frames, rng, config.distractors, t, speed)
     if config.flicker:
@@ -163,6 +197,22 @@ def _add_distractors(frames: torch.Tensor, rng: np.random.Generator, count: int,
             x = int((x0 + velocity * np.cos(angle) * seconds) % (w + side)) - side
             y = int((y0 + velocity * np.sin(angle) * seconds) % (h + side)) - side
             frames[i, :, max(y, 0): y + side, max(x, 0): x + side] = colour
+    return frames
+
+
+def _add_square(frames: torch.Tensor, rng: np.random.Generator, direction: tuple[float, float], t: torch.Tensor,
+                velocity: float) -> torch.Tensor:
+    """A square of flat colour, a quarter to a third of the view's height, moving `direction` at
+    `velocity` px/s across the view (wrapping at its edges), or still where direction is (0, 0)."""
+    _, _, h, w = frames.shape
+    frames = frames.clone()
+    side = int(rng.integers(h // 4, h // 3 + 1))
+    colour = torch.from_numpy(rng.random(3, dtype=np.float32)).view(3, 1, 1)
+    x0, y0 = rng.uniform(0, w), rng.uniform(0, h)
+    for i, seconds in enumerate(t.tolist()):
+        x = int((x0 + velocity * direction[0] * seconds) % (w + side)) - side
+        y = int((y0 + velocity * direction[1] * seconds) % (h + side)) - side
+        frames[i, :, max(y, 0): y + side, max(x, 0): x + side] = colour
     return frames
 
 

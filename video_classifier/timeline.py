@@ -14,6 +14,11 @@ the same label form a segment; a segment shorter than `min_segment` seconds is
 merged into its neighbour. Each boundary is then placed, within a window of
 where the labels change, at the time whose share of each class in the windows
 around it best matches what those windows said (Timeline.place_cut).
+
+A multi-label model's classes are independent: each class gets its own
+intervals, where it is on, by the same Viterbi rule over two states (on where
+its score beats its threshold, `switch_cost` per switch); intervals of
+different classes may overlap.
 """
 
 from __future__ import annotations
@@ -59,11 +64,39 @@ class Timeline:
     probs: torch.Tensor  # (windows, classes)
     labels: list[str]  # class names by id
     fps: float  # the video's average frame rate: no segment is shorter than one frame
+    thresholds: tuple[float, ...] | None = None  # multi-label: each class's threshold (per-class intervals)
+
+    def class_intervals(self, min_segment: float = 0.0, switch_cost: float = SWITCH_COST) -> list[Segment]:
+        """Multi-label: for each class, the stretches where it is on (two-state Viterbi: on scores p / t,
+        off (1 - p) / (1 - t), so at switch_cost 0 a window is on where p >= t), bounded half-way between
+        window centres; stretches shorter than `min_segment` dropped. Sorted by start."""
+        centres = [s + self.window / 2 for s in self.starts]
+        out = []
+        for c, name in enumerate(self.labels):
+            p, t = self.probs[:, c].double(), float(self.thresholds[c])
+            on = label_path(torch.stack([(1 - p) / (1 - t), p / t], -1), switch_cost)
+            k = 0
+            while k < len(on):
+                if not on[k]:
+                    k += 1
+                    continue
+                first = k
+                while k + 1 < len(on) and on[k + 1]:
+                    k += 1
+                start = 0.0 if first == 0 else (centres[first - 1] + centres[first]) / 2
+                end = self.duration if k == len(on) - 1 else (centres[k] + centres[k + 1]) / 2
+                if end - start >= min_segment:
+                    out.append(Segment(round(start, 3), round(end, 3), name,
+                                       round(float(p[first:k + 1].mean()), 4)))
+                k += 1
+        return sorted(out, key=lambda segment: (segment.start, segment.label))
 
     def segments(self, min_segment: float = 0.0, switch_cost: float = SWITCH_COST,
                  place_cuts: bool = True) -> list[Segment]:
         """Segments of the label path; `place_cuts` False leaves each cut half-way between the centres of
-        the windows either side of it (bench/timeline.py compares the two)."""
+        the windows either side of it (bench/timeline.py compares the two). Multi-label: class_intervals."""
+        if self.thresholds is not None:
+            return self.class_intervals(min_segment, switch_cost)
         top = label_path(self.probs, switch_cost)
         centres = [s + self.window / 2 for s in self.starts]
 
@@ -202,7 +235,9 @@ def timeline(model: Any, spec: ModelSpec, path: Path, decoding: Decoding, stride
             clips.append(crop(decode_clip(decode, path, indices, fps)))
         probs.append(spec.task.scores(spec.logits(model, torch.cat(clips))).cpu())
     labels = [spec.id2label[i] for i in range(len(spec.id2label))]
-    return Timeline(str(path), duration, float(length), stride, starts, torch.cat(probs), labels, fps)
+    thresholds = (tuple(spec.task.threshold_vector(len(labels)).tolist()) if hasattr(spec.task, "threshold_vector")
+                  else None)
+    return Timeline(str(path), duration, float(length), stride, starts, torch.cat(probs), labels, fps, thresholds)
 
 
 def write_timeline(result: Timeline, segments: list[Segment], out: Path, top_k: int, min_segment: float,

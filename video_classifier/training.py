@@ -25,7 +25,8 @@ from .model_card import CARD, write_model_card
 from .errors import UserError
 from .model_spec import ModelSpec, describe, layer_depths, record_in_config, save_image_processor
 from .modeling import ensure_tiny_checkpoint, load_for_training, load_processor
-from .prepare import LABELS, load_prepared
+from .prepare import LABELS, VideoRecord, load_prepared, prepared_task
+from .task import TASKS, MultiLabel, SingleLabel, Task, class_counts
 
 METRICS = "metrics.json"  # the final evaluation of val and test
 RESOLVED_CONFIG = "config.yaml"
@@ -86,7 +87,7 @@ class StopOnUnreadableData(TrainerCallback):
 MARKER = ".video-classifier-run"
 OURS = ("checkpoint-*", "runs", "model.safetensors", "model-*.safetensors", "model.safetensors.index.json",
         "config.json", "preprocessor_config.json", "video_preprocessor_config.json", "training_args.bin",
-        "labels.json", RESOLVED_CONFIG, METRICS, "training.png", "confusion_*.png", "scores_*.json",
+        "labels.json", RESOLVED_CONFIG, METRICS, "training.png", "confusion_*.png", "per_class_*.png", "scores_*.json",
         "eval_*.json", "README.md", FAILURES, MARKER)
 
 
@@ -132,14 +133,48 @@ def _resume_point(config: Config) -> str | None:
     return last
 
 
+class BalancedSampler(torch.utils.data.Sampler):
+    """train.sampler: balanced. An epoch of len(weights) draws with replacement, each video drawn with
+    probability proportional to its weight (task.sample_weights: every class drawn as often). The draws
+    are seeded by (seed, epoch), so every process of a data-parallel run makes the same sequence and the
+    Trainer's accelerate hands each its own share of the batches; an epoch's draws are exact again after
+    a resume only when the Trainer calls set_epoch (it does, at each epoch's start)."""
+
+    def __init__(self, weights: torch.Tensor, seed: int):
+        self.weights, self.seed, self.epoch = weights.double(), seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.weights)
+
+    def __iter__(self) -> Any:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        self.epoch += 1  # the next epoch differs even where set_epoch is never called
+        return iter(torch.multinomial(self.weights, len(self.weights), True, generator=generator).tolist())
+
+
+def sample_weights(task: Task, labels: list[str], label2id: dict[str, int]) -> torch.Tensor:
+    """A weight per training video for class-balanced sampling: 1 / (videos of its class); multi-label:
+    the mean of that over its labels (the videos without a label weigh as one class of their own)."""
+    counts = class_counts(task, labels, label2id)
+    ids = [task.label_ids(label, label2id) for label in labels]
+    unlabelled = max(1, sum(not i for i in ids))
+    return torch.tensor([sum(1 / counts[c] for c in i) / len(i) if i else 1 / unlabelled for i in ids])
+
+
 class VideoTrainer(Trainer):
     """The Trainer, with the loss and optimizer of the fine-tuning options (train.label_smoothing,
-    mixup_alpha, cutmix_alpha, layer_decay). With all of them off it computes what the model's own
-    loss and the Trainer's own AdamW do."""
+    mixup_alpha, cutmix_alpha, layer_decay, class_weights, sampler). With all of them off it computes
+    what the model's own loss and the Trainer's own AdamW do."""
 
-    def __init__(self, *args: Any, spec: ModelSpec, train_options: TrainConfig, **kwargs: Any):
+    def __init__(self, *args: Any, spec: ModelSpec, train_options: TrainConfig,
+                 class_weights: torch.Tensor | None = None, sample_weights: torch.Tensor | None = None,
+                 **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.spec, self.options = spec, train_options
+        self.class_weights, self.sample_weights = class_weights, sample_weights
         self.loss_is_scaled_for_ga = False  # compute_loss returns the batch mean, as torch's cross_entropy does
         classes = len(spec.id2label)
         mixers = []
@@ -162,8 +197,14 @@ class VideoTrainer(Trainer):
         outputs = model(**self.spec.inputs(clips))
         logits = ModelSpec.class_scores(outputs.logits).float()
         smoothing = self.options.label_smoothing if model.training else 0.0
-        loss = self.spec.task.loss(logits, targets, label_smoothing=smoothing)
+        weight = None if self.class_weights is None or not model.training else self.class_weights.to(logits.device)
+        loss = self.spec.task.loss(logits, targets, label_smoothing=smoothing, weight=weight)
         return (loss, outputs) if return_outputs else loss
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+        if self.sample_weights is None:
+            return super()._get_train_sampler(train_dataset)
+        return BalancedSampler(self.sample_weights, self.args.seed)
 
     def create_model_card(self, *args: Any, **kwargs: Any) -> None:
         """Keep the output folder's README.md (model_card.py's) when pushing; the Trainer's own card
@@ -192,7 +233,8 @@ class VideoTrainer(Trainer):
         return self.optimizer
 
 
-def training_arguments(config: Config, max_steps: int, iterable: bool, steps_per_epoch: int) -> TrainingArguments:
+def training_arguments(config: Config, max_steps: int, iterable: bool, steps_per_epoch: int,
+                       task: Task = SingleLabel()) -> TrainingArguments:
     """The Trainer's arguments. Under torchrun / accelerate launch they also set up the process group:
     gloo on CPU, nccl on GPUs; each process then trains on its own shard of every epoch."""
     workers = config.data.workers()
@@ -214,7 +256,7 @@ def training_arguments(config: Config, max_steps: int, iterable: bool, steps_per
         save_strategy="steps" if iterable else "epoch",
         **per_epoch,
         save_total_limit=2,  # the best checkpoint and the last one are kept
-        metric_for_best_model="accuracy",  # best model reloaded below, through from_pretrained
+        metric_for_best_model=task.best_metric,  # best model reloaded below, through from_pretrained
         logging_steps=config.train.logging_steps,
         report_to=check_report_to(config.train.report_to),
         seed=config.train.seed,
@@ -256,6 +298,19 @@ def check_report_to(value: str) -> list[str]:
     return names
 
 
+def choose_task(train: TrainConfig, root: str | Path) -> Task:
+    """train.task, or with "auto" the task the prepared labels make (labels.json)."""
+    prepared = prepared_task(root)
+    name = prepared if train.task == "auto" else train.task
+    if name == SingleLabel.name and prepared == MultiLabel.name:
+        raise UserError(f"train.task: single_label, but {root} is multi-label (videos with several labels or none): "
+                        "set train.task: auto or multi_label")
+    if name == MultiLabel.name and (train.mixup_alpha > 0 or train.cutmix_alpha > 0):
+        raise UserError("train.mixup_alpha / train.cutmix_alpha mix one label per clip: set both to 0 for a "
+                        "multi-label run")
+    return TASKS[name]()
+
+
 def world_size() -> int:
     """Processes in this run: torchrun and accelerate launch set WORLD_SIZE; 1 otherwise."""
     return int(os.environ.get("WORLD_SIZE", "1"))
@@ -277,7 +332,9 @@ def train(config: Config) -> dict[str, Any]:
     check_report_to(config.train.report_to)
     finished = _finished_run(config)
     if finished is not None:
-        print(f"{out} already holds this run (same config): reusing it; test top-1 {finished['test']['top1']:.4f}")
+        headline = "mAP" if "mAP" in finished["test"] else "top1"
+        print(f"{out} already holds this run (same config): reusing it; test {headline} "
+              f"{finished['test'][headline]:.4f}")
         return finished
 
     # Labels and data
@@ -291,7 +348,8 @@ def train(config: Config) -> dict[str, Any]:
     # each process takes batch_size clips per step from its own shard of the epoch
     steps_per_epoch = math.ceil(len(by_split["train"]) / (config.train.batch_size * processes))
     max_steps = config.train.max_steps or steps_per_epoch * config.train.epochs
-    args = training_arguments(config, max_steps, iterable, steps_per_epoch)
+    task = choose_task(config.train, config.data.root)
+    args = training_arguments(config, max_steps, iterable, steps_per_epoch, task)
     main = args.process_index == 0  # only the main process writes the output folder and prints
     say = print if main else (lambda *_, **__: None)
     if not main:
@@ -310,7 +368,7 @@ def train(config: Config) -> dict[str, Any]:
     # A resumed run reloads its weights through from_pretrained: the Trainer's own
     # state-dict loading skips keys that transformers renames on load (VideoMAE's
     # q_bias/v_bias), and keys it skips keep the values loaded here.
-    model = load_for_training(resume or config.model.checkpoint, label2id, config.train)
+    model = load_for_training(resume or config.model.checkpoint, label2id, config.train, task)
 
     # The model's description (inputs, preprocessing, outputs) and the datasets
     spec = describe(model, processor, config.data.sample_rate, config.train)
@@ -321,8 +379,19 @@ def train(config: Config) -> dict[str, Any]:
         max_stride = pipeline_stride(by_split["train"], spec.preprocess.num_frames)
     failures = DecodeFailures(out / FAILURES)
     datasets, decoding = build_datasets(config.data, {s: by_split[s] for s in ("train", "val")}, label2id,
-                                        spec.preprocess, max_stride, failures)
+                                        spec.preprocess, max_stride, failures, spec.task)
     say(f"data: {decoding}; {args.dataloader_num_workers} DataLoader workers per process")
+    train_labels = [r.label for r in by_split["train"]]
+    class_weights = (spec.task.class_weights(train_labels, label2id) if config.train.class_weights == "balanced"
+                     else None)
+    balanced = sample_weights(spec.task, train_labels, label2id) if config.train.sampler == "balanced" else None
+    if class_weights is not None or balanced is not None or spec.task.name != SingleLabel.name:
+        counts = class_counts(spec.task, train_labels, label2id)
+        say(f"task: {spec.task.name}; training videos per class {min(counts)}-{max(counts)} "
+            f"(largest / smallest {max(counts) / max(min(counts), 1):.1f})"
+            + (f"; loss weights ({config.train.class_weights}) {class_weights.min():.3g}-{class_weights.max():.3g}"
+               if class_weights is not None else "")
+            + ("; class-balanced sampling (train.sampler: balanced)" if balanced is not None else ""))
     short = [r for r in by_split["train"] if r.duration < float(spec.preprocess.clip_duration(r.fps))]
     if short:  # kept: their clips repeat frames to fill num_frames
         say(f"data: {len(short)} of {len(by_split['train'])} training videos are shorter than one clip "
@@ -355,6 +424,8 @@ def train(config: Config) -> dict[str, Any]:
         data_collator=spec.collate,
         compute_metrics=ClipMetrics(spec),
         callbacks=[StopOnUnreadableData(out / FAILURES, len(by_split["train"]))],
+        class_weights=class_weights,
+        sample_weights=balanced,
     )
 
     # Train (resuming an interrupted run), then evaluate the best model
@@ -368,18 +439,22 @@ def train(config: Config) -> dict[str, Any]:
     if not main:
         return {}  # the main process saves and evaluates once
     if best:
-        print(f"best validation accuracy {trainer.state.best_metric:.4f} at {best}")
-        trainer.model = trainer.model_wrapped = load_for_training(best, label2id).to(trainer.args.device)
+        print(f"best validation {task.best_metric} {trainer.state.best_metric:.4f} at {best}")
+        trainer.model = trainer.model_wrapped = load_for_training(best, label2id, task=task).to(trainer.args.device)
     trainer.save_model()
     save_image_processor(processor, trainer.model.config.model_type, out)
     shutil.copy(Path(config.data.root) / LABELS, out / LABELS)
     save_config(config, out / RESOLVED_CONFIG)
-    plot_training(trainer.state.log_history, out / "training.png")
+    plot_training(trainer.state.log_history, out / "training.png", task.best_metric)
 
-    # Evaluate the kept model: video level (multi-view) and clip level, on val and test
+    # Evaluate the kept model: video level (multi-view) and clip level, on val and test; a multi-label
+    # task chooses its per-class thresholds on val, kept in config.json (label_thresholds) for inference
     final = {s: by_split[s] for s in ("val", "test")}
     metrics = evaluate_model(trainer.model.eval(), spec, config, final, label2id, out, METRICS, saved=out,
-                             failures=failures)
+                             failures=failures, fit_on="val")
+    if "thresholds" in metrics["val"]:
+        trainer.model.config.label_thresholds = metrics["val"]["thresholds"]
+        trainer.model.config.save_pretrained(out)
     training_failures = DecodeFailures.summary(out / FAILURES).get("train")
     if training_failures:  # the run went on without these videos' clips: say so where its numbers are
         metrics["train"] = {"clips_replaced": training_failures["failures"], "videos_failing": training_failures["videos"]}

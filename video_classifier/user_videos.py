@@ -2,7 +2,9 @@
 
 `data.videos` is a folder `<Class>/**/<video>` or a list (.csv with a header, or
 .jsonl) of `path`, `label` and optionally `split` and `group`; relative paths in
-a list are relative to the list's folder. Every video is opened and decoded
+a list are relative to the list's folder. A list with a `labels` column instead
+(.csv: labels separated by `|`; .jsonl: a list of strings) is multi-label: a
+video may have several labels, or none. Every video is opened and decoded
 (a frame at its start, middle and end; all of them with `--check full`) on all
 cores; one that fails is left out and listed in `rejected.csv` with the reason.
 Splits given in a list are kept; otherwise whole groups go to train/val/test in
@@ -31,6 +33,7 @@ from tqdm.auto import tqdm
 from .config import DataConfig
 from .decoding import stream_header
 from .errors import UserError, first_line
+from .task import LABEL_SEPARATOR, join_labels, split_labels
 
 SPLITS = ("train", "val", "test")
 VIDEO_SUFFIXES = {".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
@@ -43,9 +46,10 @@ class Listed:
     """One video as the user gave it."""
 
     path: Path  # absolute
-    label: str
+    label: str  # multi-label: the labels joined by LABEL_SEPARATOR ("" for none)
     split: str = ""
     group: str = ""
+    multi_label: bool = False  # the list has a `labels` column
 
 
 def list_videos(config: DataConfig) -> list[Listed]:
@@ -62,16 +66,18 @@ def list_videos(config: DataConfig) -> list[Listed]:
                             f"{', '.join(sorted(VIDEO_SUFFIXES))})")
         return listed
     rows = _read_list(source)
+    multi = bool(rows) and "labels" in rows[0]
     listed = []
     for number, row in enumerate(rows, start=2 if source.suffix.lower() == ".csv" else 1):
-        path, label = str(row.get("path") or "").strip(), str(row.get("label") or "").strip()
-        if not path or not label:
+        path = str(row.get("path") or "").strip()
+        label = _row_labels(row.get("labels"), source, number) if multi else str(row.get("label") or "").strip()
+        if not path or (not label and not multi):
             raise UserError(f"{source} line {number}: every row needs a path and a label")
         split = str(row.get("split") or "").strip()
         if split and split not in SPLITS:
             raise UserError(f"{source} line {number}: split {split!r} is not one of {', '.join(SPLITS)}")
         listed.append(Listed((source.parent / Path(path).expanduser()).resolve(), label, split,
-                             str(row.get("group") or "").strip()))
+                             str(row.get("group") or "").strip(), multi))
     if not listed:
         raise UserError(f"{source} lists no videos")
     given = {bool(v.split) for v in listed}
@@ -80,14 +86,29 @@ def list_videos(config: DataConfig) -> list[Listed]:
     return listed
 
 
+def _row_labels(value: Any, source: Path, number: int) -> str:
+    """A multi-label row's `labels` (a .csv's "a|b", a .jsonl's ["a", "b"]; empty: none) as one string."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return join_labels(split_labels(value))
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        if any(LABEL_SEPARATOR in v for v in value):
+            raise UserError(f"{source} line {number}: a label may not contain {LABEL_SEPARATOR!r}")
+        return join_labels([v.strip() for v in value if v.strip()])
+    raise UserError(f"{source} line {number}: labels must be a list of strings or a string of labels "
+                    f"separated by {LABEL_SEPARATOR!r}, got {value!r}")
+
+
 def _read_list(source: Path) -> list[dict[str, Any]]:
     suffix = source.suffix.lower()
     try:
         if suffix == ".csv":
             with open(source, newline="") as f:
                 rows = list(csv.DictReader(f))
-                if rows and not {"path", "label"} <= set(rows[0]):
-                    raise UserError(f"{source}: the header must name path and label (and optionally split, group)")
+                if rows and not ({"path", "label"} <= set(rows[0]) or {"path", "labels"} <= set(rows[0])):
+                    raise UserError(f"{source}: the header must name path and label, or path and labels for "
+                                    "several labels per video (and optionally split, group)")
                 return rows
         if suffix in (".jsonl", ".json"):
             rows = []
@@ -211,10 +232,11 @@ def group_of(video: Listed, pattern: str) -> str:
 
 def assign_splits(videos: list[Listed], fractions: tuple[float, float, float], pattern: str, seed: int
                   ) -> tuple[dict[Path, str], list[str]]:
-    """Each video's split, whole groups at a time, per class; and a message per class too small for a split."""
+    """Each video's split, whole groups at a time, per class (multi-label: all videos as one class, so a
+    group never straddles splits); and a message per class too small for a split."""
     by_class: dict[str, dict[str, list[Listed]]] = defaultdict(lambda: defaultdict(list))
     for video in videos:
-        by_class[video.label][group_of(video, pattern)].append(video)
+        by_class["all videos" if video.multi_label else video.label][group_of(video, pattern)].append(video)
     split_of, short = {}, []
     for label in sorted(by_class):
         groups = sorted(by_class[label])
@@ -251,9 +273,10 @@ def _largest_remainder(n: int, fractions: tuple[float, float, float]) -> list[in
 
 
 def write_split_report(rows: list[tuple[str, str]], folder: Path) -> str:
-    """Videos per class per split, as a CSV in `folder` and as the text table returned."""
-    counts = Counter(rows)
-    labels = sorted({label for label, _ in rows})
+    """Videos per class per split, as a CSV in `folder` and as the text table returned; a multi-label
+    video counts once under each of its labels (and under "(no label)" when it has none)."""
+    counts = Counter((name, split) for label, split in rows for name in split_labels(label) or ["(no label)"])
+    labels = sorted({label for label, _ in counts})
     with open(folder / SPLIT_REPORT, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["class", *SPLITS])
@@ -262,6 +285,6 @@ def write_split_report(rows: list[tuple[str, str]], folder: Path) -> str:
     width = max(len("class"), *(len(label) for label in labels))
     lines = [f"{'class':<{width}}  " + "  ".join(f"{s:>5}" for s in SPLITS)]
     lines += [f"{label:<{width}}  " + "  ".join(f"{counts[label, s]:>5}" for s in SPLITS) for label in labels]
-    lines.append(f"{'total':<{width}}  " + "  ".join(f"{sum(n for (_, s2), n in counts.items() if s2 == s):>5}"
-                                                   for s in SPLITS))
+    videos = Counter(split for _, split in rows)
+    lines.append(f"{'total':<{width}}  " + "  ".join(f"{videos[s]:>5}" for s in SPLITS))
     return "\n".join(lines)
