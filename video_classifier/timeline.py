@@ -242,12 +242,13 @@ def timeline(model: Any, spec: ModelSpec, path: Path, decoding: Decoding, stride
 
 def write_timeline(result: Timeline, segments: list[Segment], out: Path, top_k: int, min_segment: float,
                    switch_cost: float) -> dict[str, Path]:
-    """`<stem>.timeline.json` (windows' top-k and `segments`, made with `min_segment` and `switch_cost`),
+    """`<stem>.timeline.json` (windows' top-k, multi-label every class's score, and `segments`, made with `min_segment` and `switch_cost`),
     `.csv` (one row per window and label) and `.png` (each class's probability over time, segments
     shaded) in `out`."""
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{Path(result.video).stem}.timeline"  # clip.mp4 -> clip.timeline.json, .csv, .png
-    k = min(top_k, len(result.labels))
+    # multi-label: every class's score, so each window shows the classes that reach their thresholds
+    k = len(result.labels) if result.thresholds is not None else min(top_k, len(result.labels))
     scores, ids = result.probs.topk(k, dim=-1)
     windows = [{"start": s, "end": round(s + result.window, 6),
                 "top": [{"label": result.labels[i], "score": round(v, 6)} for i, v in zip(row_ids, row_scores)]}
