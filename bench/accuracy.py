@@ -1,7 +1,8 @@
 """Numbers that can rank choices: the demo-sized model fine-tuned on the harder synthetic set
 (configs/hard.yaml) under named variants, several seeds each, scored on its test split.
 
-    python bench/accuracy.py [--quick] [--seeds N] [--steps N] [--variants a,b,...] [--set K=V] [--out FOLDER]
+    python bench/accuracy.py [--quick | --long-tail] [--seeds N] [--steps N] [--variants a,b,...] [--set K=V]
+                             [--out FOLDER]
 
 Each architecture's tiny model is first pretrained once on the demo set (pans filling the whole video,
 900 steps) and saved without its head, as a real fine-tuning starts from a pretrained checkpoint
@@ -46,10 +47,20 @@ VARIANTS: dict[str, list[str]] = {
     "temporal jitter (max_stride auto)": ["train.max_stride=auto"],
     **{arch: [f"model.checkpoint=checkpoints/{arch}-tiny-motion"] for arch in ARCHITECTURES},
 }
+# The long tail: the harder set with 50:1 between its largest and smallest class in training (100
+# videos down to 2; val and test balanced), with and without the options for imbalanced classes
+LONG_TAIL = ["data.root=data/hard-longtail", "data.synthetic.train_groups=50", "data.synthetic.imbalance=50"]
+VARIANTS.update({
+    "long tail 50:1": LONG_TAIL,
+    "long tail, class_weights balanced": LONG_TAIL + ["train.class_weights=balanced"],
+    "long tail, sampler balanced": LONG_TAIL + ["train.sampler=balanced"],
+})
+LONG_TAIL_VARIANTS = [name for name in VARIANTS if name.startswith("long tail")]
 # checkpoint folder (as configs/hard.yaml and the variants name it) -> the architecture pretrained into it
 PRETRAINED = {f"checkpoints/{arch}-tiny-motion": arch for arch in ("videomae", *ARCHITECTURES)}
 QUICK = ["baseline (videomae)", "label_smoothing 0.1"]
-METRICS = (("clip", "clip level"), ("1x1", "1x1"), ("5x3", "5x3"), ("pipeline", "stock pipeline"))
+METRICS = (("clip", "clip level"), ("1x1", "1x1"), ("5x3", "5x3"), ("pipeline", "stock pipeline"),
+           ("mca", "mean class accuracy (5x3)"), ("worst", "worst-class recall (5x3)"))
 
 
 def pretrained(checkpoint: Path, architecture: str, steps: int = PRETRAIN_STEPS) -> float:
@@ -78,14 +89,16 @@ def pretrained(checkpoint: Path, architecture: str, steps: int = PRETRAIN_STEPS)
 
 def run_one(overrides: list[str], seed: int, steps: int, out: Path) -> dict[str, float]:
     """Train one variant with one seed; its test top-1 at clip level, 1x1, 5x3 and through the stock
-    pipeline, and the seconds taken."""
+    pipeline, the 5x3 mean class accuracy and worst class's recall, and the seconds taken."""
     start = time.perf_counter()
     config = load_config(CONFIG, overrides + [f"train.seed={seed}", f"train.max_steps={steps}",
                                               f"train.output_dir={out}", "train.overwrite_output_dir=true",
                                               "train.logging_steps=1000"])
     test = train(config)["test"]  # evaluates val and test (the stock pipeline on test only)
     return {"clip": test["clip_top1"], "1x1": test["centre_view_top1"], "5x3": test["top1"],
-            "pipeline": test["pipeline_top1"], "seconds": time.perf_counter() - start}
+            "pipeline": test["pipeline_top1"], "mca": test["mean_class_accuracy"],
+            "worst": min(c["recall"] for c in test["per_class"].values() if c["support"]),
+            "seconds": time.perf_counter() - start}
 
 
 def summarise(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -124,7 +137,7 @@ def plot(table: dict[str, dict[str, float]], path: Path) -> None:
                yerr=[table[n][f"{key}_spread"] for n in names], capsize=3)
     ax.axhline(1 / 8, color="grey", linestyle=":", label="chance (8 classes)")
     ax.set_xticks(x, names, rotation=20, ha="right")
-    ax.set_ylabel("test top-1")
+    ax.set_ylabel("test top-1 / recall")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -138,12 +151,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, help="seeds per variant (default 3; --quick 2)")
     parser.add_argument("--steps", type=int, default=300, help="fine-tuning steps per run (default 300)")
     parser.add_argument("--variants", help=f"comma-separated, from: {', '.join(VARIANTS)}")
+    parser.add_argument("--long-tail", action="store_true", help=f"the variants {', '.join(LONG_TAIL_VARIANTS)}")
     parser.add_argument("--out", default=str(REPO / "runs" / "bench-accuracy"), help="folder for runs and tables")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override configs/hard.yaml for every variant (a changed data.synthetic needs its own "
                              "data.root)")
     args = parser.parse_args(argv)
-    names = args.variants.split(",") if args.variants else (QUICK if args.quick else list(VARIANTS))
+    names = (args.variants.split(",") if args.variants else LONG_TAIL_VARIANTS if args.long_tail
+             else QUICK if args.quick else list(VARIANTS))
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant {unknown[0]!r}: choose from {', '.join(VARIANTS)}")
@@ -152,7 +167,9 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    prepare(load_config(CONFIG, args.overrides).data)  # once; a prepared folder is reused
+    data = {c.data.root: c.data for c in (load_config(CONFIG, args.overrides + VARIANTS[n]) for n in names)}
+    for settings in data.values():  # each data set once; a prepared folder is reused
+        prepare(settings)
     pretraining = {}  # variant -> its checkpoint's demo test top-1; the checkpoints are made once and reused
     for name in names:
         checkpoint = load_config(CONFIG, args.overrides + VARIANTS[name]).model.checkpoint

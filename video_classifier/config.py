@@ -44,6 +44,9 @@ class SyntheticConfig:
     # several labels per video: a pan (or none) and a square's own motion (or none), drawn independently;
     # each group holds the 25 combinations (configs/multilabel.yaml)
     multi_label: bool = False
+    # long tail: class k of C gets train_groups x imbalance^(-k / (C - 1)) training groups (at least 1),
+    # so the largest class has `imbalance` times the smallest's; val and test stay balanced. 1: balanced
+    imbalance: float = 1.0
     train_groups: int = 8  # groups (scenes) per class in each split; a group never crosses splits
     val_groups: int = 2
     test_groups: int = 3
@@ -62,6 +65,8 @@ class SyntheticConfig:
             raise UserError(f"{prefix}.motion_fraction = {self.motion_fraction}: must be in (0, 1]")
         if self.distractors < 0 or self.shake < 0 or not 0 <= self.flicker < 1:
             raise UserError(f"{prefix}: distractors and shake must be >= 0, flicker in [0, 1)")
+        if self.imbalance < 1:
+            raise UserError(f"{prefix}.imbalance = {self.imbalance}: must be >= 1 (largest / smallest class; 1 = balanced)")
         if self.train_groups + self.val_groups + self.test_groups > 99:
             raise UserError(f"{prefix}: at most 99 groups in all (names are gNN)")
 

@@ -99,10 +99,16 @@ class VideoSpec:
 def plan(config: SyntheticConfig) -> list[VideoSpec]:
     """All videos to make, split by group: train groups first, then val, then test."""
     counts = {"train": config.train_groups, "val": config.val_groups, "test": config.test_groups}
+    labels = COMBINATIONS if config.multi_label else CLASSES
+    # the long tail (config.imbalance): class k keeps the first train_groups x imbalance^(-k / (C - 1))
+    kept = {label: max(1, round(config.train_groups * config.imbalance ** (-k / max(len(labels) - 1, 1))))
+            for k, label in enumerate(labels)}
     specs, first_group = [], 1
     for split, n_groups in counts.items():
         for group in range(first_group, first_group + n_groups):
-            for label in COMBINATIONS if config.multi_label else CLASSES:
+            for label in labels:
+                if split == "train" and group - first_group >= kept[label]:
+                    continue
                 for clip in range(1, config.clips_per_group + 1):
                     specs.append(VideoSpec(split, label, group, clip))
         first_group += n_groups
