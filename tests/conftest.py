@@ -87,6 +87,17 @@ def tiny_workspace(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def multilabel_workspace(tmp_path_factory) -> Path:
+    """The tiny config's videos from the multi-label synthetic set (25 combinations of a pan and a square's
+    own motion per group: 50 train, 25 val, 25 test videos), prepared once (read-only for tests)."""
+    root = tmp_path_factory.mktemp("multilabel-data")
+    data = tiny_config_dict(root)
+    data["data"]["synthetic"]["multi_label"] = True
+    prepare(load_config(write_config(root / "config.yaml", data)).data)
+    return root
+
+
+@pytest.fixture(scope="session")
 def trained(tiny_workspace, tmp_path_factory):
     """A finished training run on the tiny dataset, made once: (config path, output folder, train stdout)."""
     root = tmp_path_factory.mktemp("run")

@@ -190,3 +190,52 @@ def test_tiny_init_builds_each_architecture(architecture):
     frames = np.zeros((FRAMES, SIZE, SIZE, 3), np.uint8)
     pixels = next(v for v in processor(videos=[frames], return_tensors="pt", do_sample_frames=False).values())
     assert pixels.shape == (1, FRAMES, 3, SIZE, SIZE)
+
+
+def centre_clip_frames(record, root: Path, num_frames: int, stride: int) -> np.ndarray:
+    """The frames of infer.py's 1 clip x 1 crop view, (T, H, W, 3) uint8, as the pipeline takes an array."""
+    from video_classifier.preprocessing import clip_frame_indices, exact_fps, spread_clip_starts
+
+    length = num_frames * stride / record.fps
+    start = spread_clip_starts(record.duration, length, 1)[0]
+    indices = clip_frame_indices(start, start + length, exact_fps(record.fps), record.frames, num_frames)
+    return decode_pyav(root / record.path, indices, record.fps).permute(0, 2, 3, 1).numpy()
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_multi_label_runs_on_every_architecture(architecture, multilabel_workspace, tmp_path, capsys):
+    """train.py on the multi-label set saves problem_type; infer.py's 1x1 scores are the sigmoid of the plain
+    model's logits, and the stock pipeline with no arguments gives them too (VideoPrism: the pipeline cannot
+    read its (1, 1, classes) logits, as for one label)."""
+    from transformers import pipeline
+
+    from video_classifier.prepare import load_prepared
+
+    data = tiny_config_dict(tmp_path)
+    data["data"]["root"] = str(multilabel_workspace / "data")
+    data["model"] = {"checkpoint": str(plain_checkpoint(architecture, tmp_path / "checkpoint"))}
+    data["train"]["max_steps"] = 3
+    data["eval"] = {"num_clips": 1, "num_crops": 1}
+    config_path = write_config(tmp_path / "config.yaml", data)
+    train_script.main(["--config", str(config_path)])
+    out = Path(data["train"]["output_dir"])
+    model = AutoModelForVideoClassification.from_pretrained(out).eval()
+    assert model.config.problem_type == "multi_label_classification"
+    root = multilabel_workspace / "data"
+    test = [r for r in load_prepared(root)[1] if r.split == "test"][:3]
+    capsys.readouterr()
+    infer_script.main(["--config", str(config_path), "--model", str(out), "--json", "--top-k", "8",
+                       *[str(root / r.path) for r in test]])
+    predictions = json.loads(capsys.readouterr().out)
+    spec = describe(model, AutoVideoProcessor.from_pretrained(out), model.config.sample_rate).preprocess
+    classify = None if architecture == "videoprism" else pipeline("video-classification", model=str(out))
+    for record, predicted in zip(test, predictions):
+        frames = centre_clip_frames(record, root, spec.num_frames, spec.sample_rate)
+        clip = MultiCropTransform(spec, num_crops=1)(torch.from_numpy(frames).permute(0, 3, 1, 2))
+        with torch.no_grad():
+            sigmoid = model(**{model.main_input_name: Normalize(spec)(clip)}).logits.reshape(-1).sigmoid()
+        expected = {model.config.id2label[i]: float(s) for i, s in enumerate(sigmoid)}
+        assert predicted["scores"] == pytest.approx([expected[k] for k in predicted["labels"]], abs=1e-5)
+        if classify is not None:
+            piped = {r["label"]: r["score"] for r in classify(frames, top_k=8)}
+            assert all(piped[k] == pytest.approx(v, abs=1e-5) for k, v in expected.items()), architecture

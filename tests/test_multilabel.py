@@ -91,16 +91,14 @@ def test_a_bad_labels_value_is_one_line(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def multilabel_run(tmp_path_factory):
-    """The tiny config on the multi-label synthetic set (25 combinations of a pan and a square's motion per
-    group), trained with class weights and the balanced sampler: (config path, output folder, data root)."""
+def multilabel_run(multilabel_workspace, tmp_path_factory):
+    """train.py with class weights and the balanced sampler on the tiny multi-label set: (config path,
+    output folder, data root)."""
     root = tmp_path_factory.mktemp("multilabel")
     data = tiny_config_dict(root)
-    data["data"]["synthetic"]["multi_label"] = True
+    data["data"]["root"] = str(multilabel_workspace / "data")
     data["train"].update(epochs=1, class_weights="balanced", sampler="balanced")
     config_path = write_config(root / "config.yaml", data)
-    result = run_main("prepare_data.py", "--config", str(config_path))
-    assert result.returncode == 0, result.stderr[-2000:]
     result = run_main("train.py", "--config", str(config_path))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "task: multi_label" in result.stdout and "class-balanced sampling" in result.stdout

@@ -176,7 +176,7 @@ def render_with_window(spec: VideoSpec, config: SyntheticConfig) -> tuple[np.nda
     grid = F.affine_grid(theta, [n_frames, 3, h, w], align_corners=False)
     frames = F.grid_sample(canvas.expand(n_frames, -1, -1, -1), grid, mode="bilinear", align_corners=False)
     if square is not None:  # multi-label: the square's own motion, independent of the camera's
-        frames = _add_square(frames, rng, square, t, speed * rng.uniform(0.5, 1.0))
+        frames = _add_square(frames, rng, square, t, speed)
     if config.distractors:
         frames = _add_distractors(frames, rng, config.distractors, t, speed)
     if config.flicker:
@@ -208,11 +208,11 @@ def _add_distractors(frames: torch.Tensor, rng: np.random.Generator, count: int,
 
 def _add_square(frames: torch.Tensor, rng: np.random.Generator, direction: tuple[float, float], t: torch.Tensor,
                 velocity: float) -> torch.Tensor:
-    """A square of flat colour, a quarter to a third of the view's height, moving `direction` at
+    """A square of flat colour, a third to a half of the view's height, moving `direction` at
     `velocity` px/s across the view (wrapping at its edges), or still where direction is (0, 0)."""
     _, _, h, w = frames.shape
     frames = frames.clone()
-    side = int(rng.integers(h // 4, h // 3 + 1))
+    side = int(rng.integers(h // 3, h // 2 + 1))
     colour = torch.from_numpy(rng.random(3, dtype=np.float32)).view(3, 1, 1)
     x0, y0 = rng.uniform(0, w), rng.uniform(0, h)
     for i, seconds in enumerate(t.tolist()):
