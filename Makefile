@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO := configs/demo.yaml
 
-.PHONY: demo test test-min clean-demo
+.PHONY: demo demo-multilabel test test-min clean-demo
 
 # The venv is (re)installed when requirements.txt changes; a second run reuses it.
 $(VENV)/.installed: requirements.txt
@@ -16,6 +16,12 @@ demo: $(VENV)/.installed
 	$(PY) train.py --config $(DEMO)
 	$(PY) eval.py --config $(DEMO) --clips 1 --crops 1
 	$(PY) infer.py --config $(DEMO) $$(for d in data/demo/test/*/; do ls "$$d"*.avi | head -n 1; done)
+
+# Several labels per video (configs/multilabel.yaml): a pan and a square's own motion, 0-2 labels each
+demo-multilabel: $(VENV)/.installed
+	$(PY) prepare_data.py --config configs/multilabel.yaml
+	$(PY) train.py --config configs/multilabel.yaml
+	$(PY) infer.py --config configs/multilabel.yaml $$(for d in data/multilabel/test/*/; do ls "$$d"*.avi | head -n 1; done | head -n 6)
 
 # PYTEST_ARGS: e.g. "-m torchcodec" (what CI reruns where FFmpeg's libraries load)
 test: $(VENV)/.installed
@@ -33,4 +39,4 @@ test-min: $(VENV_MIN)/.installed
 	$(VENV_MIN)/bin/python -m pytest -q tests $(PYTEST_ARGS)
 
 clean-demo:
-	rm -rf data/demo checkpoints/videomae-tiny runs/demo
+	rm -rf data/demo checkpoints/videomae-tiny runs/demo data/multilabel runs/multilabel
