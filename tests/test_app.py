@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -160,3 +161,20 @@ def test_space_with_a_hub_id_names_it_and_copies_no_model(trained, tmp_path):
     again = run_main("app.py", "--model", str(folder), "--space", str(space))
     errors = [line for line in again.stderr.splitlines() if line.startswith("error: ")]
     assert again.returncode == 2 and len(errors) == 1 and "is not empty" in errors[0]
+
+
+def test_page_serves_an_onnx_export_with_infers_onnxruntime_scores(trained, tmp_path):
+    config_path, folder, _ = trained
+    onnx = tmp_path / "run" / "onnx"  # where export.py puts it by default: <run>/onnx, beside metrics.json
+    onnx.parent.mkdir()
+    shutil.copy2(folder / "metrics.json", onnx.parent / "metrics.json")
+    assert run_main("export.py", "--config", str(config_path), "--model", str(folder), "--out", str(onnx)).returncode == 0
+    config = load_config(config_path)
+    demo = load_demo(str(onnx), config, "onnxruntime")
+    video = split_videos(config)[0]
+    infer = json.loads(run_main("infer.py", str(video), "--config", str(config_path), "--model", str(onnx),
+                                "--backend", "onnxruntime", "--json").stdout)[0]
+    got = answer(demo, str(video), tmp_path)
+    assert list(got.labels) == infer["labels"] and list(got.labels.values()) == infer["scores"]
+    card = card_facts(demo)  # the export's test metrics are its run's, in the folder above it
+    assert "(onnxruntime)" in card and "top1 " in card
