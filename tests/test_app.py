@@ -168,7 +168,8 @@ def test_page_serves_an_onnx_export_with_infers_onnxruntime_scores(trained, tmp_
     onnx = tmp_path / "run" / "onnx"  # where export.py puts it by default: <run>/onnx, beside metrics.json
     onnx.parent.mkdir()
     shutil.copy2(folder / "metrics.json", onnx.parent / "metrics.json")
-    assert run_main("export.py", "--config", str(config_path), "--model", str(folder), "--out", str(onnx)).returncode == 0
+    exported = run_main("export.py", "--config", str(config_path), "--model", str(folder), "--out", str(onnx))
+    assert exported.returncode == 0, exported.stderr
     config = load_config(config_path)
     demo = load_demo(str(onnx), config, "onnxruntime")
     video = split_videos(config)[0]

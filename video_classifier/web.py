@@ -291,9 +291,9 @@ def write_space(model_folder: str, config_file: str, config: Config, out: Path, 
         for f in folder.iterdir():
             if f.is_file():  # checkpoint-*, runs/ and onnx/ are subfolders: left out
                 shutil.copy2(f, out / "model" / f.name)
-        run_metrics_file = folder.parent / "metrics.json"  # an export's test metrics are its run's
-        if (folder / "model.onnx").is_file() and run_metrics_file.is_file() and not (out / "model" / "metrics.json").exists():
-            shutil.copy2(run_metrics_file, out / "model" / "metrics.json")
+        metrics = folder.parent / "metrics.json"  # an export's test metrics are its run's, one folder up
+        if (folder / "model.onnx").is_file() and metrics.is_file() and not (out / "model" / metrics.name).exists():
+            shutil.copy2(metrics, out / "model" / metrics.name)
     for video in example_videos(config):
         target = out / "examples" / Path(video).parent.name / Path(video).name  # <Class>/<video>
         target.parent.mkdir(parents=True, exist_ok=True)
