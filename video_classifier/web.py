@@ -124,16 +124,19 @@ def manual_scores(demo: Demo, record: Any) -> torch.Tensor:
 def threshold_chart(demo: Demo, scores: torch.Tensor, shown: list[str]) -> Any:
     """For a task with per-class `thresholds` (multi-label): every class's score as a bar, its threshold
     as a tick, the shown labels coloured; None for a task without (its shown labels are the chart)."""
-    thresholds = getattr(demo.spec.task, "thresholds", None)
-    if thresholds is None:
+    task, classes = demo.spec.task, len(demo.spec.id2label)
+    if not hasattr(task, "thresholds"):
         return None
+    # a multi-label task before thresholds are chosen on val holds None; its threshold_vector says what it uses
+    vector = getattr(task, "threshold_vector", None)
+    thresholds = vector(classes).tolist() if vector else list(task.thresholds)
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [demo.spec.id2label[i] for i in range(len(demo.spec.id2label))]
-    fig, ax = plt.subplots(figsize=(6, 1 + 0.3 * len(names)))
+    names = [demo.spec.id2label[i] for i in range(classes)]
+    fig, ax = plt.subplots(figsize=(6, 1 + 0.3 * classes))
     ax.barh(names, scores.tolist(), color=["tab:green" if n in shown else "tab:gray" for n in names])
     ax.scatter([float(t) for t in thresholds], names, marker="|", s=200, color="black", label="threshold")
     ax.set_xlim(0, 1)
