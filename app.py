@@ -1,0 +1,51 @@
+"""Serve a trained model on a web page: upload or pick a video, see its labels as infer.py scores them.
+
+    python app.py [--model FOLDER_OR_HUB_ID] [--config config.yaml] [--backend torch|onnxruntime]
+                  [--host 127.0.0.1] [--port 7860]
+    python app.py --model FOLDER --space DIR [--hub-id USER/MODEL]   # write a Hugging Face Space; serve nothing
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from video_classifier.cli import config_parser, config_path
+from video_classifier.config import load_config
+from video_classifier.errors import exit_on_user_error
+from video_classifier.web import build_page, load_demo, serve, write_space
+
+DEMO_RUN = "runs/demo"  # what `make demo` trains: the page's model when no --model is given
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    parser = config_parser(__doc__.splitlines()[0])
+    parser.add_argument("--model", help=f"trained model folder or Hub id (default: {DEMO_RUN} when it exists, "
+                                        "else the config's train.output_dir)")
+    parser.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
+                        help="onnxruntime: --model is a folder export.py wrote")
+    parser.add_argument("--host", help="address to listen on (default: 127.0.0.1, this machine only; "
+                                       "0.0.0.0: every network interface)")
+    parser.add_argument("--port", type=int, help="port (default: 7860, or the next free one)")
+    parser.add_argument("--space", metavar="DIR", help="write a Hugging Face Space serving the model into DIR")
+    parser.add_argument("--hub-id", help="--space: the Space loads the model from this Hub repo instead of a copy")
+    args = parser.parse_args(argv)
+    if args.hub_id and not args.space:
+        parser.error("--hub-id goes with --space DIR")
+    if args.model is None and (Path(DEMO_RUN) / "config.json").is_file():
+        args.model = DEMO_RUN
+    config_file = config_path(args)
+    config = load_config(config_file, args.overrides)
+    model_ref = args.model or config.train.output_dir
+
+    if args.space:
+        files = write_space(model_ref, config_file, config, Path(args.space), args.hub_id, args.backend)
+        print(f"wrote a Space ({len(files)} files) to {args.space}: upload it with "
+              f"`hf upload USER/SPACE {args.space} --repo-type space`, or try it here with "
+              f"`cd {args.space} && python app.py`")
+        return
+    serve(build_page(load_demo(model_ref, config, args.backend)), args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

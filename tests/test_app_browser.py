@@ -1,0 +1,115 @@
+"""The web page in a real browser: headless Chromium on a loopback port uploads test videos and a damaged
+file, and reads the answers off the page as a user sees them. Skipped where Chromium or its driver is not
+installed (Debian: apt-get install chromium chromium-driver; .ci/run installs them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from conftest import run_main
+from video_classifier.config import load_config
+from video_classifier.prepare import load_prepared
+from video_classifier.web import build_page, load_demo, serve
+
+BROWSER = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+DRIVER = shutil.which("chromedriver")
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(  # before the tiny run is trained for nothing
+    (BROWSER is None or DRIVER is None) and os.environ.get("EXPECT_BROWSER") != "1",
+    reason="no Chromium and chromedriver here (Debian: apt-get install chromium chromium-driver)")]
+WAIT_S = 60  # one answer takes about 1 s here; the rest is slack for 2 busy cores
+
+
+@pytest.fixture(scope="module")
+def page_url(trained):
+    """The page of the tiny run, served on a free loopback port for this module; the model loaded once."""
+    config_path, folder, _ = trained
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    page = serve(build_page(load_demo(str(folder), load_config(config_path))), "127.0.0.1", port, block=False)
+    yield f"http://127.0.0.1:{port}/"
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if BROWSER is None or DRIVER is None:  # CI (EXPECT_BROWSER=1) installs them: a missing one is a failure
+        pytest.fail("EXPECT_BROWSER=1 but Chromium or chromedriver is not on PATH")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (requirements.txt)")
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.update(SE_OFFLINE="true", SE_AVOID_STATS="true")  # Selenium Manager: no downloads, no stats
+    options = webdriver.ChromeOptions()
+    options.binary_location = BROWSER
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,860"):
+        options.add_argument(arg)  # --no-sandbox: CI runs as root, where Chromium's sandbox will not start
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def upload(driver, path: Path) -> str:
+    """Put `path` into the page's upload field (clearing the one before) and return the status line once
+    the answer for it is there."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, WAIT_S)
+    for clear in driver.find_elements(By.CSS_SELECTOR, "#video button[aria-label=Clear]"):
+        clear.click()
+    field = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#video input[type=file]"))[0]
+    field.send_keys(str(path))
+    status = wait.until(lambda d: (t := d.find_element(By.ID, "status").text).startswith((path.name, "error: "))
+                        and path.name in t and t)
+    return status
+
+
+def top_label(driver) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, '#labels [data-testid="label-output-value"]').text
+
+
+def test_page_in_a_browser_gives_infers_labels_and_survives_a_damaged_file(trained, page_url, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    config_path, folder, _ = trained
+    config = load_config(config_path)
+    _, records = load_prepared(config.data.root)
+    first, second = [Path(config.data.root) / r.path for r in records if r.split == "test"][:2]
+    infer = {p["video"]: p for p in json.loads(run_main("infer.py", str(first), str(second), "--model", str(folder),
+                                                        "--json").stdout)}
+    browser.get(page_url)
+    card = WebDriverWait(browser, WAIT_S).until(lambda d: d.find_elements(By.ID, "card"))[0]  # drawn by script
+    assert "videomae" in card.text and "classes" in card.text  # the model's card facts
+
+    expected = infer[str(first)]
+    status = upload(browser, first)
+    assert top_label(browser) == expected["labels"][0]
+    assert status == f"{first.name} ({expected['views']}): " + ", ".join(
+        f"{label} {score:.4f}" for label, score in zip(expected["labels"], expected["scores"]))
+
+    damaged = tmp_path / "damaged.avi"
+    damaged.write_bytes(first.read_bytes()[:1500])  # a copy cut short: the header, hardly a frame
+    status = upload(browser, damaged)
+    assert status.startswith("error: ") and "\n" not in status and "damaged.avi" in status, status
+
+    status = upload(browser, second)  # the server still serves
+    assert top_label(browser) == infer[str(second)]["labels"][0]
+    assert status.startswith(f"{second.name} ({expected['views']}): {infer[str(second)]['labels'][0]} ")
+
+    for clear in browser.find_elements(By.CSS_SELECTOR, "#video button[aria-label=Clear]"):
+        clear.click()
+    browser.find_element(By.XPATH, f"//button[normalize-space()='{first.name}']").click()  # picked, not uploaded
+    picked = WebDriverWait(browser, WAIT_S).until(lambda d: d.find_element(By.ID, "status").text.startswith(first.name))
+    assert picked and top_label(browser) == expected["labels"][0]
+
+    shot = Path(os.environ.get("APP_SCREENSHOT", tmp_path / "app.png"))  # docs/app.png is one of these
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000

@@ -1,0 +1,318 @@
+"""The web page: one trained model (a folder or Hub id; torch or onnxruntime) behind a Gradio page.
+
+A video, uploaded or picked from the run's test split, gets what infer.py prints for it: the labels the
+task shows and their scores, from the same views through the same functions (`video_records`,
+`ViewDataset`, `video_scores`, `task.shown`: nothing here preprocesses or scores). A video longer than
+TIMELINE_CLIPS clips also gets infer.py --timeline's plot and segments. The model loads once, when the
+page is built. A file that is not a video, does not decode or is too large gives one line on the page,
+and the server goes on serving. `write_space` writes the folder a Hugging Face Space serves this page from.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio is imported: no calls home
+
+import json
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers.utils import logging as transformers_logging
+
+from .config import Config
+from .data import ViewDataset
+from .decoding import Decoding, announce, choose_decoder
+from .errors import DecodeError, UserError, first_line
+from .inference import load_model, video_records
+from .model_spec import ModelSpec
+from .prepare import load_prepared
+from .scoring import video_scores
+from .timeline import SWITCH_COST, timeline, write_timeline
+
+MAX_UPLOAD_MB = 200  # a 10-minute 1080p phone video is about 130 MB; the server refuses larger uploads
+TIMELINE_CLIPS = 4  # a video at least this many clips long is long enough for a timeline to say more
+EXAMPLES = 12  # test videos offered on the page at most, one per class first
+
+REPO = Path(__file__).resolve().parents[1]
+REQUIREMENTS_NOT_SERVED = ("gradio", "pytest", "selenium")  # a Space's sdk_version brings gradio
+
+
+@dataclass
+class Demo:
+    """What the page serves, loaded once."""
+
+    model: Any
+    spec: ModelSpec
+    config: Config
+    decoding: Decoding
+    model_ref: str
+    backend: str = "torch"
+
+
+@dataclass
+class Answer:
+    """What the page shows for one video."""
+
+    status: str  # one line: the video, its views and the shown labels with scores; or "error: ..."
+    labels: dict[str, float] = field(default_factory=dict)  # what task.shown gives, best first
+    chart: Any = None  # a matplotlib figure: every class's score against its threshold (multi-label)
+    timeline_png: str | None = None
+    segments: list[list[Any]] = field(default_factory=list)  # [start s, end s, label, score]
+
+
+def load_demo(model_ref: str, config: Config, backend: str = "torch") -> Demo:
+    transformers_logging.disable_progress_bar()
+    model, spec = load_model(model_ref, config, backend)
+    decoding = choose_decoder(config.data.decoder)
+    announce(decoding)
+    return Demo(model, spec, config, decoding, model_ref, backend)
+
+
+def answer(demo: Demo, video: str | None, out: Path) -> Answer:
+    """The page's answer for the file at `video`; timeline files go to `out`. A UserError (not a video,
+    does not decode, too large) is the one line, with the server's temporary path cut to the file's name."""
+    if not video:
+        return Answer("Upload a video or pick one of the test videos.")
+    path = Path(video)
+    try:
+        return _answer(demo, path, out)
+    except UserError as err:
+        return Answer(f"error: {str(err).replace(str(path), path.name)}")
+
+
+def _answer(demo: Demo, path: Path, out: Path) -> Answer:
+    megabytes = path.stat().st_size / 2**20
+    if megabytes > MAX_UPLOAD_MB:
+        raise UserError(f"{path.name} is {megabytes:.0f} MB, over the page's {MAX_UPLOAD_MB} MB: cut it shorter, "
+                        "or run infer.py on it")
+    (record,) = video_records([path])  # a file that does not open as a video stops here, with its name
+    scores = manual_scores(demo, record)
+    spec, cfg = demo.spec, demo.config
+    (labels, values), = spec.task.shown(scores[None], spec.id2label, cfg.infer.top_k)
+    views = f"{cfg.eval.num_clips} clips x {cfg.eval.num_crops} crops"
+    shown = ", ".join(f"{label} {value:.4f}" for label, value in zip(labels, values)) or "no label shown"
+    result = Answer(f"{path.name} ({views}): {shown}", dict(zip(labels, values)), threshold_chart(demo, scores, labels))
+    if record.duration >= TIMELINE_CLIPS * float(spec.preprocess.clip_duration(record.fps)):
+        try:
+            line = timeline(demo.model, spec, path, demo.decoding, None, cfg.eval.batch_size)
+        except DecodeError as err:
+            raise UserError(f"{first_line(err)}; check that the file plays") from None
+        segments = line.segments(0.0, SWITCH_COST)
+        files = write_timeline(line, segments, out, cfg.infer.top_k, 0.0, SWITCH_COST)
+        result.timeline_png = str(files["png"])
+        result.segments = [[s.start, s.end, s.label, s.score] for s in segments]
+    return result
+
+
+def manual_scores(demo: Demo, record: Any) -> torch.Tensor:
+    """(classes,) scores of one video from config.eval's views: predict_manual's computation, one video."""
+    cfg = demo.config
+    views = ViewDataset([record], "", {}, demo.spec.preprocess, cfg.eval.num_clips, cfg.eval.num_crops,
+                        demo.decoding.decode)
+    try:
+        return video_scores(demo.model, demo.spec, views, cfg.eval.batch_size)[0]
+    except DecodeError as err:
+        raise UserError(f"{first_line(err)}; check that the file plays") from None
+
+
+def threshold_chart(demo: Demo, scores: torch.Tensor, shown: list[str]) -> Any:
+    """For a task with per-class `thresholds` (multi-label): every class's score as a bar, its threshold
+    as a tick, the shown labels coloured; None for a task without (its shown labels are the chart)."""
+    task, classes = demo.spec.task, len(demo.spec.id2label)
+    if not hasattr(task, "thresholds"):
+        return None
+    # a multi-label task before thresholds are chosen on val holds None; its threshold_vector says what it uses
+    vector = getattr(task, "threshold_vector", None)
+    thresholds = vector(classes).tolist() if vector else list(task.thresholds)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [demo.spec.id2label[i] for i in range(classes)]
+    fig, ax = plt.subplots(figsize=(6, 1 + 0.3 * classes))
+    ax.barh(names, scores.tolist(), color=["tab:green" if n in shown else "tab:gray" for n in names])
+    ax.scatter([float(t) for t in thresholds], names, marker="|", s=200, color="black", label="threshold")
+    ax.set_xlim(0, 1)
+    ax.invert_yaxis()
+    ax.set_xlabel("score")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    plt.close(fig)  # gradio draws it from the object; pyplot need not keep it
+    return fig
+
+
+def run_metrics(model_ref: str) -> dict[str, Any]:
+    """The metrics.json train.py wrote beside the model: in the folder (an export: in the run folder above
+    it), or in the Hub repo train.push_to_hub filled; {} where there is none."""
+    folder = Path(model_ref)
+    if folder.is_dir():
+        for candidate in (folder, folder.parent) if (folder / "model.onnx").is_file() else (folder,):
+            if (candidate / "metrics.json").is_file():
+                return json.loads((candidate / "metrics.json").read_text())
+        return {}
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        return json.loads(Path(hf_hub_download(model_ref, "metrics.json")).read_text())
+    except (OSError, EntryNotFoundError):  # not pushed, or the Hub out of reach: the card says it is unknown
+        return {}
+
+
+def card_facts(demo: Demo) -> str:
+    """The model card's facts, in Markdown: what the model is, what it sees, how it scored on test."""
+    spec, cfg, p = demo.spec, demo.config, demo.spec.preprocess
+    names = [spec.id2label[i] for i in range(len(spec.id2label))]
+    lines = [f"**{demo.model_ref}** ({demo.backend}): {spec.model_type}, {spec.task.name.replace('_', '-')}, "
+             f"{len(names)} classes: {', '.join(names)}",
+             f"Each video: {cfg.eval.num_clips} clips x {cfg.eval.num_crops} crops of {p.num_frames} frames at "
+             f"stride {p.sample_rate}, {p.crop_size[1]}x{p.crop_size[0]} px, scores averaged"]
+    test = run_metrics(demo.model_ref).get("test", {})
+    scalars = {k: v for k, v in test.items() if isinstance(v, float)}  # whatever the task measured
+    lines.append(f"Test split ({test.get('videos', '?')} videos, {test.get('views', '?')}): "
+                 + ", ".join(f"{k} {v:.3f}" for k, v in scalars.items()) if scalars
+                 else "Test accuracy: unknown (no metrics.json beside the model)")
+    return "  \n".join(lines)
+
+
+def example_videos(config: Config) -> list[str]:
+    """The run's test videos (one per class first, EXAMPLES at most), where its data folder is here."""
+    try:
+        _, records = load_prepared(config.data.root)
+    except UserError:
+        return []
+    test = [r for r in records if r.split == "test" and (Path(config.data.root) / r.path).is_file()]
+    first = {}
+    for r in test:
+        first.setdefault(r.label, r)
+    picked = list(first.values()) + [r for r in test if r not in first.values()]
+    return [str(Path(config.data.root) / r.path) for r in picked[:EXAMPLES]]
+
+
+def build_page(demo: Demo, examples: list[str] | None = None) -> Any:
+    """The page's gr.Blocks (not launched); `examples` default: the run's test videos."""
+    import gradio as gr
+
+    examples = example_videos(demo.config) if examples is None else examples
+    out = Path(tempfile.mkdtemp(prefix="video-classifier-page-"))  # timeline files, under gradio's allowed tmp
+    with gr.Blocks(title=f"{demo.model_ref}: video classifier", analytics_enabled=False) as page:
+        gr.Markdown(f"## Video classifier\n{card_facts(demo)}", elem_id="card")
+        with gr.Row():
+            with gr.Column():
+                video = gr.File(label=f"Video (up to {MAX_UPLOAD_MB} MB)", type="filepath", elem_id="video")
+                if examples:
+                    gr.Examples(examples, inputs=video, label="The run's test videos")
+            with gr.Column():
+                status = gr.Markdown(answer(demo, None, out).status, elem_id="status")
+                labels = gr.Label(num_top_classes=demo.config.infer.top_k, label="Labels", elem_id="labels")
+                chart = gr.Plot(label="Scores against thresholds", visible=False, elem_id="thresholds")
+        plot = gr.Image(label="Timeline", type="filepath", visible=False, elem_id="timeline")
+        segments = gr.Dataframe(headers=["start s", "end s", "label", "score"], label="Segments", visible=False,
+                                elem_id="segments")
+
+        def show(path: str | None) -> tuple[Any, ...]:
+            a = answer(demo, path, out)
+            return (a.status, a.labels or None, gr.update(value=a.chart, visible=a.chart is not None),
+                    gr.update(value=a.timeline_png, visible=a.timeline_png is not None),
+                    gr.update(value=a.segments or None, visible=bool(a.segments)))
+
+        video.change(show, video, [status, labels, chart, plot, segments])
+    page.allowed = [str(Path(e).parent) for e in examples]  # folders the examples may be served from
+    return page
+
+
+def serve(page: Any, host: str | None = None, port: int | None = None, block: bool = True) -> Any:
+    """Launch the page: on `host` (None: GRADIO_SERVER_NAME, else 127.0.0.1, this machine only), never a
+    share link; system fonts, so that the browser fetches nothing from outside either."""
+    import gradio as gr
+
+    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                              font_mono=["ui-monospace", "monospace"])
+    page.launch(server_name=host, server_port=port, share=False, max_file_size=f"{MAX_UPLOAD_MB}mb",
+                allowed_paths=getattr(page, "allowed", []), theme=theme, prevent_thread_lock=not block,
+                quiet=not block)
+    return page
+
+
+SPACE_APP = '''"""A Hugging Face Space: {model} behind the video classifier's web page (video_classifier/web.py).
+
+Written by `python app.py --model {source} --space DIR`; `python app.py` serves it here as on the Space.
+"""
+
+from pathlib import Path
+
+from video_classifier.config import load_config
+from video_classifier.web import build_page, load_demo, serve
+
+HERE = Path(__file__).resolve().parent
+MODEL = {model_expr}
+demo = load_demo(MODEL, load_config(HERE / "config.yaml"), {backend!r})
+page = build_page(demo, sorted(str(p) for p in (HERE / "examples").glob("*/*")))
+
+if __name__ == "__main__":
+    serve(page)  # the Space sets GRADIO_SERVER_NAME=0.0.0.0 and its port
+'''
+
+SPACE_README = """---
+title: {title}
+sdk: gradio
+sdk_version: {gradio}
+python_version: "{python}"
+app_file: app.py
+pinned: false
+{models}---
+
+{model}: upload a video or pick a test video; the page shows its labels and scores (the views and
+scoring of the project's infer.py) and, for a long video, a timeline. Written by
+`python app.py --model {source} --space DIR`.
+"""
+
+
+def write_space(model_folder: str, config_file: str, config: Config, out: Path, hub_id: str | None = None,
+                backend: str = "torch") -> list[Path]:
+    """Write into `out` (new or empty) what a Space needs to serve the model: app.py, requirements.txt,
+    README.md with the Space's front matter, the package, the run's config, a few test videos, and the model
+    (its folder's files, not its checkpoints) unless it is to come from the Hub as `hub_id`."""
+    import gradio as gr
+
+    folder = Path(model_folder)
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"--space folder {out} is not empty: give a new or empty folder")
+    if hub_id is None and not (folder / "config.json").is_file():
+        raise UserError(f"model folder {folder} has no config.json: give a folder train.py or export.py wrote, "
+                        "or --hub-id for a model on the Hub")
+    out.mkdir(parents=True, exist_ok=True)
+    if hub_id is None:
+        (out / "model").mkdir()
+        for f in folder.iterdir():
+            if f.is_file():  # checkpoint-*, runs/ and onnx/ are subfolders: left out
+                shutil.copy2(f, out / "model" / f.name)
+        metrics = folder.parent / "metrics.json"  # an export's test metrics are its run's, one folder up
+        if (folder / "model.onnx").is_file() and metrics.is_file() and not (out / "model" / metrics.name).exists():
+            shutil.copy2(metrics, out / "model" / metrics.name)
+    for video in example_videos(config):
+        target = out / "examples" / Path(video).parent.name / Path(video).name  # <Class>/<video>
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(video, target)
+    shutil.copytree(REPO / "video_classifier", out / "video_classifier",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy2(config_file, out / "config.yaml")
+    wanted = [line for line in (REPO / "requirements.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#") and not line.startswith(REQUIREMENTS_NOT_SERVED)]
+    (out / "requirements.txt").write_text("\n".join(wanted) + "\n")
+    model = hub_id or "model"
+    model_expr = repr(hub_id) if hub_id else 'str(HERE / "model")'
+    (out / "app.py").write_text(SPACE_APP.format(model=model, source=model_folder, model_expr=model_expr,
+                                                 backend=backend))
+    title = (hub_id or folder.resolve().name).split("/")[-1][:30]
+    (out / "README.md").write_text(SPACE_README.format(
+        title=title, gradio=gr.__version__, python=f"{sys.version_info.major}.{sys.version_info.minor}",
+        models=f"models:\n- {hub_id}\n" if hub_id else "", model=model, source=model_folder))
+    return sorted(p for p in out.rglob("*") if p.is_file())
