@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ from conftest import run_main
 from video_classifier.config import load_config
 from video_classifier.inference import predict_manual
 from video_classifier.prepare import load_prepared
-from video_classifier.task import SingleLabel
 from video_classifier.web import answer, build_page, card_facts, load_demo
 
 
@@ -92,37 +90,6 @@ def test_page_builds_with_the_runs_test_videos_as_examples(demo):
     assert isinstance(page, gr.Blocks)
     examples = [b for b in page.blocks.values() if isinstance(b, gr.Dataset)]
     assert len(examples) == 1 and len(examples[0].samples) == len(demo.spec.id2label)  # one per class
-
-
-class AboveThresholds(SingleLabel):
-    """A task with per-class thresholds, as the multi-label task has: shows the labels above theirs."""
-
-    thresholds = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)  # one per class of the tiny run
-
-    def shown(self, scores, id2label, top_k):
-        return [([id2label[i] for i, s in enumerate(row) if s >= self.thresholds[i]],
-                 [float(s) for i, s in enumerate(row) if s >= self.thresholds[i]]) for row in scores.tolist()]
-
-
-def test_a_task_with_thresholds_charts_every_class_against_its_threshold(demo, tmp_path):
-    assert len(demo.spec.id2label) == len(AboveThresholds.thresholds)
-    thresholded = replace(demo, spec=replace(demo.spec, task=AboveThresholds()))
-    video = split_videos(demo.config)[0]
-    got = answer(thresholded, str(video), tmp_path)
-    scores = predict_manual(demo.model, demo.spec, [video], demo.config, len(demo.spec.id2label))[0]  # all classes
-    ax = got.chart.axes[0]
-    bars = {tick.get_text(): bar.get_width() for tick, bar in zip(ax.get_yticklabels(), ax.patches)}
-    assert set(bars) == set(demo.spec.id2label.values())  # every class, not only the shown ones
-    expected = dict(zip(scores.labels, scores.scores))
-    assert bars == pytest.approx(expected)
-    assert set(got.labels) == {label for label, s in expected.items()
-                               if s >= AboveThresholds.thresholds[label_ids(demo)[label]]}
-    thresholds = ax.collections[0].get_offsets()[:, 0].tolist()
-    assert thresholds == pytest.approx(list(AboveThresholds.thresholds))
-
-
-def label_ids(demo) -> dict[str, int]:
-    return {label: i for i, label in demo.spec.id2label.items()}
 
 
 def test_space_folder_builds_its_page_offline_and_predicts_as_infer(trained, tmp_path):

@@ -204,3 +204,26 @@ def test_single_label_task_on_a_multi_label_folder_is_one_line(multilabel_run, t
     data["train"].update(task="single_label", output_dir=str(tmp_path / "run"))
     result = run_main("train.py", "--config", str(write_config(tmp_path / "c.yaml", data)))
     assert result.returncode == 2 and "train.task: single_label" in result.stderr
+
+
+def test_the_web_page_shows_the_labels_above_their_thresholds_and_charts_every_class(multilabel_run, tmp_path):
+    """The page's answer for a multi-label model: infer.py's labels and scores, and a chart of every class's
+    score against its threshold (the ones chosen on val)."""
+    from video_classifier.config import load_config
+    from video_classifier.web import answer, load_demo
+
+    config_path, out, data_root = multilabel_run
+    video = sorted(data_root.glob("test/PanUp+ObjectLeft/*.avi"))[0]
+    result = run_main("infer.py", "--config", str(config_path), "--model", str(out), "--json", "--top-k", "8",
+                      str(video))
+    (predicted,) = json.loads(result.stdout)
+    got = answer(load_demo(str(out), load_config(config_path)), str(video), tmp_path)
+    assert list(got.labels) == predicted["labels"]
+    assert list(got.labels.values()) == pytest.approx(predicted["scores"], abs=1e-6)
+    ax = got.chart.axes[0]
+    bars = {tick.get_text(): bar.get_width() for tick, bar in zip(ax.get_yticklabels(), ax.patches)}
+    thresholds = json.loads((out / "config.json").read_text())["label_thresholds"]
+    assert set(bars) == set(thresholds)  # every class, not only the shown ones
+    assert {k for k, v in bars.items() if v >= thresholds[k]} == set(predicted["labels"])
+    marks = ax.collections[0].get_offsets()[:, 0].tolist()
+    assert sorted(marks) == pytest.approx(sorted(thresholds.values()))
