@@ -137,8 +137,8 @@ class BalancedSampler(torch.utils.data.Sampler):
     """train.sampler: balanced. An epoch of len(weights) draws with replacement, each video drawn with
     probability proportional to its weight (task.sample_weights: every class drawn as often). The draws
     are seeded by (seed, epoch), so every process of a data-parallel run makes the same sequence and the
-    Trainer's accelerate hands each its own share of the batches; an epoch's draws are exact again after
-    a resume only when the Trainer calls set_epoch (it does, at each epoch's start)."""
+    Trainer's accelerate hands each its own share of the batches; a resumed run draws the same epoch again
+    (the Trainer's set_epoch reaches the sampler through accelerate at each epoch's start)."""
 
     def __init__(self, weights: torch.Tensor, seed: int):
         self.weights, self.seed, self.epoch = weights.double(), seed, 0
