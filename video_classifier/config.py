@@ -188,6 +188,11 @@ class TrainConfig:
     # positives); sampler balanced: videos drawn with replacement, every class as often.
     class_weights: Literal["none", "balanced"] = "none"
     sampler: Literal["random", "balanced"] = "random"
+    # Memory: an optimizer step sums the gradients of gradient_accumulation_steps batches (effective batch =
+    # batch_size x steps x processes, said when the run starts); gradient checkpointing recomputes each
+    # layer's activations in the backward pass instead of keeping them (the Trainer's own, both)
+    gradient_accumulation_steps: int = 1
+    gradient_checkpointing: bool = False
     logging_steps: int = 10
     # "none", "tensorboard" (installed; event files in <output_dir>/runs), "wandb", ... as in
     # TrainingArguments, comma-separated for several; one whose package is missing is a one-line error
@@ -198,7 +203,7 @@ class TrainConfig:
     hub_model_id: Optional[str] = None
 
     def validate(self, prefix: str) -> None:
-        _positive(self, prefix, "batch_size", "learning_rate", "epochs", "logging_steps")
+        _positive(self, prefix, "batch_size", "learning_rate", "epochs", "logging_steps", "gradient_accumulation_steps")
         if self.max_steps is not None and self.max_steps <= 0:
             raise UserError(f"{prefix}.max_steps = {self.max_steps}: must be > 0, or null to run all epochs")
         if self.warmup < 0 or self.weight_decay < 0:

@@ -246,6 +246,8 @@ def training_arguments(config: Config, max_steps: int, iterable: bool, steps_per
         use_cpu=(world_size() > 1 or config.train.mixed_precision == "bf16") and not (
             torch.cuda.is_available() or torch.backends.mps.is_available()),
         per_device_train_batch_size=config.train.batch_size,
+        gradient_accumulation_steps=config.train.gradient_accumulation_steps,
+        gradient_checkpointing=config.train.gradient_checkpointing,
         per_device_eval_batch_size=config.train.batch_size,
         learning_rate=config.train.learning_rate,
         warmup_steps=config.train.warmup,  # below 1: a ratio of all steps
@@ -346,7 +348,9 @@ def train(config: Config) -> dict[str, Any]:
     iterable = config.data.backend == "pytorchvideo"  # no length: count steps, not epochs
     processes = world_size()
     # each process takes batch_size clips per step from its own shard of the epoch
-    steps_per_epoch = math.ceil(len(by_split["train"]) / (config.train.batch_size * processes))
+    # one optimizer step takes batch_size clips x gradient_accumulation_steps in each process
+    accumulation = config.train.gradient_accumulation_steps
+    steps_per_epoch = math.ceil(len(by_split["train"]) / (config.train.batch_size * accumulation * processes))
     max_steps = config.train.max_steps or steps_per_epoch * config.train.epochs
     task = choose_task(config.train, config.data.root)
     args = training_arguments(config, max_steps, iterable, steps_per_epoch, task)
@@ -406,7 +410,11 @@ def train(config: Config) -> dict[str, Any]:
     where = f"{processes} processes on {args.device.type} ({args.parallel_mode.value})" if processes > 1 else str(args.device)
     say(
         f"train: {len(by_split['train'])} videos, {len(label2id)} classes, batch {config.train.batch_size}"
-        + (f" x {processes} processes" if processes > 1 else "") + ", "
+        + (f" x {accumulation} accumulation steps" if accumulation > 1 else "")
+        + (f" x {processes} processes" if processes > 1 else "")
+        + (f" = effective batch {config.train.batch_size * accumulation * processes}"
+           if accumulation > 1 or processes > 1 else "")
+        + (", gradient checkpointing" if config.train.gradient_checkpointing else "") + ", "
         + (f"{steps_per_epoch} steps/epoch x {config.train.epochs} epochs = {max_steps} steps on {where}"
            if config.train.max_steps is None else
            f"{steps_per_epoch} steps/epoch, stopping after train.max_steps = {max_steps} steps on {where}")
