@@ -39,7 +39,7 @@ def ddp_run(tiny_workspace, tmp_path_factory):
 def test_each_process_trains_on_its_own_shard(ddp_run):
     _, out, result = ddp_run
     # 16 videos / (batch 4 x 2 processes) = 2 steps per epoch, not 4
-    assert "batch 4 x 2 processes, 2 steps/epoch x 2 epochs = 4 steps" in result.stdout
+    assert "batch 4 x 2 processes = effective batch 8, 2 steps/epoch x 2 epochs = 4 steps" in result.stdout
     state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
     assert state["global_step"] == 4 and not (out / "checkpoint-8").exists()
 
