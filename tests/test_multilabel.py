@@ -227,3 +227,21 @@ def test_the_web_page_shows_the_labels_above_their_thresholds_and_charts_every_c
     assert {k for k, v in bars.items() if v >= thresholds[k]} == set(predicted["labels"])
     marks = ax.collections[0].get_offsets()[:, 0].tolist()
     assert sorted(marks) == pytest.approx(sorted(thresholds.values()))
+
+
+def test_thresholds_chosen_on_val_reach_each_class_best_f1():
+    """Against every candidate threshold tried one by one (scores with ties, classes with few positives)."""
+    from sklearn.metrics import f1_score
+
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        scores = torch.rand(40, 3, generator=generator).round(decimals=1)
+        labels = [(torch.rand(3, generator=generator) > 0.6).float() for _ in range(40)]
+        chosen = MultiLabel.choose_thresholds(scores, labels)
+        y = torch.stack(labels).numpy() > 0.5
+        for c in range(3):
+            if not y[:, c].any():
+                assert chosen[c] == 0.5
+                continue
+            best = max(f1_score(y[:, c], scores[:, c].numpy() >= v) for v in set(scores[:, c].tolist()))
+            assert f1_score(y[:, c], scores[:, c].numpy() >= chosen[c]) == pytest.approx(best, abs=1e-12)

@@ -243,24 +243,23 @@ class MultiLabel:
 
     @staticmethod
     def choose_thresholds(scores: torch.Tensor, labels: list[torch.Tensor]) -> tuple[float, ...]:
-        """Per class, the threshold on val that maximises the class's F1 (the midpoint between the scores
-        either side of it, so it does not sit on a val video's score); 0.5 for a class without a positive
-        video in val."""
+        """Per class, the threshold on val that maximises the class's F1 (the highest of equally good ones,
+        at the midpoint between the scores either side of the cut, so it does not sit on a val video's
+        score); 0.5 for a class without a positive video in val. One sort per class: a cut below the
+        k-th highest score predicts k videos, and F1 = 2 TP / (k + positives)."""
         s, y = scores.double().numpy(), torch.stack(labels).numpy() > 0.5
         chosen = []
         for c in range(s.shape[1]):
             if not y[:, c].any():
                 chosen.append(0.5)
                 continue
-            order = np.sort(np.unique(s[:, c]))[::-1]
-            best, best_f1 = 0.5, -1.0
-            for k, value in enumerate(order):
-                predicted = s[:, c] >= value
-                f1 = f1_score(y[:, c], predicted, zero_division=0)
-                if f1 > best_f1:
-                    below = order[k + 1] if k + 1 < len(order) else 0.0
-                    best, best_f1 = float((value + below) / 2), f1
-            chosen.append(round(best, 6))
+            order = np.argsort(-s[:, c], kind="stable")
+            ranked, hits = s[order, c], y[order, c]
+            f1 = 2 * np.cumsum(hits) / (np.arange(1, len(ranked) + 1) + hits.sum())
+            f1[:-1][ranked[:-1] == ranked[1:]] = -1  # a cut inside a run of equal scores is not a threshold
+            best = int(np.argmax(f1))
+            below = ranked[best + 1] if best + 1 < len(ranked) else 0.0
+            chosen.append(round(float((ranked[best] + below) / 2), 6))
         return tuple(chosen)
 
     def video_metrics(self, scores: torch.Tensor, labels: list[torch.Tensor], class_names: list[str]
