@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     mean, high = chance(test_xy[1])
     print(f"control: {len(train_xy[1])} training clips, {len(test_xy[1])} test centre clips, decoded in "
           f"{time.perf_counter() - start:.0f} s; random scores: mAP {mean:.3f} (99.9th percentile {high:.3f})")
-    print(f"| seed | motion mAP | one repeated frame mAP | chance mAP | seconds |")
+    print("| seed | motion mAP | one repeated frame mAP | chance mAP | seconds |")
     print("|---|---|---|---|---|")
     for seed in range(args.seeds):
         start = time.perf_counter()

@@ -25,7 +25,7 @@ from transformers import pipeline  # noqa: E402
 from video_classifier.config import load_config  # noqa: E402
 from video_classifier.data import ViewDataset  # noqa: E402
 from video_classifier.decoding import decode_pyav  # noqa: E402
-from video_classifier.evaluation import stock_pipeline_top1  # noqa: E402
+from video_classifier.evaluation import stock_pipeline_score  # noqa: E402
 from video_classifier.modeling import load_trained  # noqa: E402
 from video_classifier.prepare import load_prepared  # noqa: E402
 from video_classifier.scoring import video_scores  # noqa: E402
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     stride = json.loads((Path(folder) / "config.json").read_text()).get("sample_rate", config.data.sample_rate)
     model, spec = load_trained(folder, stride)
     span = spec.preprocess.num_frames * spec.preprocess.sample_rate
-    by_path = stock_pipeline_top1(folder, records, root, desc="pipeline, video paths")["pipeline_top1"]
+    by_path = stock_pipeline_score(folder, records, root, desc="pipeline, video paths")["pipeline_top1"]
     classify = pipeline("video-classification", model=folder)
     by_clip = 0
     for r in tqdm(records, desc="pipeline, centre clips", unit="video"):

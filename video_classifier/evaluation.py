@@ -123,7 +123,7 @@ def evaluate_split(model: Any, spec: ModelSpec, views: ViewDataset, clips: ClipD
     return metrics, spec
 
 
-def stock_pipeline_top1(folder: str | Path, records: list[VideoRecord], root: str | Path,
+def stock_pipeline_score(folder: str | Path, records: list[VideoRecord], root: str | Path,
                         device: Any = None, desc: str = "stock pipeline", task: Task = SingleLabel(),
                         label2id: dict[str, int] | None = None) -> dict[str, Any]:
     """The task's headline (top-1; multi-label: mAP) of transformers' video-classification pipeline on
@@ -204,7 +204,7 @@ def evaluate_model(model: Any, spec: ModelSpec, config: Config, by_split: dict[s
         m = metrics[split]
         if saved is not None and split in pipeline_splits:
             decoded = [r for r in records if r.path not in m["videos_left_out"]]
-            m.update(stock_pipeline_top1(saved, decoded, config.data.root, model.device, f"{split} stock pipeline",
+            m.update(stock_pipeline_score(saved, decoded, config.data.root, model.device, f"{split} stock pipeline",
                                          spec.task, label2id))
         piped = m.get(f"pipeline_{spec.task.headline_name}")
         print(

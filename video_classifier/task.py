@@ -151,6 +151,11 @@ def average_precisions(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
                      for c in range(y.shape[1])])
 
 
+def mean_average_precision(ap: np.ndarray) -> float:
+    """Macro mAP: the mean of average_precisions over the classes that have one (NaN where none has)."""
+    return float(np.nanmean(ap)) if not np.isnan(ap).all() else float("nan")
+
+
 @dataclass(frozen=True)
 class MultiLabel:
     """Any number of classes per video (none too): a sigmoid score per class, binary cross-entropy, and a
@@ -218,8 +223,7 @@ class MultiLabel:
 
     def headline(self, scores: torch.Tensor, targets: list[Any]) -> float:
         """Macro mAP over the classes with a positive row."""
-        ap = average_precisions(scores.double().numpy(), self.stack(targets).numpy() > 0.5)
-        return float(np.nanmean(ap)) if not np.isnan(ap).all() else float("nan")
+        return mean_average_precision(average_precisions(scores.double().numpy(), self.stack(targets).numpy() > 0.5))
 
     def fitted(self, scores: torch.Tensor, targets: list[Any]) -> "MultiLabel":
         """The task with per-class thresholds chosen on these (val) scores."""
@@ -237,8 +241,8 @@ class MultiLabel:
         """The Trainer's per-evaluation metrics: clip-level mAP (macro, over classes with a positive clip)
         and micro F1 at 0.5."""
         y = (np.asarray(labels) > 0.5).astype(np.int64)
-        scores = 1 / (1 + np.exp(-np.asarray(logits, np.float64)))
-        return {"mAP": float(np.nanmean(average_precisions(scores, y))),
+        scores = self.scores(torch.from_numpy(np.asarray(logits))).double().numpy()
+        return {"mAP": mean_average_precision(average_precisions(scores, y)),
                 "micro_f1": _f1_at(y, (scores >= 0.5).astype(np.int64), "at_0.5")["at_0.5_micro_f1"]}
 
     @staticmethod
@@ -270,7 +274,7 @@ class MultiLabel:
         s, y = scores.double().numpy(), torch.stack(labels).numpy().astype(np.int64)
         ap = average_precisions(s, y)
         out: dict[str, Any] = {
-            "mAP": float(np.nanmean(ap)) if not np.isnan(ap).all() else float("nan"),
+            "mAP": mean_average_precision(ap),
             "micro_mAP": float(average_precision_score(y.ravel(), s.ravel())) if y.any() else float("nan"),
             "top1": self.top1(scores, torch.from_numpy(y)),  # top-scored class among the labels
             "videos_without_labels": int((y.sum(1) == 0).sum()),

@@ -25,7 +25,7 @@ from .model_card import CARD, write_model_card
 from .errors import UserError
 from .model_spec import ModelSpec, describe, layer_depths, record_in_config, save_image_processor
 from .modeling import ensure_tiny_checkpoint, load_for_training, load_processor
-from .prepare import LABELS, VideoRecord, load_prepared, prepared_task
+from .prepare import LABELS, load_prepared, prepared_task
 from .task import TASKS, MultiLabel, SingleLabel, Task, class_counts
 
 METRICS = "metrics.json"  # the final evaluation of val and test
@@ -135,7 +135,7 @@ def _resume_point(config: Config) -> str | None:
 
 class BalancedSampler(torch.utils.data.Sampler):
     """train.sampler: balanced. An epoch of len(weights) draws with replacement, each video drawn with
-    probability proportional to its weight (task.sample_weights: every class drawn as often). The draws
+    probability proportional to its weight (sample_weights: every class drawn as often). The draws
     are seeded by (seed, epoch), so every process of a data-parallel run makes the same sequence and the
     Trainer's accelerate hands each its own share of the batches; a resumed run draws the same epoch again
     (the Trainer's set_epoch reaches the sampler through accelerate at each epoch's start)."""
