@@ -147,10 +147,40 @@ class TinyModelConfig:
 @dataclass
 class ModelConfig:
     checkpoint: str = "MCG-NJU/videomae-base"  # a Hub id or a local folder
+    # a branch, tag, commit or pull request ("refs/pr/4") of a Hub checkpoint, for the weights and the
+    # processor alike; None = the default branch
+    revision: Optional[str] = None
+    # the classifier on top of the backbone. auto: the architecture's own (VideoMAE, TimeSformer, ViViT: a
+    # linear layer on pooled tokens; V-JEPA 2 and VideoPrism: an attentive pooler, then a linear layer).
+    # attentive: an attentive pooler over all the backbone's tokens (transformers' V-JEPA 2 pooler), as
+    # V-JEPA 2 is evaluated; linear: the architecture's linear head (not for V-JEPA 2 and VideoPrism)
+    head: Literal["auto", "linear", "attentive"] = "auto"
+    attentive_layers: int = 1  # self-attention layers of the attentive pooler before its cross-attention
     # When set and `checkpoint` is a folder that does not exist yet, a randomly
     # initialised model of this architecture and size is saved there first, then loaded back
     # through from_pretrained like any checkpoint.
     tiny_init: Optional[TinyModelConfig] = None
+
+    def validate(self, prefix: str) -> None:
+        if self.attentive_layers < 0:
+            raise UserError(f"{prefix}.attentive_layers = {self.attentive_layers}: must be >= 0")
+
+
+@dataclass
+class LoraOptions:
+    """train.lora: low-rank adapters (peft's LoRA) on the backbone's attention; the head trains in full."""
+
+    r: int = 16  # rank of each adapter
+    alpha: float = 32  # the adapters' output is scaled by alpha / r
+    dropout: float = 0.1  # on the adapters' input, in training
+    # module names (peft matches the end of each module's name) or one regular expression for the whole name;
+    # None: the architecture's attention projections (model_spec.LORA_TARGETS)
+    target_modules: Optional[Union[list[str], str]] = None
+
+    def validate(self, prefix: str) -> None:
+        _positive(self, prefix, "r", "alpha")
+        if not 0 <= self.dropout < 1:
+            raise UserError(f"{prefix}.dropout = {self.dropout}: must be in [0, 1)")
 
 
 @dataclass
@@ -193,6 +223,11 @@ class TrainConfig:
     # layer's activations in the backward pass instead of keeping them (the Trainer's own, both)
     gradient_accumulation_steps: int = 1
     gradient_checkpointing: bool = False
+    # What trains. freeze backbone: only the head (a probe; the backbone runs in eval mode, its weights kept);
+    # lora: low-rank adapters on the backbone's attention and the whole head (the output folder holds the
+    # merged model, which plain transformers loads, and the adapter in adapter/)
+    freeze: Literal["none", "backbone"] = "none"
+    lora: Optional[LoraOptions] = None
     logging_steps: int = 10
     # "none", "tensorboard" (installed; event files in <output_dir>/runs), "wandb", ... as in
     # TrainingArguments, comma-separated for several; one whose package is missing is a one-line error
@@ -220,6 +255,9 @@ class TrainConfig:
             raise UserError(f"{prefix}.max_stride = {self.max_stride}: must be >= 1 (frames), \"auto\" or null (off)")
         if self.min_scale < 1:
             raise UserError(f"{prefix}.min_scale = {self.min_scale}: must be >= 1, or the random crop would not fit")
+        if self.freeze == "backbone" and self.lora is not None:
+            raise UserError(f"{prefix}.freeze: backbone and {prefix}.lora both set: choose one (a probe trains the head "
+                            "only; LoRA trains adapters in the backbone too)")
 
 
 @dataclass

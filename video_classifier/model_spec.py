@@ -44,6 +44,21 @@ ARCHITECTURES = {
     "videoprism": "videoprism_vision_model",
 }
 
+# train.lora's default target_modules per model type: the attention's query and value projections of the
+# backbone's encoder (as the LoRA paper adapts W_q and W_v; TimeSformer computes q, k and v in one layer),
+# as one regular expression over the classification model's module names, so that neither the head's own
+# attention (V-JEPA 2's and VideoPrism's poolers) nor V-JEPA 2's unused predictor gets adapters
+LORA_TARGETS = {
+    "videomae": r"videomae\.encoder\..*\.(query|value)",
+    "timesformer": r"timesformer\.encoder\..*\.qkv",
+    "vivit": r"vivit\..*\.(q_proj|v_proj)",
+    "vjepa2": r"vjepa2\.encoder\..*\.(query|value)",
+    "videoprism_vision_model": r"vision_model\..*_layers\..*\.(q_proj|v_proj)",
+}
+
+# architectures whose transformers head is an attentive pooler already (model.head: auto = attentive)
+ATTENTIVE_HEADS = {"vjepa2", "videoprism_vision_model"}
+
 # PIL's resampling codes, as processors store them -> torchvision's
 _INTERPOLATION = {0: InterpolationMode.NEAREST, 2: InterpolationMode.BILINEAR, 3: InterpolationMode.BICUBIC}
 
@@ -118,6 +133,18 @@ def fine_tuning_overrides(checkpoint_config: Any, train: TrainConfig | None = No
                             "(config drop_path_rate; timesformer and vjepa2 have it): set train.drop_path: 0")
         overrides["drop_path_rate"] = train.drop_path
     return overrides
+
+
+def head_modules(model: Any) -> list[str]:
+    """The names of the classification model's own modules outside its backbone (the head: VideoMAE's fc_norm
+    and classifier, V-JEPA 2's attentive pooler and classifier, VideoPrism's head, head_layernorm and
+    classifier). The backbone is the module transformers names `base_model_prefix`."""
+    return [name for name, _ in model.named_children() if name != model.base_model_prefix]
+
+
+def backbone(model: Any) -> Any:
+    """The classification model's backbone module (its base model)."""
+    return getattr(model, model.base_model_prefix)
 
 
 # a numbered block in a stack: "videomae.encoder.layer.3.", "vision_model.temporal_layers.1.",

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from transformers import AutoConfig, AutoModelForVideoClassification, AutoVideoProcessor
+from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification, AutoVideoProcessor
 
 from .config import ModelConfig, TrainConfig
 from .errors import UserError, first_line
-from .model_spec import ModelSpec, describe, fine_tuning_overrides, tiny_model, trained_stride
+from .heads import AttentiveProbeConfig, attentive_probe
+from .model_spec import ATTENTIVE_HEADS, ModelSpec, describe, fine_tuning_overrides, tiny_model, trained_stride
 from .task import SingleLabel, Task
 
 
@@ -36,27 +37,44 @@ def _load(what: str, ref: str, load: Any, **kwargs: Any) -> Any:
         ) from None
 
 
-def load_processor(ref: str) -> Any:
-    """The checkpoint's video processor (an image processor config is read as one, too)."""
-    return _load("processor", ref, AutoVideoProcessor.from_pretrained)
+def load_processor(ref: str, revision: str | None = None) -> Any:
+    """The checkpoint's video processor (an image processor config is read as one, too), at `revision`
+    (model.revision) of a Hub checkpoint."""
+    return _load("processor", ref, AutoVideoProcessor.from_pretrained, revision=revision)
 
 
 def load_for_training(ref: str, label2id: dict[str, int], train: TrainConfig | None = None,
-                      task: Task = SingleLabel()) -> Any:
-    """The checkpoint with a new classification head for our labels; label maps live in model.config, and
-    a multi-label task's problem_type (transformers' pipeline then applies a sigmoid)."""
+                      task: Task = SingleLabel(), model: ModelConfig | None = None, revision: str | None = None) -> Any:
+    """The checkpoint (at `revision` of a Hub repo) with a new classification head for our labels, the
+    one model.head names; label maps live in model.config, and a multi-label task's problem_type
+    (transformers' pipeline then applies a sigmoid). A checkpoint of ours with its head (a resumed run's)
+    loads as it was saved."""
     if Path(ref).exists() and not (Path(ref) / "config.json").is_file():
         raise UserError(f"checkpoint folder {ref} has no config.json: check model.checkpoint")
-    overrides = fine_tuning_overrides(_load("config", ref, AutoConfig.from_pretrained), train)
+    checkpoint_config = _load("config", ref, AutoConfig.from_pretrained, revision=revision)
+    overrides = fine_tuning_overrides(checkpoint_config, train)
     if task.name != SingleLabel.name:
         overrides["problem_type"] = task.problem_type
+    labels = {"label2id": label2id, "id2label": {i: label for label, i in label2id.items()}}
+    head = model.head if model is not None else "auto"
+    own_attentive = checkpoint_config.model_type in ATTENTIVE_HEADS
+    if head == "linear" and own_attentive:
+        raise UserError(f"model.head: linear: transformers' {checkpoint_config.model_type} has an attentive "
+                        "pooler for its head, not a linear one: set model.head: auto")
+    if head == "attentive" and not own_attentive and checkpoint_config.model_type != AttentiveProbeConfig.model_type:
+        backbone = _load("model", ref, AutoModel.from_pretrained, revision=revision, **overrides)
+        if backbone.main_input_name != "pixel_values":
+            raise UserError(f"model.head: attentive is not available for {checkpoint_config.model_type}: "
+                            "set model.head: auto")
+        problem = {"problem_type": overrides["problem_type"]} if "problem_type" in overrides else {}
+        return attentive_probe(backbone, model.attentive_layers, **labels, **problem)
     return _load(
         "model",
         ref,
         AutoModelForVideoClassification.from_pretrained,
-        label2id=label2id,
-        id2label={i: label for label, i in label2id.items()},
+        revision=revision,
         ignore_mismatched_sizes=True,  # the pretrained head (if any) has other classes
+        **labels,
         **overrides,
     )
 

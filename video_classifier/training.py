@@ -23,10 +23,11 @@ from .data import DecodeFailures, build_datasets, pipeline_stride
 from .evaluation import evaluate_model, plot_training
 from .model_card import CARD, write_model_card
 from .errors import UserError
-from .model_spec import ModelSpec, describe, layer_depths, record_in_config, save_image_processor
+from .model_spec import ModelSpec, backbone, describe, layer_depths, record_in_config, save_image_processor
 from .modeling import ensure_tiny_checkpoint, load_for_training, load_processor
 from .prepare import LABELS, load_prepared, prepared_task
 from .task import TASKS, MultiLabel, SingleLabel, Task, class_counts
+from .trainable import ADAPTER, describe_trainable, load_adapter, make_trainable, save_merged
 
 METRICS = "metrics.json"  # the final evaluation of val and test
 RESOLVED_CONFIG = "config.yaml"
@@ -88,7 +89,7 @@ MARKER = ".video-classifier-run"
 OURS = ("checkpoint-*", "runs", "model.safetensors", "model-*.safetensors", "model.safetensors.index.json",
         "config.json", "preprocessor_config.json", "video_preprocessor_config.json", "training_args.bin",
         "labels.json", RESOLVED_CONFIG, METRICS, "training.png", "confusion_*.png", "per_class_*.png", "scores_*.json",
-        "eval_*.json", "README.md", FAILURES, MARKER)
+        "eval_*.json", "README.md", FAILURES, MARKER, ADAPTER)
 
 
 def clear_output_dir(out: Path) -> list[str]:
@@ -194,6 +195,8 @@ class VideoTrainer(Trainer):
             # (B, T, C, H, W) as a video batch: one mixing weight (or box) per clip pair, for every frame
             mixed, targets = self.mix(tv_tensors.Video(clips), labels)
             clips = mixed.as_subclass(torch.Tensor)
+        if self.options.freeze == "backbone" and model.training:
+            backbone(self.accelerator.unwrap_model(model)).eval()  # fixed features: no dropout in the probe's input
         outputs = model(**self.spec.inputs(clips))
         logits = ModelSpec.class_scores(outputs.logits).float()
         smoothing = self.options.label_smoothing if model.training else 0.0
@@ -233,6 +236,12 @@ class VideoTrainer(Trainer):
         return self.optimizer
 
 
+# TrainingArguments' name for gradient checkpointing: activation_checkpointing in newer 5.x releases, which
+# warn on the old one
+CHECKPOINTING = ("activation_checkpointing" if "activation_checkpointing" in TrainingArguments.__dataclass_fields__
+                 else "gradient_checkpointing")
+
+
 def training_arguments(config: Config, max_steps: int, iterable: bool, steps_per_epoch: int,
                        task: Task = SingleLabel()) -> TrainingArguments:
     """The Trainer's arguments. Under torchrun / accelerate launch they also set up the process group:
@@ -247,7 +256,7 @@ def training_arguments(config: Config, max_steps: int, iterable: bool, steps_per
             torch.cuda.is_available() or torch.backends.mps.is_available()),
         per_device_train_batch_size=config.train.batch_size,
         gradient_accumulation_steps=config.train.gradient_accumulation_steps,
-        gradient_checkpointing=config.train.gradient_checkpointing,
+        **{CHECKPOINTING: config.train.gradient_checkpointing},
         per_device_eval_batch_size=config.train.batch_size,
         learning_rate=config.train.learning_rate,
         warmup_steps=config.train.warmup,  # below 1: a ratio of all steps
@@ -368,15 +377,20 @@ def train(config: Config) -> dict[str, Any]:
     with args.main_process_first(local=True, desc="tiny checkpoint"):
         ensure_tiny_checkpoint(config.model, config.train.seed, quiet=not main)
     set_seed(config.train.seed)
-    processor = load_processor(config.model.checkpoint)
+    processor = load_processor(config.model.checkpoint, config.model.revision)
     # A resumed run reloads its weights through from_pretrained: the Trainer's own
     # state-dict loading skips keys that transformers renames on load (VideoMAE's
-    # q_bias/v_bias), and keys it skips keep the values loaded here.
-    model = load_for_training(resume or config.model.checkpoint, label2id, config.train, task)
+    # q_bias/v_bias), and keys it skips keep the values loaded here. A LoRA run's checkpoints hold the
+    # adapter only: it starts from the base checkpoint and the Trainer loads the adapter it resumes.
+    lora = config.train.lora is not None
+    model = (load_for_training(resume, label2id, config.train, task, config.model) if resume and not lora else
+             load_for_training(config.model.checkpoint, label2id, config.train, task, config.model,
+                               config.model.revision))
 
     # The model's description (inputs, preprocessing, outputs) and the datasets
     spec = describe(model, processor, config.data.sample_rate, config.train)
     record_in_config(model.config, spec)  # read back by inference: frames are taken at this stride
+    model = make_trainable(model, config.train)
     # the Trainer sees train and val (per-epoch clip accuracy); the final evaluation builds its own views
     max_stride = config.train.max_stride
     if max_stride == "auto":  # up to the stock pipeline's whole-video spacing
@@ -407,6 +421,7 @@ def train(config: Config) -> dict[str, Any]:
         f"{float(spec.preprocess.clip_duration(by_split['train'][0].fps)):.2f} s, "
         f"{spec.preprocess.crop_size[0]}x{spec.preprocess.crop_size[1]} px as {spec.input_key}{jitter}"
     )
+    say(f"model: {describe_trainable(model, config.train)}")
     where = f"{processes} processes on {args.device.type} ({args.parallel_mode.value})" if processes > 1 else str(args.device)
     say(
         f"train: {len(by_split['train'])} videos, {len(label2id)} classes, batch {config.train.batch_size}"
@@ -448,7 +463,17 @@ def train(config: Config) -> dict[str, Any]:
         return {}  # the main process saves and evaluates once
     if best:
         print(f"best validation {task.best_metric} {trainer.state.best_metric:.4f} at {best}")
-        trainer.model = trainer.model_wrapped = load_for_training(best, label2id, task=task).to(trainer.args.device)
+        if lora:  # the base checkpoint, then the best checkpoint's adapter and head over it
+            base = load_for_training(config.model.checkpoint, label2id, config.train, task, config.model,
+                                     config.model.revision)
+            record_in_config(base.config, spec)
+            trainer.model = load_adapter(base, best)
+        else:
+            trainer.model = load_for_training(best, label2id, task=task, model=config.model)
+        trainer.model = trainer.model_wrapped = trainer.model.to(trainer.args.device)
+    if lora:  # the adapter in adapter/, the merged model in the output folder
+        trainer.model = trainer.model_wrapped = save_merged(trainer.model, out)
+        print(f"LoRA: adapter in {out / ADAPTER}, merged model in {out}")
     trainer.save_model()
     save_image_processor(processor, trainer.model.config.model_type, out)
     shutil.copy(Path(config.data.root) / LABELS, out / LABELS)
