@@ -12,6 +12,7 @@ import sys
 import tempfile
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -107,6 +108,24 @@ def trained(tiny_workspace, tmp_path_factory):
     result = run_script("train.py", "--config", str(config_path))
     assert result.returncode == 0, result.stderr[-3000:]
     return config_path, Path(data["train"]["output_dir"]), result.stdout
+
+
+def talk_to_hub(monkeypatch: pytest.MonkeyPatch, hub: Any, cache: Path) -> None:
+    """Make this process talk to `hub` (a fake_hub server), as if started with HF_ENDPOINT pointing at it,
+    with its own download cache."""
+    import transformers.utils.hub
+    from huggingface_hub import constants
+
+    for name, value in {"HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_dummy", "HF_HUB_DISABLE_TELEMETRY": "1",
+                        "HF_HUB_OFFLINE": "0"}.items():
+        monkeypatch.setenv(name, value)  # the token is read when a request is made
+    # what huggingface_hub read from the environment when it was imported
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(transformers.utils.hub, "_hf_api", None)  # transformers' HfApi keeps its endpoint
 
 
 def run_main(script: str, *args: str) -> subprocess.CompletedProcess:

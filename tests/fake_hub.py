@@ -50,6 +50,10 @@ downloads work offline through `endpoint=` or the `HF_ENDPOINT` environment vari
 holds repos of any types side by side (a training run downloads a dataset and a model): the URL
 prefix picks the type, as on the Hub. Committed files are kept in memory; each commit gives its repo
 a new hash (`FakeHub.commits`), and downloads serve the latest commit only.
+
+Named revisions (a branch, a tag, a pull request's `refs/pr/4`) are repos of their own in `files`, with
+the repo id `{repo_id}@{revision}`: asked for `revision` of `repo_id` (in the URL, quoted as
+`refs%2Fpr%2F4`), the server answers from that repo, at that name or at its own commit hash.
 """
 
 from __future__ import annotations
@@ -125,6 +129,16 @@ class _HubServer(ThreadingHTTPServer):
                 return kind, url_repo[len(prefix) :]
         return "model", url_repo
 
+    def served_repo(self, repo_id: str, revision: str) -> str | None:
+        """The repo id that serves `revision` of `repo_id`: itself at "main" or its commit hash, or
+        `{repo_id}@{revision}` (see the module's docstring); None when there is no such revision."""
+        if revision in ("main", self.hub.commits[repo_id]):
+            return repo_id
+        for name in self.repo_types:
+            if name.startswith(repo_id + "@") and revision in (name.split("@", 1)[1], self.hub.commits[name]):
+                return name
+        return None
+
     def repo_files(self, repo_type: str, repo_id: str) -> dict[str, Path | bytes]:
         return {name: value for (kind, repo, name), value in self.files.items() if (kind, repo) == (repo_type, repo_id)}
 
@@ -158,9 +172,10 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             if self.server.repo_types.get(repo_id) != repo_type:
                 return self._error("RepoNotFound")
-            commit = hub.commits[repo_id]
-            if unquote(match["revision"]) not in ("main", commit):
+            served = self.server.served_repo(repo_id, unquote(match["revision"]))
+            if served is None:
                 return self._error("RevisionNotFound")
+            repo_id, commit = served, hub.commits[served]
             stored = self.server.files.get((repo_type, repo_id, unquote(match["filename"])))
         if stored is None:
             return self._error("EntryNotFound", commit)
@@ -204,10 +219,11 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             if self.server.repo_types.get(repo_id) != repo_type:
                 return self._error("RepoNotFound")
-            commit = self.server.hub.commits[repo_id]
-            files = sorted(self.server.repo_files(repo_type, repo_id))
-        if revision not in ("main", commit):
-            return self._error("RevisionNotFound")
+            served = self.server.served_repo(repo_id, revision)
+            if served is None:
+                return self._error("RevisionNotFound")
+            commit = self.server.hub.commits[served]
+            files = sorted(self.server.repo_files(repo_type, served))
         self._json(200, {
             "id": repo_id, "sha": commit, "private": False, "gated": False, "disabled": False,
             "siblings": [{"rfilename": name} for name in files],

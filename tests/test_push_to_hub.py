@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
-import transformers.utils.hub
-from huggingface_hub import HfApi, ModelCard, constants, hf_hub_download
+from huggingface_hub import HfApi, ModelCard, hf_hub_download
 
 import train as train_script
-from conftest import tiny_config_dict, write_config
+from conftest import talk_to_hub, tiny_config_dict, write_config
 from fake_hub import FakeHub, serve_hub
 
 REPO_ID = "someone/videomae-tiny-finetuned"
@@ -24,17 +23,7 @@ REPO_ID = "someone/videomae-tiny-finetuned"
 def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHub]:
     """A fake Hub that this process talks to, as if started with HF_ENDPOINT pointing at it."""
     with serve_hub({}) as server:
-        for name, value in {"HF_ENDPOINT": server.url, "HF_TOKEN": "hf_dummy", "HF_HUB_DISABLE_TELEMETRY": "1",
-                            "HF_HUB_OFFLINE": "0"}.items():
-            monkeypatch.setenv(name, value)  # the token is read when a request is made
-        # what huggingface_hub read from the environment when it was imported
-        monkeypatch.setattr(constants, "ENDPOINT", server.url)
-        template = server.url + "/{repo_id}/resolve/{revision}/{filename}"
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
-        monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))
-        monkeypatch.setattr(transformers.utils.hub, "_hf_api", None)  # transformers' HfApi keeps its endpoint
+        talk_to_hub(monkeypatch, server, tmp_path / "hf_cache")
         yield server
 
 
