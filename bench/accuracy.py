@@ -1,7 +1,7 @@
 """Numbers that can rank choices: the demo-sized model fine-tuned on the harder synthetic set
 (configs/hard.yaml) under named variants, several seeds each, scored on its test split.
 
-    python bench/accuracy.py [--quick | --long-tail] [--seeds N] [--steps N] [--variants a,b,...] [--set K=V]
+    python bench/accuracy.py [--quick | --long-tail | --probe] [--seeds N] [--steps N] [--variants a,b,...] [--set K=V]
                              [--out FOLDER]
 
 Each architecture's tiny model is first pretrained once on the demo set (pans filling the whole video,
@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -56,6 +57,18 @@ VARIANTS.update({
     "long tail, sampler balanced": LONG_TAIL + ["train.sampler=balanced"],
 })
 LONG_TAIL_VARIANTS = [name for name in VARIANTS if name.startswith("long tail")]
+# What trains: a probe (the pretrained backbone frozen, a linear or an attentive head on it) and LoRA
+# adapters (r 16 on the attention's query and value projections, the head in full), beside full fine-tuning
+VARIANTS.update({
+    "probe: linear head, frozen backbone": ["train.freeze=backbone"],
+    "probe: attentive head, frozen backbone": ["train.freeze=backbone", "model.head=attentive"],
+    # the same probes on cached features: no augmentation, each video's 5 clips' tokens computed once
+    **{f"{name}, cached features": ["train.freeze=backbone", *head, "train.cache_features=true",
+                                    "train.horizontal_flip=false", "train.min_scale=1.0", "train.max_scale=1.0"]
+       for name, head in (("probe: linear head", []), ("probe: attentive head", ["model.head=attentive"]))},
+    "lora r 16": ["train.lora={}"],
+})
+PROBE_VARIANTS = ["baseline (videomae)", *[name for name in VARIANTS if name.startswith(("probe", "lora"))]]
 # checkpoint folder (as configs/hard.yaml and the variants name it) -> the architecture pretrained into it
 PRETRAINED = {f"checkpoints/{arch}-tiny-motion": arch for arch in ("videomae", *ARCHITECTURES)}
 QUICK = ["baseline (videomae)", "label_smoothing 0.1"]
@@ -152,13 +165,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=300, help="fine-tuning steps per run (default 300)")
     parser.add_argument("--variants", help=f"comma-separated, from: {', '.join(VARIANTS)}")
     parser.add_argument("--long-tail", action="store_true", help=f"the variants {', '.join(LONG_TAIL_VARIANTS)}")
+    parser.add_argument("--probe", action="store_true", help=f"the variants {', '.join(PROBE_VARIANTS)}")
     parser.add_argument("--out", default=str(REPO / "runs" / "bench-accuracy"), help="folder for runs and tables")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override configs/hard.yaml for every variant (a changed data.synthetic needs its own "
                              "data.root)")
     args = parser.parse_args(argv)
     names = (args.variants.split(",") if args.variants else LONG_TAIL_VARIANTS if args.long_tail
-             else QUICK if args.quick else list(VARIANTS))
+             else PROBE_VARIANTS if args.probe else QUICK if args.quick else list(VARIANTS))
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant {unknown[0]!r}: choose from {', '.join(VARIANTS)}")
@@ -181,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in names:
         runs = []
         for seed in range(seeds):
-            runs.append(run_one(args.overrides + VARIANTS[name], seed, steps, out / "runs" / f"{name.split()[0]}-{seed}"))
+            runs.append(run_one(args.overrides + VARIANTS[name], seed, steps, out / "runs" / f"{re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')}-{seed}"))
             print(f"{name}, seed {seed}: " + ", ".join(f"{label} {runs[-1][k]}" if runs[-1][k] is None else
                                                        f"{label} {runs[-1][k]:.3f}" for k, label in METRICS)
                   + f" ({runs[-1]['seconds']:.0f} s)", flush=True)

@@ -149,3 +149,45 @@ def test_lora_on_videomae_base_trains_under_two_percent():
     model = transformers.VideoMAEForVideoClassification(config)
     trainable, total = parameter_counts(add_lora(model, TrainConfig(lora=LoraOptions()).lora))
     assert total > 80e6 and 0 < trainable / total < 0.02
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_a_head_on_cached_features_gives_the_whole_models_logits(architecture, tmp_path):
+    """train.cache_features: the backbone's tokens, grabbed by compute_features, fed to the head through
+    the stand-in backbone, give the logits of the whole model on the clips (1e-5), on each architecture."""
+    from video_classifier.features import cached_backbone, compute_features
+    from video_classifier.model_spec import describe
+
+    backbone, processor = tiny_model(TinyModelConfig(architecture=architecture, **TINY), seed=0)
+    backbone.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    model = load_for_training(str(tmp_path), {"a": 0, "b": 1, "c": 2}).eval()
+    spec = describe(model, processor, sample_rate=2)
+    clips = torch.randint(0, 256, (3, 4, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = spec.logits(model, clips)
+        (features,) = compute_features(model, spec, [{"views": clips}], batch_size=2, desc="test")
+        with cached_backbone(model, spec):
+            got = spec.class_scores(model(**spec.inputs(features)).logits)
+        again = spec.logits(model, clips)  # the backbone's own forward is back
+    assert features.shape[0] == 3 and features.ndim == 3
+    assert (got - expected).abs().max() < 1e-5
+    assert torch.equal(again, expected)
+
+
+def test_a_probe_on_cached_features_trains_and_keeps_the_backbone(tiny_workspace, tmp_path):
+    """A train.py run with cached features: the cache is made and said, the saved backbone is the
+    checkpoint's bit for bit, and the final evaluation runs on the videos; with augmentation on, one line."""
+    out, stdout = _train(tiny_workspace, tmp_path, "cached", freeze="backbone", cache_features=True,
+                         min_scale=1.0, max_scale=1.0, horizontal_flip=False)
+    assert re.search(r"train.cache_features: train: [\d,]+ views", stdout)
+    start = load_file(tmp_path / "checkpoint" / "model.safetensors")
+    saved, _ = _backbone_and_head(load_file(out / "model.safetensors"), "videomae")
+    assert saved.keys() == start.keys() and all(torch.equal(saved[k], v) for k, v in start.items())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"]["videos"] > 0 and 0 <= metrics["test"]["top1"] <= 1
+    data = tiny_config_dict(tmp_path / "refused")
+    data["train"].update(freeze="backbone", cache_features=True)  # the tiny config's max_scale is 1.25
+    result = run_main("train.py", "--config", str(write_config(tmp_path / "refused.yaml", data)))
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith("error: train.cache_features needs train.min_scale")

@@ -228,6 +228,9 @@ class TrainConfig:
     # merged model, which plain transformers loads, and the adapter in adapter/)
     freeze: Literal["none", "backbone"] = "none"
     lora: Optional[LoraOptions] = None
+    # with freeze: backbone and no augmentation: the backbone's tokens for each video's eval.num_clips clips
+    # (centre crop) computed once and kept in memory; the head trains on them (features.py)
+    cache_features: bool = False
     logging_steps: int = 10
     # "none", "tensorboard" (installed; event files in <output_dir>/runs), "wandb", ... as in
     # TrainingArguments, comma-separated for several; one whose package is missing is a one-line error

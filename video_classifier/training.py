@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -21,6 +22,7 @@ from transformers.utils import logging as transformers_logging
 from .config import Config, TrainConfig, save_config
 from .data import DecodeFailures, build_datasets, pipeline_stride
 from .evaluation import evaluate_model, plot_training
+from .features import cached_backbone, check_cacheable, feature_datasets
 from .model_card import CARD, write_model_card
 from .errors import UserError
 from .model_spec import ModelSpec, backbone, describe, layer_depths, record_in_config, save_image_processor
@@ -172,8 +174,9 @@ class VideoTrainer(Trainer):
 
     def __init__(self, *args: Any, spec: ModelSpec, train_options: TrainConfig,
                  class_weights: torch.Tensor | None = None, sample_weights: torch.Tensor | None = None,
-                 **kwargs: Any):
+                 cached_features: bool = False, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.cached_features = cached_features  # batches hold the backbone's cached tokens, not pixels
         self.spec, self.options = spec, train_options
         self.class_weights, self.sample_weights = class_weights, sample_weights
         self.loss_is_scaled_for_ga = False  # compute_loss returns the batch mean, as torch's cross_entropy does
@@ -190,7 +193,8 @@ class VideoTrainer(Trainer):
         inputs = dict(inputs)
         labels = inputs.pop("labels")
         # the batch came to the device as uint8 (the Trainer moves it): normalised here, once per batch
-        clips, targets = self.spec.pixels(inputs[self.spec.input_key]), labels
+        clips = inputs[self.spec.input_key]
+        clips, targets = (clips if self.cached_features else self.spec.pixels(clips)), labels
         if model.training and self.mix is not None:
             # (B, T, C, H, W) as a video batch: one mixing weight (or box) per clip pair, for every frame
             mixed, targets = self.mix(tv_tensors.Video(clips), labels)
@@ -341,6 +345,8 @@ def train(config: Config) -> dict[str, Any]:
     (in the main process; the others of a data-parallel run return an empty dict)."""
     out = Path(config.train.output_dir)
     check_report_to(config.train.report_to)
+    if config.train.cache_features:
+        check_cacheable(config)
     finished = _finished_run(config)
     if finished is not None:
         headline = "mAP" if "mAP" in finished["test"] else "top1"
@@ -399,6 +405,9 @@ def train(config: Config) -> dict[str, Any]:
     datasets, decoding = build_datasets(config.data, {s: by_split[s] for s in ("train", "val")}, label2id,
                                         spec.preprocess, max_stride, failures, spec.task)
     say(f"data: {decoding}; {args.dataloader_num_workers} DataLoader workers per process")
+    cache = config.train.cache_features
+    if cache:  # the head trains on the frozen backbone's tokens, computed once here
+        datasets = feature_datasets(model.to(args.device), spec, config, by_split, label2id, failures)
     train_labels = [r.label for r in by_split["train"]]
     class_weights = (spec.task.class_weights(train_labels, label2id) if config.train.class_weights == "balanced"
                      else None)
@@ -449,12 +458,14 @@ def train(config: Config) -> dict[str, Any]:
         callbacks=[StopOnUnreadableData(out / FAILURES, len(by_split["train"]))],
         class_weights=class_weights,
         sample_weights=balanced,
+        cached_features=cache,
     )
 
     # Train (resuming an interrupted run), then evaluate the best model
     if resume:
         say(f"resuming from {resume}")
-    trainer.train(resume_from_checkpoint=resume)
+    with cached_backbone(model, spec) if cache else contextlib.nullcontext():
+        trainer.train(resume_from_checkpoint=resume)
     if processes > 1:  # every process holds the same weights after the all-reduced steps: show it
         print(f"process {args.process_index} of {processes}: {trainer.state.global_step} steps, "
               f"weights {weights_digest(trainer.accelerator.unwrap_model(trainer.model))}", flush=True)
