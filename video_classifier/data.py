@@ -27,6 +27,7 @@ from .errors import DecodeError, UserError, first_line
 from .prepare import VideoRecord
 from .preprocessing import (ClipTransform, MultiCropTransform, PreprocessSpec, clip_frame_indices, exact_fps,
                             spread_clip_starts, uniform_clip_starts)
+from .sources import InMemoryVideo, ShardMember, video_source
 from .task import SingleLabel, Task
 
 
@@ -40,6 +41,15 @@ def decode_clip(decode: Decoder, path: Path, indices: list[int], fps: float) -> 
         raise
     except (av.FFmpegError, RuntimeError, ValueError, OSError) as err:
         raise DecodeError(f"could not decode frames {indices[0]}-{indices[-1]} of {path}: {first_line(err)}") from err
+
+
+def in_memory(member: ShardMember) -> InMemoryVideo:
+    """A shard member's bytes, read once; a read that fails (a shard gone or changed) is a DecodeError."""
+    try:
+        with member.open() as f:
+            return InMemoryVideo(str(member), f.read())
+    except OSError as err:
+        raise DecodeError(f"could not read {member}: {first_line(err)}") from err
 
 
 class DecodeFailures:
@@ -96,7 +106,7 @@ class ClipDataset(torch.utils.data.Dataset):
     def __init__(self, records: list[VideoRecord], root: str | Path, label2id: dict[str, int],
                  spec: PreprocessSpec, train: bool, decoder: Decoder, max_stride: float | None = None,
                  failures: DecodeFailures | None = None, task: Task = SingleLabel()):
-        self.records, self.root, self.label2id, self.task = records, Path(root), label2id, task
+        self.records, self.root, self.label2id, self.task = records, root, label2id, task
         self.spec, self.train, self.decode, self.failures = spec, train, decoder, failures
         # training only: each clip's stride drawn from [spec.sample_rate, max_stride] (temporal-scale jitter)
         self.max_stride = max_stride if train and max_stride and max_stride > spec.sample_rate else None
@@ -138,7 +148,7 @@ class ClipDataset(torch.utils.data.Dataset):
             start, end = self.window(item)
             indices = clip_frame_indices(start, end, exact_fps(record.fps), record.frames, self.spec.num_frames)
             try:
-                decoded = decode_clip(self.decode, self.root / record.path, indices, record.fps)
+                decoded = decode_clip(self.decode, video_source(self.root, record.path), indices, record.fps)
             except DecodeError as err:
                 if self.failures is None:
                     raise
@@ -164,7 +174,7 @@ class ViewDataset(torch.utils.data.Dataset):
     def __init__(self, records: list[VideoRecord], root: str | Path, label2id: dict[str, int],
                  spec: PreprocessSpec, num_clips: int, num_crops: int, decoder: Decoder,
                  failures: DecodeFailures | None = None, task: Task = SingleLabel()):
-        self.records, self.root, self.label2id, self.spec, self.task = records, Path(root), label2id, spec, task
+        self.records, self.root, self.label2id, self.spec, self.task = records, root, label2id, spec, task
         self.num_clips, self.decode, self.failures = num_clips, decoder, failures
         self.crops = MultiCropTransform(spec, num_crops)
 
@@ -179,9 +189,12 @@ class ViewDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         record = self.records[index]
-        path, fps, length = self.root / record.path, exact_fps(record.fps), self.spec.clip_duration(record.fps)
+        fps, length = exact_fps(record.fps), self.spec.clip_duration(record.fps)
         clips = []
         try:
+            path = video_source(self.root, record.path)
+            if isinstance(path, ShardMember):  # its byte range read once for all its clips
+                path = in_memory(path)
             for start in spread_clip_starts(record.duration, length, self.num_clips):
                 indices = clip_frame_indices(start, start + length, fps, record.frames, self.spec.num_frames)
                 clips.append(decode_clip(self.decode, path, indices, record.fps))
@@ -260,4 +273,16 @@ def build_datasets(data: DataConfig, splits: dict[str, list[VideoRecord]], label
     datasets = {s: ClipDataset(rows, data.root, label2id, spec, train=s == "train", decoder=decoding.decode,
                                max_stride=max_stride, failures=failures, task=task)
                 for s, rows in splits.items()}
+    if data.source == "shards" and "train" in splits:  # training streams; evaluation reads byte ranges
+        from .shards import ShardClipDataset, describe_shards
+
+        if max_stride and max_stride > spec.sample_rate:
+            raise UserError("train.max_stride (temporal-scale jitter) is not offered for source shards: set "
+                            "train.max_stride: null")
+        describe_shards(data.root)  # the index and a shard per split read: one line naming one that does not
+        datasets["train"] = ShardClipDataset(data.root, splits["train"], label2id, spec, train=True,
+                                             decoder=decoding.decode, shuffle_buffer=data.shuffle_buffer,
+                                             failures=failures, task=task)
+        return datasets, (f"ShardClipDataset streaming {len(datasets['train'].shards)} training shards from "
+                          f"{data.root} (shuffle buffer {data.shuffle_buffer} videos), {decoding.describe()}")
     return datasets, f"native ClipDataset, {decoding.describe()}, only the sampled frames decoded"
