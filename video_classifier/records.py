@@ -49,8 +49,10 @@ class RecordTable(Sequence):
     """The manifest's rows (VideoRecord's fields) as columns; `table[i]` is a VideoRecord."""
 
     def __init__(self, paths: Strings, labels: np.ndarray, label_names: tuple[str, ...], splits: np.ndarray,
-                 groups: Strings, frames: np.ndarray, fps: np.ndarray, duration: np.ndarray):
+                 groups: Strings, frames: np.ndarray, fps: np.ndarray, duration: np.ndarray,
+                 split_names: tuple[str, ...] = SPLIT_NAMES):
         self.paths, self.labels, self.label_names, self.splits, self.groups = paths, labels, label_names, splits, groups
+        self.split_names = split_names  # train, val, test, then any other (a video inference was given: "")
         self.frames, self.fps, self.duration = frames, fps, duration
 
     @classmethod
@@ -66,10 +68,12 @@ class RecordTable(Sequence):
                      frames: Sequence[int], fps: Sequence[float], duration: Sequence[float]) -> "RecordTable":
         label_names, label_codes = np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True) \
             if len(labels) else (np.zeros(0, str), np.zeros(0, np.int64))
-        split_index = {s: i for i, s in enumerate(SPLIT_NAMES)}
+        split_names = SPLIT_NAMES + tuple(sorted(set(splits) - set(SPLIT_NAMES)))
+        split_index = {s: i for i, s in enumerate(split_names)}
         return cls(Strings(paths), label_codes.astype(np.int32), tuple(str(n) for n in label_names),
-                   np.fromiter((split_index[s] for s in splits), np.int8, len(splits)), Strings(groups),
-                   np.asarray(frames, np.int64), np.asarray(fps, np.float64), np.asarray(duration, np.float64))
+                   np.fromiter((split_index[s] for s in splits), np.int16, len(splits)), Strings(groups),
+                   np.asarray(frames, np.int64), np.asarray(fps, np.float64), np.asarray(duration, np.float64),
+                   split_names)
 
     @classmethod
     def read_csv(cls, text: str) -> "RecordTable":
@@ -92,7 +96,7 @@ class RecordTable(Sequence):
         if isinstance(i, slice):
             return self.take(np.arange(len(self))[i])
         i = int(i)
-        return VideoRecord(self.paths[i], self.label_names[self.labels[i]], SPLIT_NAMES[self.splits[i]],
+        return VideoRecord(self.paths[i], self.label_names[self.labels[i]], self.split_names[self.splits[i]],
                            self.groups[i], int(self.frames[i]), float(self.fps[i]), float(self.duration[i]))
 
     def __iter__(self) -> Iterator[VideoRecord]:
@@ -101,10 +105,11 @@ class RecordTable(Sequence):
     def take(self, indices: np.ndarray) -> "RecordTable":
         indices = np.asarray(indices, np.int64)
         return RecordTable(self.paths.take(indices), self.labels[indices], self.label_names, self.splits[indices],
-                           self.groups.take(indices), self.frames[indices], self.fps[indices], self.duration[indices])
+                           self.groups.take(indices), self.frames[indices], self.fps[indices], self.duration[indices],
+                           self.split_names)
 
     def split(self, name: str) -> "RecordTable":
-        return self.take(np.flatnonzero(self.splits == SPLIT_NAMES.index(name)))
+        return self.take(np.flatnonzero(self.splits == self.split_names.index(name)))
 
     @property
     def nbytes(self) -> int:
