@@ -1,15 +1,19 @@
 """Download and extract the UCF101 subset, make the synthetic one, or check and split your own videos
 (data.source: folder), and write the label maps.
 
-    python prepare_data.py --config config.yaml [--check sampled|full]
+    python prepare_data.py --config config.yaml [--check sampled|full] [--shards DIR [--shard-mb 256]]
+
+--shards DIR also writes the prepared data as tar shards into DIR (train from them with
+data.source: shards and data.root: DIR, or the URL you copy DIR to).
 """
 
 from __future__ import annotations
 
 from video_classifier.cli import DEFAULT_CONFIG, config_parser
 from video_classifier.config import load_config
-from video_classifier.errors import exit_on_user_error
+from video_classifier.errors import UserError, exit_on_user_error
 from video_classifier.prepare import prepare
+from video_classifier.shards import write_shards
 
 
 @exit_on_user_error
@@ -18,9 +22,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--check", choices=("sampled", "full"), default="sampled",
                         help="data.source folder: decode a frame at each video's start, middle and end (sampled), "
                              "or every frame (full)")
+    parser.add_argument("--shards", metavar="DIR", help="also write the prepared data as WebDataset-style tar "
+                        "shards into DIR (a new folder): <split>-NNNNN.tar, index.json, labels.json, manifest.csv")
+    parser.add_argument("--shard-mb", type=float, default=256.0,
+                        help="largest shard, in MB (default 256; a bigger video gets a shard of its own)")
     args = parser.parse_args(argv)
     config = load_config(args.config or DEFAULT_CONFIG, args.overrides)
-    prepare(config.data, args.check)
+    root = prepare(config.data, args.check)
+    if args.shards:
+        if args.shard_mb <= 0:
+            raise UserError(f"--shard-mb {args.shard_mb}: must be > 0")
+        write_shards(root, args.shards, args.shard_mb)
 
 
 if __name__ == "__main__":

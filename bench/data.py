@@ -9,6 +9,8 @@ and runs in this process, except the DataLoader rows. Rows:
                     (normalising is done per batch on the model's device: bench/train.py counts it)
   decode only       the same frames as "ours", decoded and nothing else: the limit for "ours"
   DataLoader        clips/s through torch's DataLoader with worker processes
+  shards            the same videos as tar shards (prepare_data.py --shards, 16 MB each), streamed by
+                    ShardClipDataset (a 16-video shuffle buffer) with the default decoder
 A benchmark, not a test: it prints numbers and checks none.
 """
 
@@ -55,6 +57,7 @@ from video_classifier.decoding import Decoder, choose_decoder, decode_pyav, deco
 from video_classifier.prepare import load_prepared, prepare  # noqa: E402
 from video_classifier.model_spec import ModelSpec  # noqa: E402
 from video_classifier.preprocessing import PreprocessSpec, clip_frame_indices, exact_fps  # noqa: E402
+from video_classifier.shards import ShardClipDataset, write_shards  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache" / "ucf_shape"
 # 8 groups x 8 classes = 64 train videos (about 90 s to make, once): one pass of
@@ -137,6 +140,19 @@ def run_decode_only(dataset: ClipDataset, n: int) -> None:
         start, end = dataset.window(index)
         indices = clip_frame_indices(start, end, exact_fps(record.fps), record.frames, dataset.spec.num_frames)
         dataset.decode(dataset.root / record.path, indices)
+
+
+class EndlessShards(ShardClipDataset):
+    """The shard stream, epoch after epoch, so a timed row never runs out."""
+
+    def __iter__(self) -> Any:
+        while True:
+            yield from super().__iter__()
+
+
+def run_shards(dataset: EndlessShards, n: int) -> None:
+    for _ in itertools.islice(iter(dataset), n):
+        pass
 
 
 def timed(run: Callable[[int], None], n: int) -> tuple[int, float]:
@@ -232,11 +248,20 @@ def main() -> None:
         ClipDataset(train * repeats, root, label2id, spec, train=True, decoder=default_decoder),
         ModelSpec("videomae", "pixel_values", spec).collate, args.clips,
         args.workers)
+    shards = CACHE.parent / "ucf_shape_shards"
+    if not shards.is_dir():
+        write_shards(root, shards, 16)
+    _, shard_records = load_prepared(shards)
+    stream = EndlessShards(shards, [r for r in shard_records if r.split == "train"], label2id, spec, train=True,
+                           decoder=default_decoder, shuffle_buffer=16, seed=0)
+    rows[f"shards, ours, {default}"] = timed(lambda n: run_shards(stream, n), args.clips)
+    rows[f"{workers}, shards, ours, {default}"] = timed_loader(stream, ModelSpec("videomae", "pixel_values", spec).collate,
+                                                               args.clips, args.workers)
 
     rate = {path: clips / seconds for path, (clips, seconds) in rows.items()}
-    print(f"\n{'path':<40} {'clips':>6} {'seconds':>8} {'clips/s':>8}")
+    print(f"\n{'path':<48} {'clips':>6} {'seconds':>8} {'clips/s':>8}")
     for path, (clips, seconds) in rows.items():
-        print(f"{path:<40} {clips:>6} {seconds:>8.2f} {rate[path]:>8.1f}")
+        print(f"{path:<48} {clips:>6} {seconds:>8.2f} {rate[path]:>8.1f}")
     print()
     for name in decoders:
         ours_rate = rate[f"ours, {name}"]
@@ -245,6 +270,9 @@ def main() -> None:
     print(f"{workers}: ours, {default} is {rate[f'{workers}, ours, {default}'] / rate[f'{workers}, guide']:.1f}x the guide")
     print(f"our default path ({default}) is {rate[f'ours, {default}'] / rate['guide']:.1f}x the guide's pipeline "
           f"and {rate[f'ours, {default}'] / rate[f'decode only, {default}']:.0%} of the decode-only limit")
+    print(f"shards, {default}: {rate[f'shards, ours, {default}'] / rate[f'ours, {default}']:.0%} of the folder's rate in "
+          f"one process, {rate[f'{workers}, shards, ours, {default}'] / rate[f'{workers}, ours, {default}']:.0%} "
+          f"through the DataLoader")
     print(f"total {time.perf_counter() - wall:.0f} s")
 
 

@@ -73,8 +73,10 @@ class SyntheticConfig:
 
 @dataclass
 class DataConfig:
-    source: Literal["hub", "archive", "synthetic", "folder"] = "synthetic"
-    root: str = "data/ucf101_subset"  # prepared data: <root>/{train,val,test}/<Class>/<video>
+    source: Literal["hub", "archive", "synthetic", "folder", "shards"] = "synthetic"
+    # prepared data: <root>/{train,val,test}/<Class>/<video>; source shards: the folder or URL (file://,
+    # http(s)://, hf://, s3://) holding the shards prepare_data.py --shards wrote
+    root: str = "data/ucf101_subset"
     hub_repo: str = "sayakpaul/ucf101-subset"
     hub_filename: str = "UCF101_subset.tar.gz"
     hub_revision: Optional[str] = None  # a branch, tag or commit; None = the default branch
@@ -94,6 +96,9 @@ class DataConfig:
     num_workers: Optional[int] = None  # DataLoader processes; None: one per CPU core, at most 8
     prefetch_factor: int = 2  # batches each worker prepares ahead
     persistent_workers: bool = True  # keep workers between epochs and evaluations
+    # source shards: videos held in memory to shuffle the stream (each a video's bytes: 100 UCF101 videos
+    # are about 60 MB per DataLoader worker); 0 reads the shards' own order
+    shuffle_buffer: int = 100
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
     def validate(self, prefix: str) -> None:
@@ -110,6 +115,10 @@ class DataConfig:
         except re.error as err:
             raise UserError(f"{prefix}.group_pattern {self.group_pattern!r} is not a regular expression: {err}") from None
         _positive(self, prefix, "sample_rate", "prefetch_factor")
+        if self.shuffle_buffer < 0:
+            raise UserError(f"{prefix}.shuffle_buffer = {self.shuffle_buffer}: must be >= 0 (0: no shuffling)")
+        if self.source == "shards" and self.backend != "native":
+            raise UserError(f"{prefix}.backend: source shards streams through the native backend; set backend: native")
         if self.num_workers is not None and self.num_workers < 0:
             raise UserError(f"{prefix}.num_workers = {self.num_workers}: must be >= 0, or null for one per core")
         if self.backend == "pytorchvideo" and self.decoder == "torchcodec":

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 import torch
 from pytorchvideo.data import LabeledVideoDataset, make_clip_sampler
 
@@ -27,6 +28,8 @@ from .errors import DecodeError, UserError, first_line
 from .prepare import VideoRecord
 from .preprocessing import (ClipTransform, MultiCropTransform, PreprocessSpec, clip_frame_indices, exact_fps,
                             spread_clip_starts, uniform_clip_starts)
+from .records import RecordTable
+from .sources import InMemoryVideo, ShardMember, video_source
 from .task import SingleLabel, Task
 
 
@@ -40,6 +43,15 @@ def decode_clip(decode: Decoder, path: Path, indices: list[int], fps: float) -> 
         raise
     except (av.FFmpegError, RuntimeError, ValueError, OSError) as err:
         raise DecodeError(f"could not decode frames {indices[0]}-{indices[-1]} of {path}: {first_line(err)}") from err
+
+
+def in_memory(member: ShardMember) -> InMemoryVideo:
+    """A shard member's bytes, read once; a read that fails (a shard gone or changed) is a DecodeError."""
+    try:
+        with member.open() as f:
+            return InMemoryVideo(str(member), f.read())
+    except OSError as err:
+        raise DecodeError(f"could not read {member}: {first_line(err)}") from err
 
 
 class DecodeFailures:
@@ -83,6 +95,35 @@ class DecodeFailures:
         return out
 
 
+class ClipItems:
+    """ClipDataset's items as (video, clip index, clip start): training, one per video with no start (drawn anew
+    on every access); evaluation, every uniform clip of every video. Held as two integer arrays, each start
+    computed again when asked for, so that a million items cost no Python objects in the workers."""
+
+    def __init__(self, records: RecordTable, spec: PreprocessSpec, train: bool):
+        self.records, self.spec, self.train = records, spec, train
+        if train:
+            self.video = self.clip = None
+        else:
+            counts = np.fromiter((len(uniform_clip_starts(float(d), spec.clip_duration(float(f))))
+                                  for d, f in zip(records.duration, records.fps)), np.int64, len(records))
+            self.video = np.repeat(np.arange(len(records)), counts)
+            self.clip = np.arange(len(self.video)) - np.repeat(np.cumsum(counts) - counts, counts)
+
+    def __len__(self) -> int:
+        return len(self.records) if self.train else len(self.video)
+
+    def __getitem__(self, index: int) -> tuple[int, int, Fraction | None]:
+        if self.train:
+            return int(index), 0, None
+        video, clip = int(self.video[index]), int(self.clip[index])
+        length = self.spec.clip_duration(float(self.records.fps[video]))
+        return video, clip, uniform_clip_starts(float(self.records.duration[video]), length)[clip]
+
+    def __iter__(self) -> Any:
+        return (self[i] for i in range(len(self)))
+
+
 class ClipDataset(torch.utils.data.Dataset):
     """One item = one clip of one video: a random clip per video for training, every uniform clip for evaluation.
 
@@ -96,20 +137,13 @@ class ClipDataset(torch.utils.data.Dataset):
     def __init__(self, records: list[VideoRecord], root: str | Path, label2id: dict[str, int],
                  spec: PreprocessSpec, train: bool, decoder: Decoder, max_stride: float | None = None,
                  failures: DecodeFailures | None = None, task: Task = SingleLabel()):
-        self.records, self.root, self.label2id, self.task = records, Path(root), label2id, task
+        self.records, self.root, self.label2id, self.task = records, root, label2id, task
         self.spec, self.train, self.decode, self.failures = spec, train, decoder, failures
         # training only: each clip's stride drawn from [spec.sample_rate, max_stride] (temporal-scale jitter)
         self.max_stride = max_stride if train and max_stride and max_stride > spec.sample_rate else None
         self.transform = ClipTransform(spec, train=train)
-        # (video, clip index, clip start); training draws its start anew on every access
-        if train:
-            self.items = [(v, 0, None) for v in range(len(records))]
-        else:
-            self.items = [
-                (v, k, start)
-                for v, r in enumerate(records)
-                for k, start in enumerate(uniform_clip_starts(r.duration, spec.clip_duration(r.fps)))
-            ]
+        self.records = RecordTable.of(records)  # arrays: DataLoader workers share them, never copy them
+        self.items = ClipItems(self.records, spec, train)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -138,7 +172,7 @@ class ClipDataset(torch.utils.data.Dataset):
             start, end = self.window(item)
             indices = clip_frame_indices(start, end, exact_fps(record.fps), record.frames, self.spec.num_frames)
             try:
-                decoded = decode_clip(self.decode, self.root / record.path, indices, record.fps)
+                decoded = decode_clip(self.decode, video_source(self.root, record.path), indices, record.fps)
             except DecodeError as err:
                 if self.failures is None:
                     raise
@@ -164,7 +198,7 @@ class ViewDataset(torch.utils.data.Dataset):
     def __init__(self, records: list[VideoRecord], root: str | Path, label2id: dict[str, int],
                  spec: PreprocessSpec, num_clips: int, num_crops: int, decoder: Decoder,
                  failures: DecodeFailures | None = None, task: Task = SingleLabel()):
-        self.records, self.root, self.label2id, self.spec, self.task = records, Path(root), label2id, spec, task
+        self.records, self.root, self.label2id, self.spec, self.task = RecordTable.of(records), root, label2id, spec, task
         self.num_clips, self.decode, self.failures = num_clips, decoder, failures
         self.crops = MultiCropTransform(spec, num_crops)
 
@@ -179,9 +213,12 @@ class ViewDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         record = self.records[index]
-        path, fps, length = self.root / record.path, exact_fps(record.fps), self.spec.clip_duration(record.fps)
+        fps, length = exact_fps(record.fps), self.spec.clip_duration(record.fps)
         clips = []
         try:
+            path = video_source(self.root, record.path)
+            if isinstance(path, ShardMember):  # its byte range read once for all its clips
+                path = in_memory(path)
             for start in spread_clip_starts(record.duration, length, self.num_clips):
                 indices = clip_frame_indices(start, start + length, fps, record.frames, self.spec.num_frames)
                 clips.append(decode_clip(self.decode, path, indices, record.fps))
@@ -260,4 +297,16 @@ def build_datasets(data: DataConfig, splits: dict[str, list[VideoRecord]], label
     datasets = {s: ClipDataset(rows, data.root, label2id, spec, train=s == "train", decoder=decoding.decode,
                                max_stride=max_stride, failures=failures, task=task)
                 for s, rows in splits.items()}
+    if data.source == "shards" and "train" in splits:  # training streams; evaluation reads byte ranges
+        from .shards import ShardClipDataset, describe_shards
+
+        if max_stride and max_stride > spec.sample_rate:
+            raise UserError("train.max_stride (temporal-scale jitter) is not offered for source shards: set "
+                            "train.max_stride: null")
+        describe_shards(data.root)  # the index and a shard per split read: one line naming one that does not
+        datasets["train"] = ShardClipDataset(data.root, splits["train"], label2id, spec, train=True,
+                                             decoder=decoding.decode, shuffle_buffer=data.shuffle_buffer,
+                                             failures=failures, task=task)
+        return datasets, (f"ShardClipDataset streaming {len(datasets['train'].shards)} training shards from "
+                          f"{data.root} (shuffle buffer {data.shuffle_buffer} videos), {decoding.describe()}")
     return datasets, f"native ClipDataset, {decoding.describe()}, only the sampled frames decoded"

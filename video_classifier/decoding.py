@@ -18,10 +18,15 @@ The frame returned is the one a player shows at that time, turned upright as a
 player shows it: so variable-rate phone videos and rotated ones give the same
 frames on both decoders, and a constant-rate video gives exactly its frame
 `index`. A video that does not decode raises DecodeError, naming the file.
+
+A video is a path, or an object that opens as a binary file (`open()`; its `str()` names it): a
+shard member held in memory, a remote file read by byte ranges (sources.py). Both decoders read
+such a file object as they read a path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import sys
@@ -37,6 +42,17 @@ from .errors import DecodeError, UserError
 
 # (path, indices, average frame rate or None: read from the file) -> (T, C, H, W) uint8
 Decoder = Callable[..., torch.Tensor]
+
+
+@contextlib.contextmanager
+def opened(path: Any) -> Any:
+    """What FFmpeg reads for `path`: its name as a string, or the binary file object a video that is not a
+    local file opens (closed on leaving)."""
+    if isinstance(path, (str, Path)):
+        yield str(path)
+        return
+    with path.open() as file:
+        yield file
 
 
 def video_stream(container: Any) -> Any:
@@ -76,7 +92,7 @@ def _measured(container: Any, stream: Any, fps: float) -> tuple[int, float, floa
 
 def average_fps(path: Path) -> float:
     """The video's average frame rate, as the manifest keeps it (for decoding a file no record describes)."""
-    with av.open(str(path)) as container:
+    with opened(path) as source, av.open(source) as container:
         return stream_header(container)[2]
 
 
@@ -99,7 +115,7 @@ def decode_pyav(path: Path, indices: list[int], fps: float | None = None) -> tor
     FFmpeg's best-effort timestamp, as players and torchcodec take it (BestEffortClock)."""
     wanted = sorted(set(indices))
     picked: dict[int, av.VideoFrame] = {}
-    with av.open(str(path)) as container:
+    with opened(path) as source, av.open(source) as container:
         stream = video_stream(container)
         stream.codec_context.thread_count = 1  # one FFmpeg thread per DataLoader worker
         rate = fps or stream_header(container)[2]
@@ -171,7 +187,10 @@ class TorchcodecReader:
         from torchcodec.decoders import VideoDecoder
 
         self.path = path
-        self.decoder = VideoDecoder(str(path), num_ffmpeg_threads=1, dimension_order="NCHW")
+        # a file object stays open as long as the decoder reads it
+        self.file = None if isinstance(path, (str, Path)) else path.open()
+        self.decoder = VideoDecoder(str(path) if self.file is None else self.file, num_ffmpeg_threads=1,
+                                    dimension_order="NCHW")
         meta = self.decoder.metadata
         # not meta.average_fps_from_header: torchcodec reads it from r_frame_rate, the nominal rate
         self.rate = fps or average_fps(path)

@@ -32,6 +32,7 @@ from .decoding import announce, choose_decoder, decode_pyav, torchcodec_problem 
 from .errors import UserError, first_line  # noqa: E402
 from .model_spec import ModelSpec  # noqa: E402
 from .scoring import clip_scores, video_scores  # noqa: E402
+from .sources import video_source  # noqa: E402
 from .prepare import VideoRecord  # noqa: E402
 from .task import SingleLabel, Task  # noqa: E402
 
@@ -139,9 +140,9 @@ def stock_pipeline_score(folder: str | Path, records: list[VideoRecord], root: s
     by_path = torchcodec_problem() is None
     scores, failed = torch.zeros(len(records), len(label2id)), []
     for row, record in enumerate(tqdm(records, desc=desc, unit="video", leave=False)):
-        path = Path(root) / record.path
+        path = video_source(root, record.path)  # a shard member or a URL is not a path the pipeline opens
         try:
-            video = str(path) if by_path else \
+            video = str(path) if by_path and isinstance(path, Path) else \
                 decode_pyav(path, list(range(record.frames)), record.fps).permute(0, 2, 3, 1).numpy()
             for result in classify(video, top_k=len(label2id)):
                 scores[row, label2id[result["label"]]] = result["score"]

@@ -8,6 +8,7 @@ folder that looks prepared; a rerun on a prepared folder does nothing.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 import shutil
@@ -23,6 +24,7 @@ from .user_videos import SPLITS, VIDEO_SUFFIXES
 from .config import DataConfig
 from .decoding import stream_header
 from .errors import UserError
+from .sources import is_url, read_bytes
 from .task import MultiLabel, SingleLabel, split_labels
 
 MANIFEST = "manifest.csv"
@@ -61,6 +63,11 @@ def _source_record(config: DataConfig) -> dict:
 def prepare(config: DataConfig, check: str = "sampled") -> Path:
     """Make `config.root` complete; return it. `check` ("sampled" or "full"): how much of each of the
     user's videos (source: folder) is decoded to check it."""
+    if config.source == "shards":  # written by `prepare_data.py --shards`: checked, nothing written
+        from .shards import describe_shards
+
+        print(describe_shards(config.root))
+        return config.root
     root = Path(config.root)
     record = _source_record(config)
     if (root / MANIFEST).is_file():
@@ -267,22 +274,27 @@ def write_manifest(records: list[VideoRecord], root: Path) -> None:
 
 
 def prepared_task(root: str | Path) -> str:
-    """The task the labels of a prepared folder make: "single_label" or "multi_label" (labels.json)."""
-    return json.loads((Path(root) / LABELS).read_text()).get("task", SingleLabel.name)
+    """The task the labels of a prepared folder (or shards' folder or URL) make: "single_label" or
+    "multi_label" (labels.json)."""
+    return json.loads(read_bytes(root, LABELS)).get("task", SingleLabel.name)
 
 
 def load_prepared(root: str | Path) -> tuple[dict[str, int], list[VideoRecord]]:
-    """label2id and the manifest of a prepared folder."""
-    root = Path(root)
-    if not (root / MANIFEST).is_file() or not (root / LABELS).is_file():
+    """label2id and the manifest of a prepared folder, or of shards (a folder or a URL: shards.py)."""
+    if not is_url(str(root)) and (not (Path(root) / MANIFEST).is_file() or not (Path(root) / LABELS).is_file()):
         raise UserError(
             f"data folder {root} is missing or not prepared (no {MANIFEST}/{LABELS}): "
             "run `python prepare_data.py --config <your config>` first"
         )
-    label2id = json.loads((root / LABELS).read_text())["label2id"]
-    with open(root / MANIFEST, newline="") as f:
-        records = [
-            VideoRecord(r["path"], r["label"], r["split"], r["group"], int(r["frames"]), float(r["fps"]), float(r["duration"]))
-            for r in csv.DictReader(f)
-        ]
+    label2id = json.loads(read_bytes(root, LABELS))["label2id"]
+    rows = csv.DictReader(io.StringIO(read_bytes(root, MANIFEST).decode()))
+    records = [
+        VideoRecord(r["path"], r["label"], r["split"], r["group"], int(r["frames"]), float(r["fps"]), float(r["duration"]))
+        for r in rows
+    ]
     return label2id, records
+
+
+def copy_labels(root: str | Path, out: Path) -> None:
+    """labels.json of a prepared folder (or shards' URL) into `out`."""
+    (out / LABELS).write_bytes(read_bytes(root, LABELS))

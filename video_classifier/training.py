@@ -27,7 +27,7 @@ from .model_card import CARD, write_model_card
 from .errors import UserError
 from .model_spec import ModelSpec, backbone, describe, layer_depths, record_in_config, save_image_processor
 from .modeling import ensure_tiny_checkpoint, load_for_training, load_processor
-from .prepare import LABELS, load_prepared, prepared_task
+from .prepare import copy_labels, load_prepared, prepared_task
 from .task import TASKS, MultiLabel, SingleLabel, Task, class_counts
 from .trainable import ADAPTER, describe_trainable, load_adapter, make_trainable, save_merged
 
@@ -187,6 +187,17 @@ class VideoTrainer(Trainer):
         if train_options.cutmix_alpha > 0:
             mixers.append(v2.CutMix(alpha=train_options.cutmix_alpha, num_classes=classes))
         self.mix = v2.RandomChoice(mixers) if mixers else None  # one of them per batch
+
+    def get_train_dataloader(self) -> Any:
+        if getattr(self.train_dataset, "splits_by_process", False):  # a stream that reads its own shards
+            from .shards import per_process_loader
+
+            if self.sample_weights is not None:
+                raise UserError("train.sampler: balanced draws videos by index, which a stream of shards has not: "
+                                "set train.sampler: random, or train.class_weights: balanced")
+
+            return per_process_loader(self.train_dataset, self.args, self._train_batch_size, self.data_collator)
+        return super().get_train_dataloader()
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
@@ -360,7 +371,7 @@ def train(config: Config) -> dict[str, Any]:
     for split, rows in by_split.items():
         if not rows:
             raise UserError(f"data folder {config.data.root} has no {split} videos: prepare the data again")
-    iterable = config.data.backend == "pytorchvideo"  # no length: count steps, not epochs
+    iterable = config.data.backend == "pytorchvideo" or config.data.source == "shards"  # no length: count steps
     processes = world_size()
     # each process takes batch_size clips per step from its own shard of the epoch
     # one optimizer step takes batch_size clips x gradient_accumulation_steps in each process
@@ -487,7 +498,7 @@ def train(config: Config) -> dict[str, Any]:
         print(f"LoRA: adapter in {out / ADAPTER}, merged model in {out}")
     trainer.save_model()
     save_image_processor(processor, trainer.model.config.model_type, out)
-    shutil.copy(Path(config.data.root) / LABELS, out / LABELS)
+    copy_labels(config.data.root, out)  # data.root may be a URL (source: shards)
     save_config(config, out / RESOLVED_CONFIG)
     plot_training(trainer.state.log_history, out / "training.png", task.best_metric)
 

@@ -11,7 +11,8 @@ Splits given in a list are kept; otherwise whole groups go to train/val/test in
 `data.split_fractions`, per class, in a random order fixed by `data.split_seed`,
 so that clips cut from one source never straddle splits. A video's group comes
 from the list, else from `data.group_pattern` on its file name (UCF101's
-`_gNN_` by default), else it is its own group.
+`_gNN_` by default), else it is its own group. A list may name http(s) URLs: such a video is checked
+and, later, decoded by byte ranges (sources.RemoteVideo), never downloaded whole.
 """
 
 from __future__ import annotations
@@ -24,15 +25,17 @@ import re
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import av
 from tqdm.auto import tqdm
 
 from .config import DataConfig
-from .decoding import stream_header
+from .decoding import opened, stream_header
 from .errors import UserError, first_line
+from .sources import RemoteVideo, is_url
 from .task import LABEL_SEPARATOR, join_labels, split_labels
 
 SPLITS = ("train", "val", "test")
@@ -45,7 +48,7 @@ SPLIT_REPORT = "splits.csv"
 class Listed:
     """One video as the user gave it."""
 
-    path: Path  # absolute
+    path: Path | str  # absolute, or a URL (str)
     label: str  # multi-label: the labels joined by LABEL_SEPARATOR ("" for none)
     split: str = ""
     group: str = ""
@@ -76,8 +79,8 @@ def list_videos(config: DataConfig) -> list[Listed]:
         split = str(row.get("split") or "").strip()
         if split and split not in SPLITS:
             raise UserError(f"{source} line {number}: split {split!r} is not one of {', '.join(SPLITS)}")
-        listed.append(Listed((source.parent / Path(path).expanduser()).resolve(), label, split,
-                             str(row.get("group") or "").strip(), multi))
+        where = path if is_url(path) else (source.parent / Path(path).expanduser()).resolve()
+        listed.append(Listed(where, label, split, str(row.get("group") or "").strip(), multi))
     if not listed:
         raise UserError(f"{source} lists no videos")
     given = {bool(v.split) for v in listed}
@@ -137,10 +140,10 @@ def check_video(path: str, full: bool = False) -> tuple[int, float, float]:
     also rejects a video where frames the container counts do not decode (damage in the middle, which
     FFmpeg often passes over by dropping frames). A file cut short (a copy that stopped, a full disk)
     often keeps a header that counts every frame."""
-    if os.path.getsize(path) == 0:
+    if not is_url(path) and os.path.getsize(path) == 0:
         raise ValueError("empty file")
     try:
-        with av.open(path) as container:
+        with opened(RemoteVideo(path) if is_url(path) else path) as source, av.open(source) as container:
             if not container.streams.video:
                 raise ValueError("no video stream")
             stream, frames, fps, seconds = stream_header(container)
@@ -213,9 +216,9 @@ def check_videos(paths: list[Path], full: bool) -> dict[Path, tuple[tuple[int, f
     results = {}
     desc = "decoding every frame" if full else "checking videos (start, middle, end)"
     with ProcessPoolExecutor(workers) as pool:
-        for path, probe, reason in tqdm(pool.map(_check, work, chunksize=4), total=len(work), desc=desc,
-                                        unit="video"):
-            results[Path(path)] = (probe, reason)
+        for given, (_, probe, reason) in zip(paths, tqdm(pool.map(_check, work, chunksize=4), total=len(work),
+                                                         desc=desc, unit="video")):
+            results[given] = (probe, reason)
     return results
 
 
@@ -224,10 +227,15 @@ def group_of(video: Listed, pattern: str) -> str:
     if video.group:
         return video.group
     if pattern:
-        match = re.search(pattern, video.path.name)
+        match = re.search(pattern, file_name(video.path))
         if match:
             return match.group(1) if match.groups() else match.group(0)
-    return video.path.name
+    return file_name(video.path)
+
+
+def file_name(path: Path | str) -> str:
+    """A video's file name, of a path or a URL (without its query)."""
+    return PurePosixPath(urlsplit(path).path).name if is_url(path) else Path(path).name
 
 
 def assign_splits(videos: list[Listed], fractions: tuple[float, float, float], pattern: str, seed: int
