@@ -89,6 +89,10 @@ class DataConfig:
     split_seed: int = 0
     on_bad_video: Literal["skip", "error"] = "skip"  # a video that does not decode: left out (rejected.csv), or stop
     sample_rate: int = 4  # keep every 4th frame: 16 frames x 4 at 25 fps = a 2.56 s clip
+    # window: a clip is num_frames x sample_rate frames of the video (the guide's, VideoMAE's); whole_video:
+    # num_frames spread over the whole video, the frames transformers' video processors sample (VideoPrism's
+    # processor, do_sample_frames): one clip per video, the same frames in training (no temporal jitter)
+    sampling: Literal["window", "whole_video"] = "window"
     # native: our map-style dataset, decoding only the frames a clip needs;
     # pytorchvideo: its LabeledVideoDataset with PyAV, the reference (slower)
     backend: Literal["native", "pytorchvideo"] = "native"
@@ -121,6 +125,8 @@ class DataConfig:
             raise UserError(f"{prefix}.backend: source shards streams through the native backend; set backend: native")
         if self.num_workers is not None and self.num_workers < 0:
             raise UserError(f"{prefix}.num_workers = {self.num_workers}: must be >= 0, or null for one per core")
+        if self.backend == "pytorchvideo" and self.sampling == "whole_video":
+            raise UserError(f"{prefix}.sampling: whole_video needs backend: native (pytorchvideo samples windows)")
         if self.backend == "pytorchvideo" and self.decoder == "torchcodec":
             raise UserError(f"{prefix}.decoder: the pytorchvideo backend decodes with PyAV only; use backend: native")
 
@@ -300,6 +306,15 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     infer: InferConfig = field(default_factory=InferConfig)
+
+    def validate(self, prefix: str) -> None:
+        if self.data.sampling == "whole_video":
+            if self.eval.num_clips != 1:
+                raise UserError(f"data.sampling: whole_video makes one clip per video: set eval.num_clips: 1 "
+                                f"(not {self.eval.num_clips})")
+            if self.train.max_stride is not None:
+                raise UserError("data.sampling: whole_video spreads the frames over the whole video: set "
+                                "train.max_stride: null")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

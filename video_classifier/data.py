@@ -26,8 +26,7 @@ from .config import DataConfig
 from .decoding import Decoder, announce, choose_decoder
 from .errors import DecodeError, UserError, first_line
 from .prepare import VideoRecord
-from .preprocessing import (ClipTransform, MultiCropTransform, PreprocessSpec, clip_frame_indices, exact_fps,
-                            spread_clip_starts, uniform_clip_starts)
+from .preprocessing import ClipTransform, MultiCropTransform, PreprocessSpec, spread_clip_starts, uniform_clip_starts
 from .records import RecordTable
 from .sources import InMemoryVideo, ShardMember, video_source
 from .task import SingleLabel, Task
@@ -105,7 +104,7 @@ class ClipItems:
         if train:
             self.video = self.clip = None
         else:
-            counts = np.fromiter((len(uniform_clip_starts(float(d), spec.clip_duration(float(f))))
+            counts = np.fromiter((len(uniform_clip_starts(float(d), spec.clip_span(float(d), float(f))))
                                   for d, f in zip(records.duration, records.fps)), np.int64, len(records))
             self.video = np.repeat(np.arange(len(records)), counts)
             self.clip = np.arange(len(self.video)) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -117,7 +116,7 @@ class ClipItems:
         if self.train:
             return int(index), 0, None
         video, clip = int(self.video[index]), int(self.clip[index])
-        length = self.spec.clip_duration(float(self.records.fps[video]))
+        length = self.spec.clip_span(float(self.records.duration[video]), float(self.records.fps[video]))
         return video, clip, uniform_clip_starts(float(self.records.duration[video]), length)[clip]
 
     def __iter__(self) -> Any:
@@ -152,7 +151,7 @@ class ClipDataset(torch.utils.data.Dataset):
         """The clip's [start, end) in seconds."""
         video, _, start = self.items[index]
         record = self.records[video]
-        length = self.spec.clip_duration(record.fps)
+        length = self.spec.clip_span(record.duration, record.fps)
         if self.max_stride:
             stride = random.uniform(self.spec.sample_rate, self.max_stride)
             length = length * Fraction(stride).limit_denominator(1000) / self.spec.sample_rate
@@ -170,7 +169,7 @@ class ClipDataset(torch.utils.data.Dataset):
             if self.failures and self.failures.dropped(record):
                 continue
             start, end = self.window(item)
-            indices = clip_frame_indices(start, end, exact_fps(record.fps), record.frames, self.spec.num_frames)
+            indices = self.spec.frame_indices(start, end, record.fps, record.frames)
             try:
                 decoded = decode_clip(self.decode, video_source(self.root, record.path), indices, record.fps)
             except DecodeError as err:
@@ -213,14 +212,14 @@ class ViewDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         record = self.records[index]
-        fps, length = exact_fps(record.fps), self.spec.clip_duration(record.fps)
+        length = self.spec.clip_span(record.duration, record.fps)
         clips = []
         try:
             path = video_source(self.root, record.path)
             if isinstance(path, ShardMember):  # its byte range read once for all its clips
                 path = in_memory(path)
             for start in spread_clip_starts(record.duration, length, self.num_clips):
-                indices = clip_frame_indices(start, start + length, fps, record.frames, self.spec.num_frames)
+                indices = self.spec.frame_indices(start, start + length, record.fps, record.frames)
                 clips.append(decode_clip(self.decode, path, indices, record.fps))
         except DecodeError as err:
             if self.failures is None:

@@ -185,6 +185,8 @@ def record_in_config(model_config: Any, spec: ModelSpec) -> None:
     """Keep in the saved config.json what inference needs: the frame stride, and the frame count under
     the name transformers' pipeline reads (`num_frames`; V-JEPA 2 calls it frames_per_clip)."""
     model_config.sample_rate = spec.preprocess.sample_rate
+    if spec.preprocess.whole_video:
+        model_config.clip_sampling = "whole_video"
     if getattr(model_config, "num_frames", None) is None:
         model_config.num_frames = spec.preprocess.num_frames
 
@@ -217,8 +219,11 @@ def trained_stride(model_config: Any, fallback: int | None) -> int:
     return int(stride)
 
 
-def describe(model: Any, processor: Any, sample_rate: int, train: TrainConfig | None = None) -> ModelSpec:
-    """The description of `model` (loaded) with `processor`, at `sample_rate`; `train` adds augmentation."""
+def describe(model: Any, processor: Any, sample_rate: int, train: TrainConfig | None = None,
+             whole_video: bool | None = None) -> ModelSpec:
+    """The description of `model` (loaded) with `processor`, at `sample_rate`; `train` adds augmentation.
+    `whole_video` (data.sampling): clips spread over whole videos; None: as the model was trained
+    (model.config.clip_sampling, which record_in_config writes)."""
     config = model.config
     size, crop = processor.size, getattr(processor, "crop_size", None)
     resize_to = None
@@ -253,6 +258,7 @@ def describe(model: Any, processor: Any, sample_rate: int, train: TrainConfig | 
         horizontal_flip=augment.horizontal_flip,
         resize_to=resize_to,
         interpolation=_INTERPOLATION.get(int(getattr(processor, "resample", 2) or 2), InterpolationMode.BILINEAR),
+        whole_video=(getattr(config, "clip_sampling", None) == "whole_video") if whole_video is None else whole_video,
     )
     return ModelSpec(
         model_type=config.model_type,

@@ -49,10 +49,24 @@ class PreprocessSpec:
     # (processors with size {height, width} and no crop, as LLaVA-OneVision's for VideoPrism)
     resize_to: tuple[int, int] | None = None
     interpolation: InterpolationMode = InterpolationMode.BILINEAR  # the processor's `resample`
+    # data.sampling: whole_video: a clip is num_frames spread over the whole video (sample_rate unused)
+    whole_video: bool = False
 
     def clip_duration(self, fps: float) -> Fraction:
-        """Seconds one clip covers, exactly: 16 frames x stride 4 at 25 fps = 64/25 s = 2.56 s."""
+        """Seconds one clip window covers, exactly: 16 frames x stride 4 at 25 fps = 64/25 s = 2.56 s."""
         return Fraction(self.num_frames * self.sample_rate) / exact_fps(fps)
+
+    def clip_span(self, duration: float, fps: float) -> Fraction:
+        """Seconds one clip of a video of `duration` covers: the window, or the whole video."""
+        return Fraction(duration) if self.whole_video else self.clip_duration(fps)
+
+    def frame_indices(self, start: Fraction, end: Fraction, fps: float, total: int) -> list[int]:
+        """The frames of the clip [start, end) of a video of `total` frames: clip_frame_indices, or with
+        whole_video the frames transformers' video processors sample over a whole video
+        (video_utils.default_sample_indices_fn: k x total // num_frames), so that our clip is theirs."""
+        if self.whole_video:
+            return [min(k * total // self.num_frames, total - 1) for k in range(self.num_frames)]
+        return clip_frame_indices(start, end, exact_fps(fps), total, self.num_frames)
 
 
 def exact_fps(fps: float) -> Fraction:

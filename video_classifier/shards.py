@@ -44,8 +44,8 @@ import torch
 from .data import DecodeFailures, decode_clip
 from .decoding import Decoder
 from .errors import DecodeError, UserError
-from .prepare import LABELS, MANIFEST, VideoRecord, load_prepared, prepared_task, write_manifest
-from .preprocessing import ClipTransform, PreprocessSpec, clip_frame_indices, exact_fps, uniform_clip_starts
+from .prepare import LABELS, VideoRecord, load_prepared, prepared_task, write_manifest
+from .preprocessing import ClipTransform, PreprocessSpec, uniform_clip_starts
 from .sources import SHARD_MEMBER, InMemoryVideo, join, open_stream, read_bytes
 from .task import SingleLabel, Task, split_labels
 from .user_videos import SPLITS
@@ -272,14 +272,13 @@ class ShardClipDataset(torch.utils.data.IterableDataset):
         label = "|".join(meta["labels"]) if "labels" in meta else meta["label"]
         record = VideoRecord(str(video), label, meta["split"], meta["group"], meta["frames"], meta["fps"],
                              meta["duration"])
-        length = self.spec.clip_duration(record.fps)
+        length = self.spec.clip_span(record.duration, record.fps)
         if self.train:  # as ClipDataset's training windows
             starts = [Fraction(rng.uniform(0, max(record.duration - float(length), 0)))]
         else:
             starts = uniform_clip_starts(record.duration, length)
         for clip, start in enumerate(starts):
-            indices = clip_frame_indices(start, start + length, exact_fps(record.fps), record.frames,
-                                         self.spec.num_frames)
+            indices = self.spec.frame_indices(start, start + length, record.fps, record.frames)
             try:
                 decoded = decode_clip(self.decode, video, indices, record.fps)
             except DecodeError as err:

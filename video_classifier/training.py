@@ -405,7 +405,8 @@ def train(config: Config) -> dict[str, Any]:
                                config.model.revision))
 
     # The model's description (inputs, preprocessing, outputs) and the datasets
-    spec = describe(model, processor, config.data.sample_rate, config.train)
+    spec = describe(model, processor, config.data.sample_rate, config.train,
+                    whole_video=config.data.sampling == "whole_video")
     record_in_config(model.config, spec)  # read back by inference: frames are taken at this stride
     model = make_trainable(model, config.train)
     # the Trainer sees train and val (per-epoch clip accuracy); the final evaluation builds its own views
@@ -430,17 +431,18 @@ def train(config: Config) -> dict[str, Any]:
             + (f"; loss weights ({config.train.class_weights}) {class_weights.min():.3g}-{class_weights.max():.3g}"
                if class_weights is not None else "")
             + ("; class-balanced sampling (train.sampler: balanced)" if balanced is not None else ""))
-    short = [r for r in by_split["train"] if r.duration < float(spec.preprocess.clip_duration(r.fps))]
+    short = [r for r in by_split["train"] if r.duration < float(spec.preprocess.clip_span(r.duration, r.fps))]
     if short:  # kept: their clips repeat frames to fill num_frames
         say(f"data: {len(short)} of {len(by_split['train'])} training videos are shorter than one clip "
             f"(e.g. {short[0].path}, {short[0].duration:.2f} s): kept, their clips repeat frames")
     jitter = (f"; training strides drawn from {spec.preprocess.sample_rate}-{max_stride:.1f} (train.max_stride: "
               f"{config.train.max_stride})" if getattr(datasets["train"], "max_stride", None) else "")
-    say(
-        f"model: {spec.model_type}, clips of {spec.preprocess.num_frames} frames x stride {spec.preprocess.sample_rate} = "
-        f"{float(spec.preprocess.clip_duration(by_split['train'][0].fps)):.2f} s, "
-        f"{spec.preprocess.crop_size[0]}x{spec.preprocess.crop_size[1]} px as {spec.input_key}{jitter}"
-    )
+    clips = (f"{spec.preprocess.num_frames} frames spread over each whole video (data.sampling: whole_video)"
+             if spec.preprocess.whole_video else
+             f"{spec.preprocess.num_frames} frames x stride {spec.preprocess.sample_rate} = "
+             f"{float(spec.preprocess.clip_duration(by_split['train'][0].fps)):.2f} s")
+    say(f"model: {spec.model_type}, clips of {clips}, "
+        f"{spec.preprocess.crop_size[0]}x{spec.preprocess.crop_size[1]} px as {spec.input_key}{jitter}")
     say(f"model: {describe_trainable(model, config.train)}")
     where = f"{processes} processes on {args.device.type} ({args.parallel_mode.value})" if processes > 1 else str(args.device)
     say(
