@@ -98,3 +98,39 @@ def test_a_missing_video_column_is_one_line(videofolder, tmp_path):
 def test_splits_must_name_train(tmp_path):
     result = run_main("prepare_data.py", "--config", str(hf_config(tmp_path, "x/y", splits={"val": "validation"})))
     assert result.returncode != 0 and "data.hf_dataset.splits" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_classlabel_column_gives_the_folders_labels(videofolder, tiny_workspace, tmp_path):
+    """A videofolder without metadata: `datasets` makes the label a ClassLabel from the class folders; its names,
+    not its ids, become our labels."""
+    dataset = tmp_path / "by-class"
+    for video in videofolder.rglob("*.avi"):
+        dest = dataset / video.parent.name / video.name.split("_")[1] / video.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(video, dest)
+    result = run_main("prepare_data.py", "--config", str(hf_config(tmp_path, str(dataset), splits=OUR_TO_THEIRS)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    label2id, records = load_prepared(tmp_path / "data")
+    assert label2id == load_prepared(tiny_workspace / "data")[0]
+    assert all(Path(r.path).name.split("_")[1] == r.label for r in records)
+
+
+def test_a_list_of_strings_column_is_multi_label(videofolder, tmp_path):
+    """metadata.jsonl's `labels` lists (some empty): a multi-label folder, each video's labels kept."""
+    dataset = tmp_path / "multi"
+    shutil.copytree(videofolder / "train", dataset / "train")
+    lines = []
+    for video in sorted(videofolder.glob("train/*.avi")):
+        pan = video.name.split("_")[1]
+        lines.append(json.dumps({"file_name": video.name, "labels": [pan, "Any"] if "Up" in pan else []}))
+    (dataset / "train" / "metadata.csv").unlink()
+    (dataset / "train" / "metadata.jsonl").write_text("\n".join(lines) + "\n")
+    config = hf_config(tmp_path, str(dataset), label_column="labels")
+    result = run_main("prepare_data.py", "--config", str(config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    labels = json.loads((tmp_path / "data" / "labels.json").read_text())
+    assert labels["task"] == "multi_label"
+    _, records = load_prepared(tmp_path / "data")
+    assert len(records) == len(lines)
+    assert {r.label for r in records if "Up" not in Path(r.path).name} == {""}
+    assert all(r.label.split("|")[0] == "Any" for r in records if "Up" in Path(r.path).name)
