@@ -45,6 +45,13 @@ without one: 401, as on the Hub):
   (`{endpoint}/{prefix}{repo_id}/commit/{oid}`, parsed back to the repo). `lfsFile` lines, pull
   requests (`create_pr`) and branches other than `main` are refused.
 
+Listing (what `datasets.load_dataset` of a repo id asks, through `HfFileSystem`, after `repo_info`):
+`GET /api/{models|datasets|spaces}/{repo_id}/tree/{revision}[/{path}]?recursive=...&expand=...`, a
+JSON list of `{type: file|directory, path, size, oid}` (one page: no `Link` header; a path that is no
+folder is `EntryNotFound`), and `POST .../paths-info/{revision}` with the form field `paths` (repeated),
+the entries of the paths that exist. `datasets` (5.2) also asks for `{name}.py`, `README.md` and
+`.huggingface.yaml` at the commit, which a repo may lack.
+
 `serve_hub` answers those requests from local files on 127.0.0.1, on an ephemeral port, so that
 downloads work offline through `endpoint=` or the `HF_ENDPOINT` environment variable. One server
 holds repos of any types side by side (a training run downloads a dataset and a model): the URL
@@ -69,7 +76,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
@@ -80,6 +87,11 @@ _INFO_PATH = re.compile(
 )
 _UPLOAD_PATH = re.compile(
     r"/api/(?P<kind>models|datasets|spaces)/(?P<repo_id>[^/]+/[^/]+)/(?P<action>preupload|commit)/(?P<revision>[^/]+)"
+)
+# HfApi.list_repo_tree (GET) and HfApi.get_paths_info (POST): what HfFileSystem, and so `datasets`, lists
+_TREE_PATH = re.compile(
+    r"/api/(?P<kind>models|datasets|spaces)/(?P<repo_id>[^/]+/[^/]+)/(?P<action>tree|paths-info)/(?P<revision>[^/]+)"
+    r"(?:/(?P<path>.*))?"
 )
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _FRONT_MATTER = re.compile(r"\s*---\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|$)", re.S)
@@ -162,6 +174,11 @@ class _Handler(BaseHTTPRequestHandler):
         hub = self.server.hub
         hub.requests.append((self.command, self.path))
         url_path = urlsplit(self.path).path
+        tree = _TREE_PATH.fullmatch(url_path)
+        if tree is not None and tree["action"] == "tree":
+            recursive = "recursive=true" in urlsplit(self.path).query.lower()
+            return self._tree(tree["kind"][:-1], unquote(tree["repo_id"]), unquote(tree["revision"]),
+                              unquote(tree["path"] or ""), recursive)
         info = _INFO_PATH.fullmatch(url_path)
         if info is not None:
             return self._repo_info(info["kind"][:-1], unquote(info["repo_id"]), unquote(info["revision"] or "main"))
@@ -229,10 +246,56 @@ class _Handler(BaseHTTPRequestHandler):
             "siblings": [{"rfilename": name} for name in files],
         })
 
+    def _entries(self, repo_type: str, repo_id: str, revision: str) -> dict[str, dict[str, Any]] | str:
+        """Every file and folder of a revision as the tree API describes it, by path; or an error code."""
+        with self.server.lock:
+            if self.server.repo_types.get(repo_id) != repo_type:
+                return "RepoNotFound"
+            served = self.server.served_repo(repo_id, revision)
+            if served is None:
+                return "RevisionNotFound"
+            files = self.server.repo_files(repo_type, served)
+        entries: dict[str, dict[str, Any]] = {}
+        for name, stored in files.items():
+            data = stored.read_bytes() if isinstance(stored, Path) else stored
+            entries[name] = {"type": "file", "path": name, "size": len(data), "oid": _git_oid(data)}
+            parts = name.split("/")[:-1]
+            for depth in range(1, len(parts) + 1):
+                folder = "/".join(parts[:depth])
+                entries.setdefault(folder, {"type": "directory", "path": folder, "size": 0,
+                                            "oid": hashlib.sha1(folder.encode()).hexdigest()})
+        return entries
+
+    def _tree(self, repo_type: str, repo_id: str, revision: str, path: str, recursive: bool) -> None:
+        """`GET /api/{kind}/{repo}/tree/{revision}[/{path}]`: the entries under `path` (one page, no `Link`
+        header); a path that is not a folder is `EntryNotFound`, as on the Hub."""
+        entries = self._entries(repo_type, repo_id, revision)
+        if isinstance(entries, str):
+            return self._error(entries)
+        path = path.strip("/")
+        if path and entries.get(path, {}).get("type") != "directory":
+            return self._error("EntryNotFound")
+        prefix = f"{path}/" if path else ""
+        under = [e for name, e in sorted(entries.items()) if name.startswith(prefix)
+                 and (recursive or "/" not in name[len(prefix):])]
+        self._json(200, under)
+
+    def _paths_info(self, repo_type: str, repo_id: str, revision: str, paths: list[str]) -> None:
+        """`POST /api/{kind}/{repo}/paths-info/{revision}` (form `paths`): the entries of those that exist."""
+        entries = self._entries(repo_type, repo_id, revision)
+        if isinstance(entries, str):
+            return self._error(entries)
+        self._json(200, [entries[p.strip("/")] for p in paths if p.strip("/") in entries])
+
     def do_POST(self) -> None:
         self.server.hub.requests.append((self.command, self.path))
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         url = urlsplit(self.path)
+        tree = _TREE_PATH.fullmatch(url.path)
+        if tree is not None and tree["action"] == "paths-info":
+            form = parse_qs(body.decode())
+            return self._paths_info(tree["kind"][:-1], unquote(tree["repo_id"]), unquote(tree["revision"]),
+                                    form.get("paths", []))
         if url.path == "/api/validate-yaml":
             return self._validate_yaml(json.loads(body)["content"])
         if not self.headers.get("Authorization", "").startswith("Bearer "):

@@ -72,8 +72,34 @@ class SyntheticConfig:
 
 
 @dataclass
+class HfDatasetConfig:
+    """data.hf_dataset: a dataset that `datasets.load_dataset` reads (a Hub repo id or a local folder) with a
+    video column and a label column; its videos are used from `datasets`' own cache, never copied."""
+
+    path: str = ""  # a Hub dataset id ("user/my-videos") or a local folder (e.g. a videofolder with metadata.csv)
+    name: Optional[str] = None  # the dataset's configuration (subset), where it has several
+    revision: Optional[str] = None  # a branch, tag or commit of a Hub dataset; None = the default branch
+    video_column: str = "video"  # a Video feature (or a column of file paths)
+    # a ClassLabel, a string, or a list of strings (several labels per video: multi-label)
+    label_column: str = "label"
+    group_column: Optional[str] = None  # the recording each video was cut from; None: data.group_pattern on the file name
+    # our split <- the dataset's split, e.g. {train: train, val: validation, test: test}; null: every split of
+    # the dataset pooled and split by group with data.split_fractions, as for a folder
+    splits: Optional[dict[str, str]] = None
+
+    def validate(self, prefix: str) -> None:
+        if not self.path:
+            raise UserError(f"{prefix}.path is empty: give a Hub dataset id (user/name) or a local dataset folder")
+        if self.splits is not None:
+            unknown = sorted(set(self.splits) - {"train", "val", "test"})
+            if unknown or "train" not in self.splits:
+                raise UserError(f"{prefix}.splits = {self.splits}: map train (required), val, test to the dataset's "
+                                "split names, e.g. {train: train, val: validation, test: test}")
+
+
+@dataclass
 class DataConfig:
-    source: Literal["hub", "archive", "synthetic", "folder", "shards"] = "synthetic"
+    source: Literal["hub", "archive", "synthetic", "folder", "shards", "hf_dataset"] = "synthetic"
     # prepared data: <root>/{train,val,test}/<Class>/<video>; source shards: the folder or URL (file://,
     # http(s)://, hf://, s3://) holding the shards prepare_data.py --shards wrote
     root: str = "data/ucf101_subset"
@@ -104,8 +130,12 @@ class DataConfig:
     # are about 60 MB per DataLoader worker); 0 reads the shards' own order
     shuffle_buffer: int = 100
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    hf_dataset: Optional[HfDatasetConfig] = None  # source: hf_dataset
 
     def validate(self, prefix: str) -> None:
+        if self.source == "hf_dataset" and self.hf_dataset is None:
+            raise UserError(f"{prefix}.hf_dataset is not set: source 'hf_dataset' needs {prefix}.hf_dataset.path "
+                            "(a Hub dataset id or a local folder)")
         if self.source == "archive" and not self.archive:
             raise UserError(f"{prefix}.archive is empty: source 'archive' needs the path of a .tar.gz")
         if self.source == "folder" and not self.videos:
@@ -356,6 +386,11 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             raise UserError(f"{key} = {value!r}: expected a list, e.g. [0.8, 0.1, 0.1]")
         (item,) = typing.get_args(tp)
         return [_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise UserError(f"{key} = {value!r}: expected a mapping, e.g. {{train: train, val: validation}}")
+        key_type, value_type = typing.get_args(tp)
+        return {_convert(k, key_type, key): _convert(v, value_type, f"{key}.{k}") for k, v in value.items()}
     if origin is Literal:
         if value not in typing.get_args(tp):
             raise UserError(f"{key} = {value!r}: must be one of {_type_name(tp)}")

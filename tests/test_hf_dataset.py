@@ -1,0 +1,136 @@
+"""data.source: hf_dataset — a `videofolder` dataset (metadata.csv) made from the tiny synthetic videos, read by
+`datasets` from the local stand-in Hub: the same labels, videos and clips as the prepared folder; one-line errors."""
+
+import csv
+import json
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from conftest import run_main, talk_to_hub, tiny_config_dict, write_config
+from fake_hub import serve_hub
+from video_classifier.prepare import load_prepared
+
+REPO_ID = "someone/tiny-videos"
+OUR_TO_THEIRS = {"train": "train", "val": "validation", "test": "test"}
+
+
+@pytest.fixture(scope="module")
+def videofolder(tiny_workspace, tmp_path_factory) -> Path:
+    """The tiny prepared folder's videos as a `videofolder` dataset: <split>/<video> and <split>/metadata.csv
+    (file_name, label), the splits named as on the Hub (validation)."""
+    out = tmp_path_factory.mktemp("hf-dataset") / "tiny-videos"
+    _, records = load_prepared(tiny_workspace / "data")
+    rows = defaultdict(list)
+    for r in records:
+        dest = out / OUR_TO_THEIRS[r.split] / Path(r.path).name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tiny_workspace / "data" / r.path, dest)
+        rows[dest.parent].append((dest.name, r.label))
+    for folder, listed in rows.items():
+        with open(folder / "metadata.csv", "w", newline="") as f:
+            csv.writer(f).writerows([("file_name", "label"), *sorted(listed)])
+    return out
+
+
+def hf_config(tmp_path: Path, path: str, **hf) -> Path:
+    data = tiny_config_dict(tmp_path)
+    data["data"].update(source="hf_dataset", hf_dataset={"path": path, **hf})
+    data["train"]["epochs"] = 1
+    return write_config(tmp_path / "config.yaml", data)
+
+
+def test_train_py_fine_tunes_on_a_hub_videofolder(videofolder, tiny_workspace, tmp_path, monkeypatch):
+    import datasets.config
+
+    files = {(REPO_ID, p.relative_to(videofolder).as_posix()): p for p in videofolder.rglob("*") if p.is_file()}
+    with serve_hub(files) as hub:
+        talk_to_hub(monkeypatch, hub, tmp_path / "hub-cache")
+        monkeypatch.setattr(datasets.config, "HF_ENDPOINT", hub.url)
+        monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
+        config = hf_config(tmp_path, REPO_ID, splits=OUR_TO_THEIRS)
+        prepared = run_main("prepare_data.py", "--config", str(config))
+        assert prepared.returncode == 0, prepared.stderr[-3000:]
+        assert any("/tree/" in path for _, path in hub.requests)  # listed through the tree API, over HTTP
+        result = run_main("train.py", "--config", str(config))
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    root = tmp_path / "data"
+    label2id, records = load_prepared(root)
+    folder_labels, folder_records = load_prepared(tiny_workspace / "data")
+    assert label2id == folder_labels
+    ours = {(Path(r.path).name, r.label, r.split, r.frames) for r in records}
+    assert ours == {(Path(r.path).name, r.label, r.split, r.frames) for r in folder_records}
+    # the manifest names the files in huggingface_hub's cache: nothing copied into data.root
+    assert all(Path(r.path).is_relative_to(tmp_path / "hub-cache") and Path(r.path).is_file() for r in records)
+    assert not list(root.rglob("*.avi"))
+    folder_file = {Path(r.path).name: tiny_workspace / "data" / r.path for r in folder_records}
+    assert all(Path(r.path).read_bytes() == folder_file[Path(r.path).name].read_bytes() for r in records)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for split in ("val", "test"):
+        assert metrics[split]["videos"] == sum(r.split == split for r in folder_records)
+        assert metrics[split]["clips"] == metrics[split]["videos"] * 3 and not metrics[split]["videos_left_out"]
+
+
+def test_pooled_splits_are_by_group(videofolder, tmp_path):
+    """splits: null pools every split of the dataset and splits it by group (data.group_pattern), per class."""
+    result = run_main("prepare_data.py", "--config", str(hf_config(tmp_path, str(videofolder))))
+    assert result.returncode == 0, result.stderr[-3000:]
+    _, records = load_prepared(tmp_path / "data")
+    assert len(records) == len(list(videofolder.rglob("*.avi")))
+    split_of_group = defaultdict(set)
+    for r in records:
+        split_of_group[r.label, r.group].add(r.split)
+    assert all(len(splits) == 1 for splits in split_of_group.values())
+    assert {r.split for r in records} == {"train", "val", "test"}
+
+
+def test_a_missing_video_column_is_one_line(videofolder, tmp_path):
+    result = run_main("prepare_data.py", "--config", str(hf_config(tmp_path, str(videofolder), video_column="clip")))
+    assert result.returncode != 0
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1
+    assert "data.hf_dataset.video_column" in message and "'clip'" in message and "video, label" in message
+
+
+def test_splits_must_name_train(tmp_path):
+    result = run_main("prepare_data.py", "--config", str(hf_config(tmp_path, "x/y", splits={"val": "validation"})))
+    assert result.returncode != 0 and "data.hf_dataset.splits" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_classlabel_column_gives_the_folders_labels(videofolder, tiny_workspace, tmp_path):
+    """A videofolder without metadata: `datasets` makes the label a ClassLabel from the class folders; its names,
+    not its ids, become our labels."""
+    dataset = tmp_path / "by-class"
+    for video in videofolder.rglob("*.avi"):
+        dest = dataset / video.parent.name / video.name.split("_")[1] / video.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(video, dest)
+    result = run_main("prepare_data.py", "--config", str(hf_config(tmp_path, str(dataset), splits=OUR_TO_THEIRS)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    label2id, records = load_prepared(tmp_path / "data")
+    assert label2id == load_prepared(tiny_workspace / "data")[0]
+    assert all(Path(r.path).name.split("_")[1] == r.label for r in records)
+
+
+def test_a_list_of_strings_column_is_multi_label(videofolder, tmp_path):
+    """metadata.jsonl's `labels` lists (some empty): a multi-label folder, each video's labels kept."""
+    dataset = tmp_path / "multi"
+    shutil.copytree(videofolder / "train", dataset / "train")
+    lines = []
+    for video in sorted(videofolder.glob("train/*.avi")):
+        pan = video.name.split("_")[1]
+        lines.append(json.dumps({"file_name": video.name, "labels": [pan, "Any"] if "Up" in pan else []}))
+    (dataset / "train" / "metadata.csv").unlink()
+    (dataset / "train" / "metadata.jsonl").write_text("\n".join(lines) + "\n")
+    config = hf_config(tmp_path, str(dataset), label_column="labels")
+    result = run_main("prepare_data.py", "--config", str(config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    labels = json.loads((tmp_path / "data" / "labels.json").read_text())
+    assert labels["task"] == "multi_label"
+    _, records = load_prepared(tmp_path / "data")
+    assert len(records) == len(lines)
+    assert {r.label for r in records if "Up" not in Path(r.path).name} == {""}
+    assert all(r.label.split("|")[0] == "Any" for r in records if "Up" in Path(r.path).name)
