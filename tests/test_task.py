@@ -26,10 +26,13 @@ def test_single_label_scores_loss_and_metrics():
 
 
 def test_no_softmax_argmax_or_cross_entropy_outside_the_task_module():
-    """The Viterbi path's argmax in timeline.py runs over path scores, not over a model's outputs."""
+    """The Viterbi path's argmax in timeline.py runs over path scores, not over a model's outputs.
+    heads.py is a transformers model whose file travels in the output folder without this package
+    (trust_remote_code): its forward's loss is the one transformers' own classifiers compute for their
+    users; train.py's loss comes from task.py (VideoTrainer.compute_loss)."""
     found = []
     for path in sorted((REPO / "video_classifier").glob("*.py")):
-        if path.name == "task.py":
+        if path.name in ("task.py", "heads.py"):
             continue
         for number, line in enumerate(path.read_text().splitlines(), start=1):
             code = line.split("#")[0]
