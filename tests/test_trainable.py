@@ -17,6 +17,7 @@ import transformers
 from safetensors.torch import load_file
 
 from conftest import run_main, tiny_config_dict, write_config
+from video_classifier.decoding import torchcodec_problem
 from video_classifier.config import LoraOptions, TinyModelConfig, TrainConfig
 from video_classifier.model_spec import ARCHITECTURES, LORA_TARGETS, head_modules, tiny_model
 from video_classifier.modeling import load_for_training
@@ -43,14 +44,35 @@ def _backbone_and_head(weights: dict[str, torch.Tensor], prefix: str) -> tuple[d
     return inside, {k: v for k, v in weights.items() if not k.startswith(prefix + ".")}
 
 
+@pytest.fixture(scope="module")
+def runs(tiny_workspace, tmp_path_factory):
+    """Runs of train.py made once for this module, by name, over one tiny backbone: (output folder, stdout)."""
+    root, made = tmp_path_factory.mktemp("trainable"), {}
+
+    def run(name: str, model: dict | None = None, **train: object) -> tuple[Path, str, Path]:
+        if name not in made:
+            made[name] = _train(tiny_workspace, root, name, model=model, **train)
+        return (*made[name], root / "checkpoint")
+
+    return run
+
+
+def _frozen(runs, head: str):
+    return runs(f"frozen-{head}", model={"head": head}, freeze="backbone")
+
+
+def _lora(runs):
+    return runs("lora", lora={"r": 4, "alpha": 8, "dropout": 0.0}, learning_rate=1e-2)
+
+
 @pytest.mark.parametrize("head", ["auto", "attentive"])
-def test_frozen_backbone_changes_only_the_head(tiny_workspace, tmp_path, head):
+def test_frozen_backbone_changes_only_the_head(runs, head):
     """train.freeze: backbone, with VideoMAE's own linear head and with the attentive head: every backbone
     weight saved equals the checkpoint's bit for bit, the head's weights moved between the two epochs'
-    checkpoints, and the attentive model loads back through AutoModelForVideoClassification and pipeline()."""
-    out, stdout = _train(tiny_workspace, tmp_path, head, model={"head": head}, freeze="backbone")
+    checkpoints, and the attentive model loads back through AutoModelForVideoClassification."""
+    out, stdout, checkpoint = _frozen(runs, head)
     assert "trains the head only (train.freeze: backbone)" in stdout
-    start = load_file(tmp_path / "checkpoint" / "model.safetensors")  # the backbone as saved, unprefixed
+    start = load_file(checkpoint / "model.safetensors")  # the backbone as saved, unprefixed
     prefix = "videomae" if head == "auto" else "backbone"
     saved_backbone, saved_head = _backbone_and_head(load_file(out / "model.safetensors"), prefix)
     assert saved_backbone.keys() == start.keys() and len(start) > 10
@@ -67,49 +89,61 @@ def test_frozen_backbone_changes_only_the_head(tiny_workspace, tmp_path, head):
         assert config["model_type"] == "video_attentive_probe" and config["num_frames"] == 4
         model = transformers.AutoModelForVideoClassification.from_pretrained(out)
         assert type(model).__name__ == "AttentiveProbeForVideoClassification"
-        video = next((tiny_workspace / "data" / "test").glob("*/*.avi"))
-        classes = model.config.num_labels
-        scores = transformers.pipeline("video-classification", model=str(out))(str(video), top_k=classes)
-        assert {s["label"] for s in scores} == set(model.config.label2id)
-        assert sum(s["score"] for s in scores) == pytest.approx(1, abs=1e-5)
-        # plain transformers, without this project: the folder's own code (trust_remote_code)
-        code = ("import sys, transformers; p = transformers.pipeline('video-classification', model=sys.argv[1], "
-                "trust_remote_code=True); print(p(sys.argv[2], top_k=99))")
-        plain = subprocess.run([sys.executable, "-c", code, str(out), str(video)], cwd=tmp_path, capture_output=True,
-                               text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""})
-        assert plain.returncode == 0, plain.stderr[-2000:]
-        assert "video_classifier" not in plain.stderr
-        assert str(scores[0]["label"]) in plain.stdout.split("}")[0]
 
 
-def test_lora_trains_a_small_share_and_its_merged_model_gives_the_adapter_logits(tiny_workspace, tmp_path):
+@pytest.mark.torchcodec
+@pytest.mark.skipif(torchcodec_problem() is not None, reason="transformers' pipeline decodes with torchcodec")
+def test_the_attentive_model_loads_in_the_pipeline_with_and_without_this_package(runs, tiny_workspace, tmp_path):
+    """pipeline() loads the attentive probe (registered when this package is imported), and so does plain
+    transformers in a process without it, from the folder's own code (trust_remote_code)."""
+    out, _, _ = _frozen(runs, "attentive")
+    video = next((tiny_workspace / "data" / "test").glob("*/*.avi"))
+    classes = json.loads((out / "config.json").read_text())["id2label"]
+    scores = transformers.pipeline("video-classification", model=str(out))(str(video), top_k=len(classes))
+    assert {s["label"] for s in scores} == set(classes.values())
+    assert sum(s["score"] for s in scores) == pytest.approx(1, abs=1e-5)
+    code = ("import sys, transformers; p = transformers.pipeline('video-classification', model=sys.argv[1], "
+            "trust_remote_code=True); print(p(sys.argv[2], top_k=99))")
+    plain = subprocess.run([sys.executable, "-c", code, str(out), str(video)], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""})
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    assert "video_classifier" not in plain.stderr
+    assert str(scores[0]["label"]) in plain.stdout.split("}")[0]
+
+
+def test_lora_trains_a_small_share_and_its_merged_model_gives_the_adapter_logits(runs):
     """A LoRA run: the output folder's merged model (plain transformers) gives the logits of the base
-    checkpoint with the saved adapter over it (peft), 1e-5, and loads in pipeline(); the backbone's own
-    weights other than the adapted projections are the checkpoint's."""
-    out, stdout = _train(tiny_workspace, tmp_path, "lora", lora={"r": 4, "alpha": 8, "dropout": 0.0},
-                         learning_rate=1e-2)
+    checkpoint with the saved adapter over it (peft), 1e-5; the backbone's own weights other than the
+    adapted projections are the checkpoint's."""
+    out, stdout, checkpoint = _lora(runs)
     assert "trains LoRA adapters (r 4) and the head" in stdout
     assert (out / ADAPTER / "adapter_config.json").is_file() and (out / "model.safetensors").is_file()
     merged = transformers.AutoModelForVideoClassification.from_pretrained(out).eval()
     assert "peft" not in type(merged).__module__
-    labels = merged.config.label2id
     from peft import PeftModel
 
-    base = load_for_training(str(tmp_path / "checkpoint"), labels)
+    base = load_for_training(str(checkpoint), merged.config.label2id)
     adapted = PeftModel.from_pretrained(base, str(out / ADAPTER)).eval()
     clips = torch.randn(3, 4, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected, got = adapted(pixel_values=clips).logits, merged(pixel_values=clips).logits
     assert (expected - got).abs().max() < 1e-5
     # the adapters moved the attention: the merged query weights differ from the checkpoint's
-    start = load_file(tmp_path / "checkpoint" / "model.safetensors")
+    start = load_file(checkpoint / "model.safetensors")
     merged_weights = {k.split(".", 1)[1]: v for k, v in load_file(out / "model.safetensors").items()
                       if k.startswith("videomae.")}
     changed = {k for k in start if not torch.equal(start[k], merged_weights[k])}
     assert changed and all(re.search(r"attention\.attention\.(query|value)\.weight$", k) for k in changed)
+
+
+@pytest.mark.torchcodec
+@pytest.mark.skipif(torchcodec_problem() is not None, reason="transformers' pipeline decodes with torchcodec")
+def test_the_merged_lora_model_loads_in_the_pipeline(runs, tiny_workspace):
+    out, _, _ = _lora(runs)
+    labels = json.loads((out / "config.json").read_text())["id2label"]
     video = next((tiny_workspace / "data" / "test").glob("*/*.avi"))
     scores = transformers.pipeline("video-classification", model=str(out))(str(video), top_k=len(labels))
-    assert {s["label"] for s in scores} == set(labels)
+    assert {s["label"] for s in scores} == set(labels.values())
 
 
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
