@@ -225,3 +225,27 @@ def test_a_probe_on_cached_features_trains_and_keeps_the_backbone(tiny_workspace
     result = run_main("train.py", "--config", str(write_config(tmp_path / "refused.yaml", data)))
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].startswith("error: train.cache_features needs train.min_scale")
+
+
+def test_an_interrupted_lora_run_resumes_from_its_adapter(runs, tiny_workspace, tmp_path):
+    """A LoRA run that stopped after its first epoch (its checkpoint holds the adapter only) resumes there
+    when the same command runs again: the base checkpoint, then the Trainer loads the adapter; it ends
+    with the merged model of the run that was never interrupted (1e-5)."""
+    import shutil
+
+    import yaml
+
+    out, _, _ = _lora(runs)
+    first = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[0]
+    assert not (first / "model.safetensors").exists() and (first / "adapter_model.safetensors").is_file()
+    config_path = out.parent.parent / "lora.yaml"
+    data = yaml.safe_load(config_path.read_text())
+    data["train"]["output_dir"] = str(tmp_path / "run")
+    shutil.copytree(first, tmp_path / "run" / first.name)  # what a crash after epoch 1 leaves
+    result = run_main("train.py", "--config", str(write_config(tmp_path / "resumed.yaml", data)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"resuming from {tmp_path / 'run' / first.name}" in result.stdout
+    resumed, whole = load_file(tmp_path / "run" / "model.safetensors"), load_file(out / "model.safetensors")
+    assert resumed.keys() == whole.keys()
+    for key in whole:
+        assert torch.allclose(resumed[key], whole[key], atol=1e-5), key
