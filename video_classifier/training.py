@@ -400,9 +400,13 @@ def train(config: Config) -> dict[str, Any]:
     # q_bias/v_bias), and keys it skips keep the values loaded here. A LoRA run's checkpoints hold the
     # adapter only: it starts from the base checkpoint and the Trainer loads the adapter it resumes.
     lora = config.train.lora is not None
-    model = (load_for_training(resume, label2id, config.train, task, config.model) if resume and not lora else
-             load_for_training(config.model.checkpoint, label2id, config.train, task, config.model,
-                               config.model.revision))
+
+    def base_model() -> Any:  # the checkpoint (at model.revision) with a new head of model.head's kind
+        return load_for_training(config.model.checkpoint, label2id, config.train, task, config.model,
+                                 config.model.revision)
+
+    model = (load_for_training(resume, label2id, config.train, task, config.model) if resume and not lora
+             else base_model())
 
     # The model's description (inputs, preprocessing, outputs) and the datasets
     spec = describe(model, processor, config.data.sample_rate, config.train,
@@ -488,8 +492,7 @@ def train(config: Config) -> dict[str, Any]:
     if best:
         print(f"best validation {task.best_metric} {trainer.state.best_metric:.4f} at {best}")
         if lora:  # the base checkpoint, then the best checkpoint's adapter and head over it
-            base = load_for_training(config.model.checkpoint, label2id, config.train, task, config.model,
-                                     config.model.revision)
+            base = base_model()
             record_in_config(base.config, spec)
             trainer.model = load_adapter(base, best)
         else:
