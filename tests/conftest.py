@@ -98,6 +98,39 @@ def multilabel_workspace(tmp_path_factory) -> Path:
     return root
 
 
+# the tiny folder as a Hub dataset (videofolder): its repo id, and our splits' names there
+REPO_ID = "someone/tiny-videos"
+OUR_TO_THEIRS = {"train": "train", "val": "validation", "test": "test"}
+
+
+@pytest.fixture(scope="session")
+def videofolder(tiny_workspace, tmp_path_factory) -> Path:
+    """The tiny prepared folder's videos as a `videofolder` dataset: <split>/<video> and <split>/metadata.csv
+    (file_name, label), the splits named as on the Hub (validation)."""
+    import csv
+    from collections import defaultdict
+
+    from video_classifier.prepare import load_prepared
+
+    out = tmp_path_factory.mktemp("hf-dataset") / "tiny-videos"
+    _, records = load_prepared(tiny_workspace / "data")
+    rows = defaultdict(list)
+    for r in records:
+        dest = out / OUR_TO_THEIRS[r.split] / Path(r.path).name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tiny_workspace / "data" / r.path, dest)
+        rows[dest.parent].append((dest.name, r.label))
+    for folder, listed in rows.items():
+        with open(folder / "metadata.csv", "w", newline="") as f:
+            csv.writer(f).writerows([("file_name", "label"), *sorted(listed)])
+    return out
+
+
+def hub_files(folder: Path, repo_id: str = REPO_ID) -> dict:
+    """A folder's files as one repo's, for fake_hub.serve_hub."""
+    return {(repo_id, p.relative_to(folder).as_posix()): p for p in folder.rglob("*") if p.is_file()}
+
+
 @pytest.fixture(scope="session")
 def trained(tiny_workspace, tmp_path_factory):
     """A finished training run on the tiny dataset, made once: (config path, output folder, train stdout)."""

@@ -1,38 +1,14 @@
 """data.source: hf_dataset — a `videofolder` dataset (metadata.csv) made from the tiny synthetic videos, read by
 `datasets` from the local stand-in Hub: the same labels, videos and clips as the prepared folder; one-line errors."""
 
-import csv
 import json
 import shutil
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
-
-from conftest import run_main, talk_to_hub, tiny_config_dict, write_config
+from conftest import OUR_TO_THEIRS, REPO_ID, hub_files, run_main, talk_to_hub, tiny_config_dict, write_config
 from fake_hub import serve_hub
 from video_classifier.prepare import load_prepared
-
-REPO_ID = "someone/tiny-videos"
-OUR_TO_THEIRS = {"train": "train", "val": "validation", "test": "test"}
-
-
-@pytest.fixture(scope="module")
-def videofolder(tiny_workspace, tmp_path_factory) -> Path:
-    """The tiny prepared folder's videos as a `videofolder` dataset: <split>/<video> and <split>/metadata.csv
-    (file_name, label), the splits named as on the Hub (validation)."""
-    out = tmp_path_factory.mktemp("hf-dataset") / "tiny-videos"
-    _, records = load_prepared(tiny_workspace / "data")
-    rows = defaultdict(list)
-    for r in records:
-        dest = out / OUR_TO_THEIRS[r.split] / Path(r.path).name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(tiny_workspace / "data" / r.path, dest)
-        rows[dest.parent].append((dest.name, r.label))
-    for folder, listed in rows.items():
-        with open(folder / "metadata.csv", "w", newline="") as f:
-            csv.writer(f).writerows([("file_name", "label"), *sorted(listed)])
-    return out
 
 
 def hf_config(tmp_path: Path, path: str, **hf) -> Path:
@@ -45,8 +21,7 @@ def hf_config(tmp_path: Path, path: str, **hf) -> Path:
 def test_train_py_fine_tunes_on_a_hub_videofolder(videofolder, tiny_workspace, tmp_path, monkeypatch):
     import datasets.config
 
-    files = {(REPO_ID, p.relative_to(videofolder).as_posix()): p for p in videofolder.rglob("*") if p.is_file()}
-    with serve_hub(files) as hub:
+    with serve_hub(hub_files(videofolder)) as hub:
         talk_to_hub(monkeypatch, hub, tmp_path / "hub-cache")
         monkeypatch.setattr(datasets.config, "HF_ENDPOINT", hub.url)
         monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")

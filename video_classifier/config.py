@@ -86,10 +86,16 @@ class HfDatasetConfig:
     # our split <- the dataset's split, e.g. {train: train, val: validation, test: test}; null: every split of
     # the dataset pooled and split by group with data.split_fractions, as for a folder
     splits: Optional[dict[str, str]] = None
+    # true: nothing downloaded before training; the rows are listed (metadata only), the val and test videos
+    # probed by byte ranges, and training streams the train split through `datasets` (needs splits)
+    streaming: bool = False
 
     def validate(self, prefix: str) -> None:
         if not self.path:
             raise UserError(f"{prefix}.path is empty: give a Hub dataset id (user/name) or a local dataset folder")
+        if self.streaming and self.splits is None:
+            raise UserError(f"{prefix}.streaming reads the dataset's own splits: set {prefix}.splits, e.g. "
+                            "{train: train, val: validation, test: test}")
         if self.splits is not None:
             unknown = sorted(set(self.splits) - {"train", "val", "test"})
             if unknown or "train" not in self.splits:
@@ -151,8 +157,10 @@ class DataConfig:
         _positive(self, prefix, "sample_rate", "prefetch_factor")
         if self.shuffle_buffer < 0:
             raise UserError(f"{prefix}.shuffle_buffer = {self.shuffle_buffer}: must be >= 0 (0: no shuffling)")
-        if self.source == "shards" and self.backend != "native":
-            raise UserError(f"{prefix}.backend: source shards streams through the native backend; set backend: native")
+        streamed = self.source == "hf_dataset" and self.hf_dataset.streaming
+        if (self.source == "shards" or streamed) and self.backend != "native":
+            raise UserError(f"{prefix}.backend: a stream ({'data.hf_dataset.streaming' if streamed else 'source shards'}) "
+                            "trains through the native backend; set backend: native")
         if self.num_workers is not None and self.num_workers < 0:
             raise UserError(f"{prefix}.num_workers = {self.num_workers}: must be >= 0, or null for one per core")
         if self.backend == "pytorchvideo" and self.sampling == "whole_video":

@@ -37,6 +37,8 @@ def check_cacheable(config: Config) -> None:
         ("train.max_stride", train.max_stride is not None, "null"),
         ("train.mixup_alpha / cutmix_alpha", train.mixup_alpha > 0 or train.cutmix_alpha > 0, "0 both"),
         ("data.backend", config.data.backend != "native", "native"),
+        ("data.hf_dataset.streaming", config.data.source == "hf_dataset" and config.data.hf_dataset.streaming,
+         "false (a streamed train split is read as it streams, not once ahead)"),
     ]
     for key, bad, fix in problems:
         if bad:

@@ -98,8 +98,16 @@ def prepare(config: DataConfig, check: str = "sampled") -> Path:
 
     multi_label = False
     if config.source in ("folder", "hf_dataset"):
-        listed = hf_dataset_videos(config) if config.source == "hf_dataset" else None
-        records, multi_label = user_video_records(config, partial, full=check == "full", listed=listed)
+        listed, stream = None, None
+        if config.source == "hf_dataset":
+            from .hf_source import dataset_videos, write_stream
+
+            listed, stream = dataset_videos(config)
+        # a streamed train split is probed as it streams (hf_source.py)
+        records, multi_label = user_video_records(config, partial, full=check == "full", listed=listed,
+                                                  unprobed=("train",) if stream else ())
+        if stream:
+            write_stream(stream, partial)
     elif config.source == "synthetic" and config.synthetic.multi_label:
         records, multi_label = generate_synthetic(config, partial), True
     else:
@@ -121,13 +129,15 @@ def prepare(config: DataConfig, check: str = "sampled") -> Path:
     return root
 
 
-def user_video_records(config: DataConfig, out: Path, full: bool, listed: list[user_videos.Listed] | None = None
-                       ) -> tuple[list[VideoRecord], bool]:
+def user_video_records(config: DataConfig, out: Path, full: bool, listed: list[user_videos.Listed] | None = None,
+                       unprobed: tuple[str, ...] = ()) -> tuple[list[VideoRecord], bool]:
     """The user's videos (`listed`, or data.videos') as records with absolute paths, checked and split, and
-    whether the list is multi-label; rejected.csv and the split report (splits.csv) written into `out`."""
+    whether the list is multi-label; rejected.csv and the split report (splits.csv) written into `out`. The
+    videos of the splits `unprobed` are not read: 0 frames, fps and seconds."""
     listed = user_videos.list_videos(config) if listed is None else listed
     where = config.videos if config.source == "folder" else config.hf_dataset.path
-    checked = user_videos.check_videos([v.path for v in listed], full)
+    checked = user_videos.check_videos([v.path for v in listed if v.split not in unprobed], full)
+    checked.update({v.path: ((0, 0.0, 0.0), "") for v in listed if v.split in unprobed})
     rejected = [(v, checked[v.path][1]) for v in listed if checked[v.path][0] is None]
     if rejected and config.on_bad_video == "error":
         video, reason = rejected[0]
@@ -155,61 +165,6 @@ def user_video_records(config: DataConfig, out: Path, full: bool, listed: list[u
     for message in short:
         print(f"note: {message} (add videos, or set data.split_fractions)")
     return records, listed[0].multi_label
-
-
-def hf_dataset_videos(config: DataConfig) -> list[user_videos.Listed]:
-    """The rows of `data.hf_dataset` as the user's videos: each video the file `datasets` holds (its cache of a
-    Hub dataset's files, or the local dataset's own), with its label (a ClassLabel's name, a string, or a list
-    of strings: multi-label), the split it maps to (data.hf_dataset.splits) and its group."""
-    try:
-        import datasets
-    except ImportError:
-        raise UserError("data.source hf_dataset reads through the `datasets` library: pip install datasets") from None
-    hf = config.hf_dataset
-    local = Path(hf.path).expanduser()
-    try:
-        loaded = datasets.load_dataset(str(local) if local.exists() else hf.path, hf.name, revision=hf.revision)
-    except FileNotFoundError as err:
-        raise UserError(f"data.hf_dataset.path {hf.path}: dataset not found ({err}); give a Hub dataset id or a "
-                        "local folder") from None
-    except ValueError as err:  # e.g. an unknown configuration name
-        raise UserError(f"data.hf_dataset {hf.path}: {err}") from None
-    wanted = hf.splits or {name: name for name in loaded}  # pooled: every split of the dataset, split by us
-    missing = sorted(set(wanted.values()) - set(loaded))
-    if missing:
-        raise UserError(f"data.hf_dataset.splits names {', '.join(missing)}, which {hf.path} lacks: its splits are "
-                        f"{', '.join(loaded)}")
-    listed = []
-    for ours, theirs in wanted.items():
-        split = loaded[theirs]
-        columns = list(split.column_names)
-        for key, column in (("video_column", hf.video_column), ("label_column", hf.label_column),
-                            ("group_column", hf.group_column)):
-            if column is not None and column not in columns:
-                raise UserError(f"data.hf_dataset.{key}: {hf.path} (split {theirs}) has no column {column!r}; its "
-                                f"columns are {', '.join(columns)}")
-        feature = split.features[hf.video_column]
-        if isinstance(feature, datasets.Video):  # the file's path, not a decoder
-            split = split.cast_column(hf.video_column, datasets.Video(decode=False))
-        label_feature = split.features[hf.label_column]
-        multi = isinstance(label_feature, (datasets.Sequence, datasets.List, list))
-        names = getattr(getattr(label_feature, "feature", label_feature), "names", None)  # a ClassLabel's
-        for number, row in enumerate(split):
-            video = row[hf.video_column]
-            path = video.get("path") if isinstance(video, dict) else video
-            if not isinstance(path, str) or not (is_url(path) or Path(path).is_file()):
-                raise UserError(f"data.hf_dataset {hf.path} split {theirs} row {number}: its video is not a file "
-                                f"(path {path!r}); a dataset that stores videos as bytes is not supported yet")
-            value = row[hf.label_column]
-            if names is not None:  # ClassLabel ids -> names
-                value = [names[v] for v in value] if multi else names[value]
-            label = user_videos._row_labels(value, Path(hf.path), number) if multi else str(value).strip()
-            group = str(row[hf.group_column]) if hf.group_column else ""
-            listed.append(user_videos.Listed(path if is_url(path) else Path(path), label,
-                                             ours if hf.splits else "", group, multi))
-    if not listed:
-        raise UserError(f"data.hf_dataset {hf.path} has no rows in the splits {', '.join(wanted.values())}")
-    return listed
 
 
 def generate_synthetic(config: DataConfig, out: Path) -> list[VideoRecord]:

@@ -199,36 +199,80 @@ def process_rank() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
-class ShardClipDataset(torch.utils.data.IterableDataset):
-    """Clips streamed from shards, split by process and DataLoader worker (the module's docstring).
+class ClipStream(torch.utils.data.IterableDataset):
+    """Clips of videos streamed one after another (from shards here, from a `datasets` stream in hf_stream.py),
+    each split of the stream by process and DataLoader worker being the subclass's `__iter__`.
 
     Items as ClipDataset's: {"video": (T, C, H, W) uint8, "label", "video_index", "clip_index", "index"},
-    "video_index" the video's row in its split of the manifest. `train`: one random clip per video, through
-    the shuffle buffer, with augmentation; otherwise every uniform clip of each video in order, centre crop
+    "video_index" the video's row in its split of the manifest (`row`: a video's key -> that row). `train`: one
+    random clip per video, with augmentation; otherwise every uniform clip of each video in order, centre crop
     (the items of ClipDataset(train=False), for checks and benchmarks)."""
 
     splits_by_process = True  # VideoTrainer gives each process its own loader (no re-sharding by accelerate)
 
-    def __init__(self, root: str | Path, records: list[VideoRecord], label2id: dict[str, int], spec: PreprocessSpec,
-                 train: bool, decoder: Decoder, shuffle_buffer: int = 64, seed: int | None = None,
-                 failures: DecodeFailures | None = None, task: Task = SingleLabel()):
-        self.root, self.label2id, self.spec, self.train, self.decode = root, label2id, spec, train, decoder
+    def __init__(self, label2id: dict[str, int], spec: PreprocessSpec, train: bool, decoder: Decoder,
+                 shuffle_buffer: int, seed: int | None, failures: DecodeFailures | None, task: Task):
+        self.label2id, self.spec, self.train, self.decode = label2id, spec, train, decoder
         # seed None: torch's, which train.py has set from train.seed (the same in every process)
         seed = torch.initial_seed() % 2**31 if seed is None else seed
         self.shuffle_buffer, self.seed, self.failures, self.task = shuffle_buffer if train else 0, seed, failures, task
-        self.shards = shards_of(records)
-        self.row = {SHARD_MEMBER.match(r.path)["name"].partition(".")[0]: i for i, r in enumerate(records)}
-        self.videos = len(records)
+        self.row: dict[str, int] = {}
         self.rank, self.processes = process_rank()
-        if len(self.shards) < self.processes:
-            raise UserError(f"{len(self.shards)} shards under {root} for {self.processes} processes: each process "
-                            "needs one at least; write smaller shards (prepare_data.py --shard-mb)")
         self.transform = ClipTransform(spec, train=train)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Called by the Trainer (through accelerate) at each epoch's start."""
         self.epoch = epoch
+
+    def _next_epoch(self) -> int:
+        """The epoch an iteration reads; persistent workers never see set_epoch, so it is counted here too."""
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        return epoch
+
+    def _items(self, key: str, meta: dict[str, Any], video: InMemoryVideo, rng: random.Random
+               ) -> Iterator[dict[str, Any]]:
+        """The item(s) of one video (`meta`: its label or labels, split, group, frames, fps and duration): one
+        random clip (train) or every uniform clip."""
+        label = "|".join(meta["labels"]) if "labels" in meta else meta["label"]
+        record = VideoRecord(str(video), label, meta["split"], meta["group"], meta["frames"], meta["fps"],
+                             meta["duration"])
+        length = self.spec.clip_span(record.duration, record.fps)
+        if self.train:  # as ClipDataset's training windows
+            starts = [Fraction(rng.uniform(0, max(record.duration - float(length), 0)))]
+        else:
+            starts = uniform_clip_starts(record.duration, length)
+        for clip, start in enumerate(starts):
+            indices = self.spec.frame_indices(start, start + length, record.fps, record.frames)
+            try:
+                decoded = decode_clip(self.decode, video, indices, record.fps)
+            except DecodeError as err:
+                self._failed(record, err)
+                return
+            yield {"video": self.transform.frames(decoded), "label": self.task.target(record.label, self.label2id),
+                   "video_index": self.row.get(key, -1), "clip_index": clip, "index": self.row.get(key, -1)}
+
+    def _failed(self, record: VideoRecord, err: DecodeError) -> None:
+        if self.failures is None:
+            raise err
+        self.failures.add(record, err, "its clips are left out of the stream")
+
+
+class ShardClipDataset(ClipStream):
+    """Clips streamed from shards, split by process and DataLoader worker (the module's docstring), through a
+    shuffle buffer of `shuffle_buffer` videos' bytes when training."""
+
+    def __init__(self, root: str | Path, records: list[VideoRecord], label2id: dict[str, int], spec: PreprocessSpec,
+                 train: bool, decoder: Decoder, shuffle_buffer: int = 64, seed: int | None = None,
+                 failures: DecodeFailures | None = None, task: Task = SingleLabel()):
+        super().__init__(label2id, spec, train, decoder, shuffle_buffer, seed, failures, task)
+        self.root = root
+        self.shards = shards_of(records)
+        self.row = {SHARD_MEMBER.match(r.path)["name"].partition(".")[0]: i for i, r in enumerate(records)}
+        self.videos = len(records)
+        if len(self.shards) < self.processes:
+            raise UserError(f"{len(self.shards)} shards under {root} for {self.processes} processes: each process "
+                            "needs one at least; write smaller shards (prepare_data.py --shard-mb)")
 
     def assigned(self, epoch: int, worker: int, workers: int) -> tuple[list[str], int, int]:
         """(shards this worker of this process reads in `epoch`, k, r): it keeps the videos whose position
@@ -244,7 +288,7 @@ class ShardClipDataset(torch.utils.data.IterableDataset):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
-        epoch, self.epoch = self.epoch, self.epoch + 1  # persistent workers never see set_epoch: count here too
+        epoch = self._next_epoch()
         shards, every, keep = self.assigned(epoch, worker, workers)
         rng = random.Random(hash((self.seed, epoch, self.rank, worker)))
         buffer: list[tuple[str, dict[str, Any], InMemoryVideo]] = []
@@ -265,29 +309,6 @@ class ShardClipDataset(torch.utils.data.IterableDataset):
         rng.shuffle(buffer)
         for sample in buffer:
             yield from self._items(*sample, rng)
-
-    def _items(self, key: str, meta: dict[str, Any], video: InMemoryVideo, rng: random.Random
-               ) -> Iterator[dict[str, Any]]:
-        """The item(s) of one video: one random clip (train) or every uniform clip."""
-        label = "|".join(meta["labels"]) if "labels" in meta else meta["label"]
-        record = VideoRecord(str(video), label, meta["split"], meta["group"], meta["frames"], meta["fps"],
-                             meta["duration"])
-        length = self.spec.clip_span(record.duration, record.fps)
-        if self.train:  # as ClipDataset's training windows
-            starts = [Fraction(rng.uniform(0, max(record.duration - float(length), 0)))]
-        else:
-            starts = uniform_clip_starts(record.duration, length)
-        for clip, start in enumerate(starts):
-            indices = self.spec.frame_indices(start, start + length, record.fps, record.frames)
-            try:
-                decoded = decode_clip(self.decode, video, indices, record.fps)
-            except DecodeError as err:
-                if self.failures is None:
-                    raise
-                self.failures.add(record, err, "its clips are left out of the stream")
-                return
-            yield {"video": self.transform.frames(decoded), "label": self.task.target(record.label, self.label2id),
-                   "video_index": self.row.get(key, -1), "clip_index": clip, "index": self.row.get(key, -1)}
 
 
 def per_process_loader(dataset: ShardClipDataset, args: Any, batch_size: int, collate: Any) -> Any:

@@ -20,7 +20,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging as transformers_logging
 
 from .config import Config, TrainConfig, save_config
-from .data import DecodeFailures, build_datasets, pipeline_stride
+from .data import DecodeFailures, build_datasets, pipeline_stride, streams_training
 from .evaluation import evaluate_model, plot_training
 from .features import cached_backbone, check_cacheable, feature_datasets
 from .model_card import CARD, write_model_card
@@ -189,11 +189,11 @@ class VideoTrainer(Trainer):
         self.mix = v2.RandomChoice(mixers) if mixers else None  # one of them per batch
 
     def get_train_dataloader(self) -> Any:
-        if getattr(self.train_dataset, "splits_by_process", False):  # a stream that reads its own shards
+        if getattr(self.train_dataset, "splits_by_process", False):  # a stream that splits itself by process
             from .shards import per_process_loader
 
             if self.sample_weights is not None:
-                raise UserError("train.sampler: balanced draws videos by index, which a stream of shards has not: "
+                raise UserError("train.sampler: balanced draws videos by index, which a stream has not: "
                                 "set train.sampler: random, or train.class_weights: balanced")
 
             return per_process_loader(self.train_dataset, self.args, self._train_batch_size, self.data_collator)
@@ -371,7 +371,9 @@ def train(config: Config) -> dict[str, Any]:
     for split, rows in by_split.items():
         if not rows:
             raise UserError(f"data folder {config.data.root} has no {split} videos: prepare the data again")
-    iterable = config.data.backend == "pytorchvideo" or config.data.source == "shards"  # no length: count steps
+    iterable = config.data.backend == "pytorchvideo" or streams_training(config.data)  # no length: count steps
+    # the videos whose header was read (a streamed train split is read as it streams: hf_source.py)
+    probed = [r for r in by_split["train"] if r.fps > 0] or by_split["val"]
     processes = world_size()
     # each process takes batch_size clips per step from its own shard of the epoch
     # one optimizer step takes batch_size clips x gradient_accumulation_steps in each process
@@ -416,7 +418,7 @@ def train(config: Config) -> dict[str, Any]:
     # the Trainer sees train and val (per-epoch clip accuracy); the final evaluation builds its own views
     max_stride = config.train.max_stride
     if max_stride == "auto":  # up to the stock pipeline's whole-video spacing
-        max_stride = pipeline_stride(by_split["train"], spec.preprocess.num_frames)
+        max_stride = pipeline_stride(probed, spec.preprocess.num_frames)
     failures = DecodeFailures(out / FAILURES)
     datasets, decoding = build_datasets(config.data, {s: by_split[s] for s in ("train", "val")}, label2id,
                                         spec.preprocess, max_stride, failures, spec.task)
@@ -435,7 +437,8 @@ def train(config: Config) -> dict[str, Any]:
             + (f"; loss weights ({config.train.class_weights}) {class_weights.min():.3g}-{class_weights.max():.3g}"
                if class_weights is not None else "")
             + ("; class-balanced sampling (train.sampler: balanced)" if balanced is not None else ""))
-    short = [r for r in by_split["train"] if r.duration < float(spec.preprocess.clip_span(r.duration, r.fps))]
+    short = [r for r in probed if r.split == "train" and
+             r.duration < float(spec.preprocess.clip_span(r.duration, r.fps))]
     if short:  # kept: their clips repeat frames to fill num_frames
         say(f"data: {len(short)} of {len(by_split['train'])} training videos are shorter than one clip "
             f"(e.g. {short[0].path}, {short[0].duration:.2f} s): kept, their clips repeat frames")
@@ -444,7 +447,7 @@ def train(config: Config) -> dict[str, Any]:
     clips = (f"{spec.preprocess.num_frames} frames spread over each whole video (data.sampling: whole_video)"
              if spec.preprocess.whole_video else
              f"{spec.preprocess.num_frames} frames x stride {spec.preprocess.sample_rate} = "
-             f"{float(spec.preprocess.clip_duration(by_split['train'][0].fps)):.2f} s")
+             f"{float(spec.preprocess.clip_duration(probed[0].fps)):.2f} s")
     say(f"model: {spec.model_type}, clips of {clips}, "
         f"{spec.preprocess.crop_size[0]}x{spec.preprocess.crop_size[1]} px as {spec.input_key}{jitter}")
     say(f"model: {describe_trainable(model, config.train)}")

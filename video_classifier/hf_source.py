@@ -1,0 +1,257 @@
+"""data.source: hf_dataset — a dataset the `datasets` library reads (a Hub repo id or a local folder).
+
+`prepare_data.py` lists its rows through `datasets`: each row's video (the file `datasets` names: its cache
+of a Hub dataset's files, the local dataset's own, or with `streaming: true` the file's `hf://` URL at the
+commit listed), its label (a ClassLabel's name, a string, or a list of strings: multi-label) and group. The
+videos are never copied.
+
+With `data.hf_dataset.streaming: true` nothing is downloaded before training:
+
+- prepare_data.py streams the rows with decoding off (`IterableDataset.decode(False)`: the metadata, not
+  the videos), pins the dataset's commit in `stream.json`, and probes only the val and test videos, by
+  byte ranges; the training videos' frames are read when they stream;
+- training (`HfStreamClipDataset`) streams the train split through `datasets` again, at that commit: each
+  epoch `IterableDataset.shuffle` (seed, a buffer of `data.shuffle_buffer` rows, `set_epoch`), then
+  `datasets.distributed.split_dataset_by_node` with one node per (process, DataLoader worker), so that the
+  processes and their workers read disjoint parts that together are the split once (by shards where their
+  number divides by the nodes', else every node keeps one row in `nodes`). Each video is read whole (one
+  request), decoded from memory, one random clip of it. Resume replays the stream, as for shards;
+- evaluation reads the val and test videos map-style, by byte ranges of the same URLs, so their clips and
+  views are exactly a folder's.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any, Iterator
+
+import av
+import fsspec
+import torch
+from tqdm.auto import tqdm
+
+from . import user_videos
+from .config import DataConfig, HfDatasetConfig
+from .data import DecodeFailures
+from .decoding import Decoder, stream_header
+from .errors import DecodeError, UserError, first_line
+from .prepare import VideoRecord
+from .preprocessing import PreprocessSpec
+from .shards import ClipStream
+from .sources import InMemoryVideo, is_url
+from .task import SingleLabel, Task
+
+STREAM = "stream.json"  # in data.root: the streamed dataset at its pinned commit
+
+
+def _datasets() -> Any:
+    try:
+        import datasets
+    except ImportError:
+        raise UserError("data.source hf_dataset reads through the `datasets` library: pip install datasets") from None
+    return datasets
+
+
+def load(hf: HfDatasetConfig, streaming: bool, revision: str | None = None) -> Any:
+    """`datasets.load_dataset` of `hf` (every split), at `revision` (default hf.revision); one line naming a
+    dataset that is not found or will not load."""
+    datasets = _datasets()
+    local = Path(hf.path).expanduser()
+    try:
+        return datasets.load_dataset(str(local) if local.exists() else hf.path, hf.name,
+                                     revision=revision or hf.revision, streaming=streaming)
+    except FileNotFoundError as err:
+        raise UserError(f"data.hf_dataset.path {hf.path}: dataset not found ({err}); give a Hub dataset id or a "
+                        "local folder") from None
+    except ValueError as err:  # e.g. an unknown configuration name
+        raise UserError(f"data.hf_dataset {hf.path}: {err}") from None
+
+
+class Columns:
+    """How one split's rows give a video, a label and a group (data.hf_dataset's columns)."""
+
+    def __init__(self, hf: HfDatasetConfig, split: Any, theirs: str):
+        datasets = _datasets()
+        self.hf, self.theirs = hf, theirs
+        features = split.features or {}  # a stream may not know its features before it is read
+        columns = list(split.column_names or features)
+        for key, column in (("video_column", hf.video_column), ("label_column", hf.label_column),
+                            ("group_column", hf.group_column)):
+            if columns and column is not None and column not in columns:
+                raise UserError(f"data.hf_dataset.{key}: {hf.path} (split {theirs}) has no column {column!r}; its "
+                                f"columns are {', '.join(columns)}")
+        label_feature = features.get(hf.label_column)
+        self.multi = (isinstance(label_feature, (datasets.Sequence, datasets.List, list))
+                      if label_feature is not None else None)  # None: from the first row's value
+        self.names = getattr(getattr(label_feature, "feature", label_feature), "names", None)  # a ClassLabel's
+
+    def _get(self, row: dict[str, Any], column: str, number: int) -> Any:
+        try:
+            return row[column]
+        except KeyError:
+            raise UserError(f"data.hf_dataset {self.hf.path} split {self.theirs} row {number} has no column "
+                            f"{column!r}; its columns are {', '.join(row)}") from None
+
+    def path(self, row: dict[str, Any], number: int) -> str:
+        """The row's video: a local file or a URL (hf://, http(s)://) as `datasets` names it."""
+        video = self._get(row, self.hf.video_column, number)
+        path = video.get("path") if isinstance(video, dict) else video
+        if not isinstance(path, str) or not (is_url(path) or Path(path).is_file()):
+            raise UserError(f"data.hf_dataset {self.hf.path} split {self.theirs} row {number}: its video is not a "
+                            f"file (path {path!r}); a dataset that stores videos as bytes is not supported yet")
+        return path
+
+    def label(self, row: dict[str, Any], number: int) -> str:
+        """The row's label, or (multi-label) its labels joined as in a manifest."""
+        value = self._get(row, self.hf.label_column, number)
+        if self.multi is None:
+            self.multi = isinstance(value, (list, tuple))
+        if self.names is not None:  # ClassLabel ids -> names
+            value = [self.names[v] for v in value] if self.multi else self.names[value]
+        return user_videos._row_labels(list(value), Path(self.hf.path), number) if self.multi else str(value).strip()
+
+    def group(self, row: dict[str, Any], number: int) -> str:
+        return str(self._get(row, self.hf.group_column, number)) if self.hf.group_column else ""
+
+
+def _wanted(hf: HfDatasetConfig, loaded: Any) -> dict[str, str]:
+    """our split -> the dataset's, checked against the splits it has."""
+    wanted = hf.splits or {name: name for name in loaded}  # pooled: every split of the dataset, split by us
+    missing = sorted(set(wanted.values()) - set(loaded))
+    if missing:
+        raise UserError(f"data.hf_dataset.splits names {', '.join(missing)}, which {hf.path} lacks: its splits are "
+                        f"{', '.join(loaded)}")
+    return wanted
+
+
+def dataset_videos(config: DataConfig) -> tuple[list[user_videos.Listed], dict[str, Any] | None]:
+    """The rows of `data.hf_dataset` as the user's videos, each with the split it maps to
+    (data.hf_dataset.splits) and its group; and, when streaming, what `stream.json` keeps (else None)."""
+    hf = config.hf_dataset
+    datasets = _datasets()
+    loaded = load(hf, hf.streaming)
+    wanted = _wanted(hf, loaded)
+    listed = []
+    for ours, theirs in wanted.items():
+        split = loaded[theirs]
+        columns = Columns(hf, split, theirs)
+        if hf.streaming:
+            split = split.decode(False)  # rows of paths: the videos are not read
+        elif isinstance(split.features[hf.video_column], datasets.Video):  # the file's path, not a decoder
+            split = split.cast_column(hf.video_column, datasets.Video(decode=False))
+        rows = tqdm(split, desc=f"listing {hf.path} {theirs}", unit="row", disable=not hf.streaming)
+        for number, row in enumerate(rows):
+            path = columns.path(row, number)
+            listed.append(user_videos.Listed(path if is_url(path) else Path(path), columns.label(row, number),
+                                             ours if hf.splits else "", columns.group(row, number),
+                                             bool(columns.multi)))
+    if not listed:
+        raise UserError(f"data.hf_dataset {hf.path} has no rows in the splits {', '.join(wanted.values())}")
+    if not hf.streaming:
+        return listed, None
+    local = Path(hf.path).expanduser()
+    stream = {**{k: getattr(hf, k) for k in ("name", "video_column", "label_column", "group_column", "splits")},
+              "path": str(local.resolve()) if local.exists() else hf.path,
+              "revision": None if local.exists() else _commit(hf)}
+    return listed, stream
+
+
+def _commit(hf: HfDatasetConfig) -> str:
+    """The commit of the Hub dataset's revision (training streams the files listed, not a newer push)."""
+    from huggingface_hub import HfApi
+
+    return HfApi().dataset_info(hf.path, revision=hf.revision).sha
+
+
+def write_stream(stream: dict[str, Any], out: Path) -> None:
+    (out / STREAM).write_text(json.dumps(stream, indent=1) + "\n")
+
+
+def read_stream(root: str | Path) -> HfDatasetConfig:
+    """The streamed dataset that prepare_data.py listed into `root`, at its pinned commit."""
+    where = Path(root) / STREAM
+    if not where.is_file():
+        raise UserError(f"{where} is missing: data.hf_dataset.streaming needs a folder prepared with it; run "
+                        "`python prepare_data.py --config <your config>` (into a new data.root)")
+    return HfDatasetConfig(**json.loads(where.read_text()), streaming=True)
+
+
+def probe(video: InMemoryVideo) -> tuple[int, float, float]:
+    """(frames, fps, seconds) from the video's header."""
+    try:
+        with video.open() as f, av.open(f) as container:
+            _, frames, fps, seconds = stream_header(container)
+    except (av.FFmpegError, ValueError) as err:
+        raise DecodeError(f"could not read the header of {video}: {first_line(err)}") from err
+    if frames <= 0 or fps <= 0:
+        raise DecodeError(f"{video} reports no frames or no frame rate")
+    return frames, fps, seconds
+
+
+def read_video(path: str) -> InMemoryVideo:
+    """A streamed row's video, read whole (one request); a read that fails is a DecodeError."""
+    try:
+        with fsspec.open(path, "rb") as f:
+            return InMemoryVideo(path, f.read())
+    except OSError as err:
+        raise DecodeError(f"could not read {path}: {first_line(err)}") from err
+
+
+class HfStreamClipDataset(ClipStream):
+    """The train split of data.hf_dataset streamed through `datasets` (the module's docstring), at the commit
+    in `root`'s stream.json; items as ShardClipDataset's."""
+
+    def __init__(self, root: str | Path, records: list[VideoRecord], label2id: dict[str, int], spec: PreprocessSpec,
+                 train: bool, decoder: Decoder, shuffle_buffer: int = 100, seed: int | None = None,
+                 failures: DecodeFailures | None = None, task: Task = SingleLabel(), split: str = "train"):
+        super().__init__(label2id, spec, train, decoder, shuffle_buffer, seed, failures, task)
+        self.hf = read_stream(root)
+        self.theirs = self.hf.splits[split]
+        streamed = load(self.hf, streaming=True, revision=self.hf.revision)[self.theirs]
+        self.columns = Columns(self.hf, streamed, self.theirs)
+        self.stream = streamed.decode(False)
+        self.row = {r.path: i for i, r in enumerate(records)}
+        self.videos = len(records)
+        self.split = split
+
+    def describe(self) -> str:
+        revision = f"@{self.hf.revision[:12]}" if self.hf.revision else ""
+        return (f"HfStreamClipDataset streaming {self.hf.path}{revision} split {self.theirs} through datasets "
+                f"({self.stream.num_shards} shards; split_dataset_by_node per process and DataLoader worker; "
+                f"shuffle buffer {self.shuffle_buffer} rows)")
+
+    def rows(self, epoch: int, node: int, nodes: int) -> Iterator[dict[str, Any]]:
+        """The rows node `node` of `nodes` reads in `epoch`."""
+        from datasets.distributed import split_dataset_by_node
+
+        stream = self.stream
+        if self.shuffle_buffer:  # the same seed in every node: one order, which the nodes share out
+            stream = stream.shuffle(seed=self.seed, buffer_size=self.shuffle_buffer)
+        stream = split_dataset_by_node(stream, rank=node, world_size=nodes)
+        stream.set_epoch(epoch)  # on the node's dataset, which is what iterates (the split makes a new one)
+        # iter() reads the node's part as it is: iterating the stream itself inside a DataLoader worker would
+        # split it again, by shards only (a videofolder is one shard: every worker but one would stop)
+        for batch in stream.iter(batch_size=1):
+            yield {column: values[0] for column, values in batch.items()}
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        epoch = self._next_epoch()
+        node, nodes = self.rank * workers + worker, self.processes * workers
+        rng = random.Random(hash((self.seed, epoch, node)))
+        for number, row in enumerate(self.rows(epoch, node, nodes)):
+            path = self.columns.path(row, number)
+            if path not in self.row:  # a row that prepare_data.py left out (a video that did not decode)
+                continue
+            meta = {"label": self.columns.label(row, number), "split": self.split,
+                    "group": self.columns.group(row, number)}
+            try:
+                video = read_video(path)
+                meta["frames"], meta["fps"], meta["duration"] = probe(video)
+            except DecodeError as err:
+                self._failed(VideoRecord(path, meta["label"], self.split, meta["group"], 0, 0.0, 0.0), err)
+                continue
+            yield from self._items(path, meta, video, rng)
