@@ -154,3 +154,43 @@ def test_streaming_needs_the_datasets_splits(tmp_path):
     assert result.returncode != 0
     message = result.stderr.strip()
     assert len(message.splitlines()) == 1 and "data.hf_dataset.splits" in message and "streaming" in message
+
+
+def test_a_local_dataset_streams_and_a_broken_training_video_is_left_out(videofolder, tmp_path):
+    """A local videofolder streamed (no Hub, no commit): a training video that is not a video passes the
+    prepare step (training videos are not read there) and is left out of the stream, listed with its reason."""
+    import shutil
+
+    from video_classifier.data import DecodeFailures
+
+    dataset = tmp_path / "videos"
+    shutil.copytree(videofolder, dataset)
+    broken = sorted((dataset / "train").glob("*.avi"))[0]
+    broken.write_bytes(b"not a video" * 100)
+    data = tiny_config_dict(tmp_path)
+    data["data"].update(source="hf_dataset",
+                        hf_dataset={"path": str(dataset), "splits": OUR_TO_THEIRS, "streaming": True})
+    result = run_main("prepare_data.py", "--config", str(write_config(tmp_path / "config.yaml", data)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "data" / "stream.json").read_text())["revision"] is None
+    label2id, records = load_prepared(tmp_path / "data")
+    train = [r for r in records if r.split == "train"]
+    assert str(broken) in {r.path for r in train}
+    failures = DecodeFailures(tmp_path / "failures.csv")
+    stream = HfStreamClipDataset(tmp_path / "data", train, label2id, SPEC, train=True, decoder=DECODE,
+                                 failures=failures)
+    items = list(stream)
+    assert sorted(i["video_index"] for i in items) == [i for i, r in enumerate(train) if r.path != str(broken)]
+    assert DecodeFailures.summary(tmp_path / "failures.csv")["train"]["videos"] == [str(broken)]
+
+
+def test_a_streamed_dataset_offline_is_one_line(hub, tmp_path, monkeypatch):
+    import datasets.config
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    data = tiny_config_dict(tmp_path)
+    data["data"].update(source="hf_dataset", hf_dataset={"path": REPO_ID, "splits": OUR_TO_THEIRS, "streaming": True})
+    result = run_main("prepare_data.py", "--config", str(write_config(tmp_path / "config.yaml", data)))
+    assert result.returncode != 0
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1 and REPO_ID in message and "HF_HUB_OFFLINE" in message

@@ -67,6 +67,10 @@ def load(hf: HfDatasetConfig, streaming: bool, revision: str | None = None) -> A
                         "local folder") from None
     except ValueError as err:  # e.g. an unknown configuration name
         raise UserError(f"data.hf_dataset {hf.path}: {err}") from None
+    except ConnectionError as err:  # the Hub unreachable, or HF_HUB_OFFLINE=1 for a dataset not in the cache
+        raise UserError(f"data.hf_dataset.path {hf.path}: {err}; check the network"
+                        + (" (a streamed dataset is read from the Hub each run: unset HF_HUB_OFFLINE)"
+                           if streaming else "")) from None
 
 
 class Columns:
