@@ -11,18 +11,24 @@ and runs in this process, except the DataLoader rows. Rows:
   DataLoader        clips/s through torch's DataLoader with worker processes
   shards            the same videos as tar shards (prepare_data.py --shards, 16 MB each), streamed by
                     ShardClipDataset (a 16-video shuffle buffer) with the default decoder
+  hf stream         the same videos as a videofolder dataset on a local stand-in Hub over HTTP
+                    (tests/fake_hub.py), streamed through `datasets` by HfStreamClipDataset
+                    (data.hf_dataset.streaming: each video fetched whole, a 16-row shuffle buffer)
 A benchmark, not a test: it prints numbers and checks none.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import math
 import os
 import platform
 import random
+import shutil
 import sys
+import tempfile
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -51,13 +57,17 @@ from pytorchvideo.transforms import (  # noqa: E402
 )
 from torchvision.transforms import Compose, Lambda, RandomCrop, RandomHorizontalFlip  # noqa: E402
 
-from video_classifier.config import DataConfig, SyntheticConfig  # noqa: E402
+from video_classifier.config import DataConfig, HfDatasetConfig, SyntheticConfig  # noqa: E402
 from video_classifier.data import ClipDataset  # noqa: E402
 from video_classifier.decoding import Decoder, choose_decoder, decode_pyav, decode_torchcodec, torchcodec_problem  # noqa: E402
 from video_classifier.prepare import load_prepared, prepare  # noqa: E402
 from video_classifier.model_spec import ModelSpec  # noqa: E402
 from video_classifier.preprocessing import PreprocessSpec, clip_frame_indices, exact_fps  # noqa: E402
+from video_classifier.hf_source import HfStreamClipDataset  # noqa: E402
 from video_classifier.shards import ShardClipDataset, write_shards  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tests"))
+from fake_hub import serve_hub  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache" / "ucf_shape"
 # 8 groups x 8 classes = 64 train videos (about 90 s to make, once): one pass of
@@ -148,6 +158,48 @@ class EndlessShards(ShardClipDataset):
     def __iter__(self) -> Any:
         while True:
             yield from super().__iter__()
+
+
+class EndlessHfStream(HfStreamClipDataset):
+    """The streamed dataset, epoch after epoch."""
+
+    def __iter__(self) -> Any:
+        while True:
+            yield from super().__iter__()
+
+
+@contextlib.contextmanager
+def hub_stream(root: Path, records: list, label2id: dict, spec: PreprocessSpec, decoder: Decoder) -> Any:
+    """The prepared folder's videos as a videofolder dataset (<split>/<video>, <split>/metadata.csv) on a local
+    stand-in Hub, this process talking to it, prepared with data.hf_dataset.streaming: the training stream."""
+    import csv
+
+    import datasets.config
+    from huggingface_hub import constants
+
+    theirs = {"train": "train", "val": "validation", "test": "test"}
+    work = Path(tempfile.mkdtemp(prefix="hf-stream-bench-"))
+    files = {}
+    for split, name in theirs.items():
+        rows = [r for r in records if r.split == split]
+        (work / name).mkdir()
+        with open(work / name / "metadata.csv", "w", newline="") as f:
+            csv.writer(f).writerows([("file_name", "label"), *((Path(r.path).name, r.label) for r in rows)])
+        files["bench/ucf-shape", f"{name}/metadata.csv"] = work / name / "metadata.csv"
+        files.update({("bench/ucf-shape", f"{name}/{Path(r.path).name}"): root / r.path for r in rows})
+    try:
+        with serve_hub(files) as hub:
+            os.environ.update(HF_ENDPOINT=hub.url, HF_TOKEN="hf_bench", HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_OFFLINE="0")
+            constants.ENDPOINT, constants.HF_HUB_OFFLINE = hub.url, False
+            constants.HUGGINGFACE_CO_URL_TEMPLATE = hub.url + "/{repo_id}/resolve/{revision}/{filename}"
+            datasets.config.HF_ENDPOINT, datasets.config.HF_HUB_OFFLINE = hub.url, False
+            hf = HfDatasetConfig(path="bench/ucf-shape", splits=theirs, streaming=True)
+            prepared = prepare(DataConfig(source="hf_dataset", root=str(work / "prepared"), hf_dataset=hf))
+            _, streamed = load_prepared(prepared)
+            yield EndlessHfStream(prepared, [r for r in streamed if r.split == "train"], label2id, spec, train=True,
+                                  decoder=decoder, shuffle_buffer=16, seed=0)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def run_shards(dataset: EndlessShards, n: int) -> None:
@@ -257,6 +309,10 @@ def main() -> None:
     rows[f"shards, ours, {default}"] = timed(lambda n: run_shards(stream, n), args.clips)
     rows[f"{workers}, shards, ours, {default}"] = timed_loader(stream, ModelSpec("videomae", "pixel_values", spec).collate,
                                                                args.clips, args.workers)
+    with hub_stream(root, records, label2id, spec, default_decoder) as streamed:
+        rows[f"hf stream, ours, {default}"] = timed(lambda n: run_shards(streamed, n), args.clips)
+        rows[f"{workers}, hf stream, ours, {default}"] = timed_loader(
+            streamed, ModelSpec("videomae", "pixel_values", spec).collate, args.clips, args.workers)
 
     rate = {path: clips / seconds for path, (clips, seconds) in rows.items()}
     print(f"\n{'path':<48} {'clips':>6} {'seconds':>8} {'clips/s':>8}")
@@ -272,6 +328,9 @@ def main() -> None:
           f"and {rate[f'ours, {default}'] / rate[f'decode only, {default}']:.0%} of the decode-only limit")
     print(f"shards, {default}: {rate[f'shards, ours, {default}'] / rate[f'ours, {default}']:.0%} of the folder's rate in "
           f"one process, {rate[f'{workers}, shards, ours, {default}'] / rate[f'{workers}, ours, {default}']:.0%} "
+          f"through the DataLoader")
+    print(f"hf stream, {default}: {rate[f'hf stream, ours, {default}'] / rate[f'ours, {default}']:.0%} of the folder's "
+          f"rate in one process, {rate[f'{workers}, hf stream, ours, {default}'] / rate[f'{workers}, ours, {default}']:.0%} "
           f"through the DataLoader")
     print(f"total {time.perf_counter() - wall:.0f} s")
 

@@ -1,10 +1,13 @@
 """data.source: hf_dataset — a `videofolder` dataset (metadata.csv) made from the tiny synthetic videos, read by
 `datasets` from the local stand-in Hub: the same labels, videos and clips as the prepared folder; one-line errors."""
 
+import csv
 import json
 import shutil
 from collections import defaultdict
 from pathlib import Path
+
+import pytest
 
 from conftest import OUR_TO_THEIRS, REPO_ID, hub_files, run_main, talk_to_hub, tiny_config_dict, write_config
 from fake_hub import serve_hub
@@ -109,3 +112,61 @@ def test_a_list_of_strings_column_is_multi_label(videofolder, tmp_path):
     assert len(records) == len(lines)
     assert {r.label for r in records if "Up" not in Path(r.path).name} == {""}
     assert all(r.label.split("|")[0] == "Any" for r in records if "Up" in Path(r.path).name)
+
+
+def test_a_group_column_keeps_each_recording_in_one_split(videofolder, tmp_path):
+    """metadata.csv's `recording` column names each video's group; pooled splits keep a group together."""
+    dataset = tmp_path / "grouped"
+    shutil.copytree(videofolder, dataset)
+    recording = {}
+    for metadata in dataset.glob("*/metadata.csv"):
+        rows = list(csv.DictReader(metadata.open()))
+        for i, row in enumerate(rows):  # four recordings across the classes, unrelated to the names' groups
+            recording[row["file_name"]] = row["recording"] = f"r{i % 4}"
+        with metadata.open("w", newline="") as f:
+            writer = csv.DictWriter(f, ["file_name", "label", "recording"])
+            writer.writeheader()
+            writer.writerows(rows)
+    result = run_main("prepare_data.py", "--config", str(hf_config(tmp_path, str(dataset), group_column="recording")))
+    assert result.returncode == 0, result.stderr[-3000:]
+    _, records = load_prepared(tmp_path / "data")
+    assert all(r.group == recording[Path(r.path).name] for r in records)
+    split_of_group = defaultdict(set)
+    for r in records:
+        split_of_group[r.label, r.group].add(r.split)
+    assert all(len(splits) == 1 for splits in split_of_group.values())
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_revision_lists_that_commits_files(videofolder, tmp_path, monkeypatch, streaming):
+    """data.hf_dataset.revision: the rows of the dataset at that tag (here holding the training videos of two
+    classes only), not of the default branch; a stream pins that tag's commit."""
+    import datasets.config
+
+    files = hub_files(videofolder)
+    tagged = tmp_path / "v1"
+    for split in ("train", "validation", "test"):
+        kept = [row for row in csv.DictReader((videofolder / split / "metadata.csv").open())
+                if row["label"] in ("PanLeft", "PanRight")]
+        (tagged / split).mkdir(parents=True)
+        with (tagged / split / "metadata.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, ["file_name", "label"])
+            writer.writeheader()
+            writer.writerows(kept)
+        for row in kept:
+            files[f"{REPO_ID}@v1", f"{split}/{row['file_name']}"] = videofolder / split / row["file_name"]
+        files[f"{REPO_ID}@v1", f"{split}/metadata.csv"] = tagged / split / "metadata.csv"
+    with serve_hub(files) as hub:
+        talk_to_hub(monkeypatch, hub, tmp_path / "hub-cache")
+        monkeypatch.setattr(datasets.config, "HF_ENDPOINT", hub.url)
+        monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
+        config = hf_config(tmp_path, REPO_ID, splits=OUR_TO_THEIRS, revision="v1", streaming=streaming)
+        result = run_main("prepare_data.py", "--config", str(config))
+        assert result.returncode == 0, result.stderr[-3000:]
+        commit = hub.commits[f"{REPO_ID}@v1"]
+    label2id, records = load_prepared(tmp_path / "data")
+    assert set(label2id) == {"PanLeft", "PanRight"}
+    assert len(records) == sum(1 for key in files if key[0] == f"{REPO_ID}@v1" and key[1].endswith(".avi"))
+    if streaming:
+        stream = json.loads((tmp_path / "data" / "stream.json").read_text())
+        assert stream["revision"] == commit and all(f"@{commit}/" in r.path for r in records)
