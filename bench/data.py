@@ -315,9 +315,9 @@ def main() -> None:
             streamed, ModelSpec("videomae", "pixel_values", spec).collate, args.clips, args.workers)
 
     rate = {path: clips / seconds for path, (clips, seconds) in rows.items()}
-    print(f"\n{'path':<48} {'clips':>6} {'seconds':>8} {'clips/s':>8}")
+    print(f"\n{'path':<52} {'clips':>6} {'seconds':>8} {'clips/s':>8}")
     for path, (clips, seconds) in rows.items():
-        print(f"{path:<48} {clips:>6} {seconds:>8.2f} {rate[path]:>8.1f}")
+        print(f"{path:<52} {clips:>6} {seconds:>8.2f} {rate[path]:>8.1f}")
     print()
     for name in decoders:
         ours_rate = rate[f"ours, {name}"]
