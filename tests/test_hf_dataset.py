@@ -12,6 +12,7 @@ import pytest
 from conftest import OUR_TO_THEIRS, REPO_ID, hub_files, run_main, talk_to_hub, tiny_config_dict, write_config
 from fake_hub import serve_hub
 from video_classifier.prepare import load_prepared
+from video_classifier.sources import video_source
 
 
 def hf_config(tmp_path: Path, path: str, **hf) -> Path:
@@ -170,3 +171,58 @@ def test_a_revision_lists_that_commits_files(videofolder, tmp_path, monkeypatch,
     if streaming:
         stream = json.loads((tmp_path / "data" / "stream.json").read_text())
         assert stream["revision"] == commit and all(f"@{commit}/" in r.path for r in records)
+
+
+def test_train_py_fine_tunes_on_a_hub_parquet_dataset_of_video_bytes(videofolder, tiny_workspace, tmp_path,
+                                                                     monkeypatch):
+    """A Parquet dataset whose Video column holds each video's bytes (as `push_to_hub` writes one): the manifest
+    names each video's row in `datasets`' Arrow cache, nothing is copied out, and training and evaluation read
+    the same videos, labels and clips as the folder."""
+    import datasets
+    import datasets.config
+
+    parquet = tmp_path / "parquet"
+    features = datasets.Features({"video": datasets.Video(), "label": datasets.Value("string")})
+    for split in OUR_TO_THEIRS.values():
+        rows = list(csv.DictReader((videofolder / split / "metadata.csv").open()))
+        table = datasets.Dataset.from_dict(
+            {"video": [{"bytes": (videofolder / split / r["file_name"]).read_bytes(), "path": r["file_name"]}
+                       for r in rows], "label": [r["label"] for r in rows]}, features=features)
+        table.to_parquet(str(parquet / "data" / f"{split}-00000-of-00001.parquet"))
+    assert not list(parquet.rglob("*.avi"))
+    with serve_hub(hub_files(parquet, "someone/tiny-parquet")) as hub:
+        talk_to_hub(monkeypatch, hub, tmp_path / "hub-cache")
+        monkeypatch.setattr(datasets.config, "HF_ENDPOINT", hub.url)
+        monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
+        (tmp_path / "streamed").mkdir()
+        streamed = hf_config(tmp_path / "streamed", "someone/tiny-parquet", splits=OUR_TO_THEIRS, streaming=True)
+        refused = run_main("prepare_data.py", "--config", str(streamed))  # bytes in a stream: no file to name
+        errors = [line for line in refused.stderr.splitlines() if line.startswith("error")]  # after the progress bar
+        assert refused.returncode != 0 and len(errors) == 1 and refused.stderr.strip().endswith(errors[0])
+        assert "bytes" in errors[0] and "data.hf_dataset.streaming: false" in errors[0]
+        config = hf_config(tmp_path, "someone/tiny-parquet", splits=OUR_TO_THEIRS)
+        prepared = run_main("prepare_data.py", "--config", str(config))
+        assert prepared.returncode == 0, prepared.stderr[-3000:]
+    result = run_main("train.py", "--config", str(config))  # from datasets' cache: the Hub is not asked again
+    assert result.returncode == 0, result.stderr[-3000:]
+    _, records = load_prepared(tmp_path / "data")
+    folder_labels, folder_records = load_prepared(tiny_workspace / "data")
+    assert all(r.path.startswith(str(tmp_path / "datasets-cache")) and ".arrow:" in r.path for r in records)
+    by_name = {Path(r.path).name: r for r in folder_records}
+    names = [r.path.rsplit(":", 1)[1] for r in records]
+    assert sorted(names) == sorted(by_name)
+    assert all((r.label, r.split, r.frames, r.fps) == (by_name[n].label, by_name[n].split, by_name[n].frames,
+                                                       by_name[n].fps) for r, n in zip(records, names))
+    assert not list((tmp_path / "data").rglob("*.avi"))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for split in ("val", "test"):
+        assert metrics[split]["videos"] == sum(r.split == split for r in folder_records)
+        assert metrics[split]["clips"] == metrics[split]["videos"] * 3 and not metrics[split]["videos_left_out"]
+    # prepare_data.py --shards takes the rows' bytes: the same videos, byte for byte
+    shards = tmp_path / "shards"
+    assert run_main("prepare_data.py", "--config", str(config), "--shards", str(shards)).returncode == 0
+    _, shard_records = load_prepared(shards)
+    by_split = [r for split in OUR_TO_THEIRS for r in records if r.split == split]  # shards are written split by split
+    assert [(r.label, r.split, r.frames) for r in shard_records] == [(r.label, r.split, r.frames) for r in by_split]
+    assert all(video_source(shards, s.path).open().read() == video_source("", r.path).open().read()
+               for s, r in zip(shard_records, by_split))

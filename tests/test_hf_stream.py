@@ -90,16 +90,19 @@ def test_train_py_fine_tunes_and_evaluates_on_a_streamed_hub_dataset(streamed_ru
 
 
 def test_the_stream_is_the_shards_videos_labels_and_clips(streamed_run, tiny_workspace, tmp_path):
-    """Every uniform clip of the streamed train split (train=False) against the same set written as shards,
-    read locally and over HTTP: the same labels and clip counts per video, and the same pixels."""
+    """Every uniform clip of the streamed train split (train=False) against the same set written as shards
+    (prepare_data.py --shards of the streamed folder), read locally and over HTTP: the same labels and clip counts per video, and the same pixels."""
     tmp = streamed_run[0]
     label2id, records = load_prepared(tmp / "data")
     train = [r for r in records if r.split == "train"]
     streamed = list(HfStreamClipDataset(tmp / "data", train, label2id, SPEC, train=False, decoder=DECODE))
-    shards = write_shards(tiny_workspace / "data", tmp_path / "shards", 0.05)
+    # the streamed set written as shards: each video fetched from the Hub, its header read there
+    shards = write_shards(tmp / "data", tmp_path / "shards", 0.05)
     _, shard_records = load_prepared(shards)
     shard_train = [r for r in shard_records if r.split == "train"]
-    folder_train = [r for r in load_prepared(tiny_workspace / "data")[1] if r.split == "train"]
+    folder = {Path(r.path).name: r for r in load_prepared(tiny_workspace / "data")[1]}
+    assert all((r.frames, r.fps, r.duration) == (folder[n].frames, folder[n].fps, folder[n].duration)
+               for r, n in zip(shard_train, (Path(t.path).name for t in train)))
 
     def per_video(items, rows, names):
         clips = {}
@@ -111,7 +114,7 @@ def test_the_stream_is_the_shards_videos_labels_and_clips(streamed_run, tiny_wor
     with serve_folder(tmp_path) as server:
         for root in (shards, f"{server.url}/shards"):
             items = list(ShardClipDataset(root, shard_train, label2id, SPEC, train=False, decoder=DECODE))
-            theirs = per_video(items, shard_train, [Path(r.path).name for r in folder_train])
+            theirs = per_video(items, shard_train, [Path(r.path).name for r in train])
             assert set(theirs) == set(ours) and len(ours) == len(train)
             for name, clips in ours.items():
                 assert [(c, label) for c, label, _ in clips] == [(c, label) for c, label, _ in theirs[name]]

@@ -38,7 +38,7 @@ import av
 import numpy as np
 import torch
 
-from .errors import DecodeError, UserError
+from .errors import DecodeError, UserError, first_line
 
 # (path, indices, average frame rate or None: read from the file) -> (T, C, H, W) uint8
 Decoder = Callable[..., torch.Tensor]
@@ -53,6 +53,19 @@ def opened(path: Any) -> Any:
         return
     with path.open() as file:
         yield file
+
+
+def probe_header(video: Any) -> tuple[int, float, float]:
+    """(frames, fps, seconds) from the header of `video` (a path, or an object that opens as a binary file);
+    one that does not open, or counts no frames, is a DecodeError naming it."""
+    try:
+        with opened(video) as source, av.open(source) as container:
+            _, frames, fps, seconds = stream_header(container)
+    except (av.FFmpegError, ValueError, OSError) as err:
+        raise DecodeError(f"could not read the header of {video}: {first_line(err)}") from err
+    if frames <= 0 or fps <= 0:
+        raise DecodeError(f"{video} reports no frames or no frame rate")
+    return frames, fps, seconds
 
 
 def video_stream(container: Any) -> Any:

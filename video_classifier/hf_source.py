@@ -22,12 +22,12 @@ With `data.hf_dataset.streaming: true` nothing is downloaded before training:
 
 from __future__ import annotations
 
+import bisect
 import json
 import random
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-import av
 import fsspec
 import torch
 from tqdm.auto import tqdm
@@ -35,12 +35,12 @@ from tqdm.auto import tqdm
 from . import user_videos
 from .config import DataConfig, HfDatasetConfig
 from .data import DecodeFailures
-from .decoding import Decoder, stream_header
+from .decoding import Decoder, probe_header
 from .errors import DecodeError, UserError, first_line
 from .prepare import VideoRecord
 from .preprocessing import PreprocessSpec
 from .shards import ClipStream
-from .sources import InMemoryVideo, is_url
+from .sources import ARROW_ROW, InMemoryVideo, arrow_row, arrow_table, is_url
 from .task import SingleLabel, Task
 
 STREAM = "stream.json"  # in data.root: the streamed dataset at its pinned commit
@@ -98,13 +98,21 @@ class Columns:
             raise UserError(f"data.hf_dataset {self.hf.path} split {self.theirs} row {number} has no column "
                             f"{column!r}; its columns are {', '.join(row)}") from None
 
-    def path(self, row: dict[str, Any], number: int) -> str:
-        """The row's video: a local file or a URL (hf://, http(s)://) as `datasets` names it."""
+    def path(self, row: dict[str, Any], number: int, locate: Callable[[int], tuple[str, int]] | None = None) -> str:
+        """The row's video: a local file or a URL (hf://, http(s)://) as `datasets` names it, or, for a video
+        stored as bytes (Parquet, WebDataset), its row in `datasets`' Arrow cache (`locate`: row -> (file, row
+        in it); None when streaming, which keeps no such file)."""
         video = self._get(row, self.hf.video_column, number)
         path = video.get("path") if isinstance(video, dict) else video
-        if not isinstance(path, str) or not (is_url(path) or Path(path).is_file()):
-            raise UserError(f"data.hf_dataset {self.hf.path} split {self.theirs} row {number}: its video is not a "
-                            f"file (path {path!r}); a dataset that stores videos as bytes is not supported yet")
+        where = f"data.hf_dataset {self.hf.path} split {self.theirs} row {number}"
+        if isinstance(video, dict) and video.get("bytes"):
+            if locate is None:
+                raise UserError(f"{where}: its video is bytes inside the dataset's files, which a stream does not "
+                                "keep: set data.hf_dataset.streaming: false (datasets keeps the files in its cache, "
+                                "and each video is read from there)")
+            return arrow_row(*locate(number), self.hf.video_column, path or f"row-{number}")
+        if not isinstance(path, str) or not (is_url(path) or (Path(path).is_absolute() and Path(path).is_file())):
+            raise UserError(f"{where}: its video is neither a file, a URL nor bytes (it holds {str(video)[:80]!r})")
         return path
 
     def label(self, row: dict[str, Any], number: int) -> str:
@@ -141,14 +149,18 @@ def dataset_videos(config: DataConfig) -> tuple[list[user_videos.Listed], dict[s
     for ours, theirs in wanted.items():
         split = loaded[theirs]
         columns = Columns(hf, split, theirs)
+        locate = None
         if hf.streaming:
             split = split.decode(False)  # rows of paths: the videos are not read
-        elif isinstance(split.features[hf.video_column], datasets.Video):  # the file's path, not a decoder
-            split = split.cast_column(hf.video_column, datasets.Video(decode=False))
+        else:
+            locate = _arrow_locator(split, hf, theirs)
+            if isinstance(split.features[hf.video_column], datasets.Video):  # the file or bytes, not a decoder
+                split = split.cast_column(hf.video_column, datasets.Video(decode=False))
         rows = tqdm(split, desc=f"listing {hf.path} {theirs}", unit="row", disable=not hf.streaming)
         for number, row in enumerate(rows):
-            path = columns.path(row, number)
-            listed.append(user_videos.Listed(path if is_url(path) else Path(path), columns.label(row, number),
+            path = columns.path(row, number, locate)
+            listed.append(user_videos.Listed(path if is_url(path) or ARROW_ROW.match(path) else Path(path),
+                                             columns.label(row, number),
                                              ours if hf.splits else "", columns.group(row, number),
                                              bool(columns.multi)))
     if not listed:
@@ -160,6 +172,25 @@ def dataset_videos(config: DataConfig) -> tuple[list[user_videos.Listed], dict[s
               "path": str(local.resolve()) if local.exists() else hf.path,
               "revision": None if local.exists() else _commit(hf)}
     return listed, stream
+
+
+def _arrow_locator(split: Any, hf: HfDatasetConfig, theirs: str) -> Callable[[int], tuple[str, int]]:
+    """row of a loaded split -> (its Arrow file in `datasets`' cache, its row there)."""
+    files = [f["filename"] for f in split.cache_files]
+    starts, total = [], 0
+    for file in files:
+        starts.append(total)
+        total += arrow_table(file).num_rows
+
+    def locate(number: int) -> tuple[str, int]:
+        if total != len(split) or getattr(split, "_indices", None) is not None:
+            raise UserError(f"data.hf_dataset {hf.path} split {theirs}: its rows are not those of its cache files "
+                            f"({', '.join(files) or 'none: held in memory'}); videos stored as bytes are read "
+                            "from those files")
+        at = bisect.bisect_right(starts, number) - 1
+        return files[at], number - starts[at]
+
+    return locate
 
 
 def _commit(hf: HfDatasetConfig) -> str:
@@ -180,18 +211,6 @@ def read_stream(root: str | Path) -> HfDatasetConfig:
         raise UserError(f"{where} is missing: data.hf_dataset.streaming needs a folder prepared with it; run "
                         "`python prepare_data.py --config <your config>` (into a new data.root)")
     return HfDatasetConfig(**json.loads(where.read_text()), streaming=True)
-
-
-def probe(video: InMemoryVideo) -> tuple[int, float, float]:
-    """(frames, fps, seconds) from the video's header."""
-    try:
-        with video.open() as f, av.open(f) as container:
-            _, frames, fps, seconds = stream_header(container)
-    except (av.FFmpegError, ValueError) as err:
-        raise DecodeError(f"could not read the header of {video}: {first_line(err)}") from err
-    if frames <= 0 or fps <= 0:
-        raise DecodeError(f"{video} reports no frames or no frame rate")
-    return frames, fps, seconds
 
 
 def read_video(path: str) -> InMemoryVideo:
@@ -254,7 +273,7 @@ class HfStreamClipDataset(ClipStream):
                     "group": self.columns.group(row, number)}
             try:
                 video = read_video(path)
-                meta["frames"], meta["fps"], meta["duration"] = probe(video)
+                meta["frames"], meta["fps"], meta["duration"] = probe_header(video)
             except DecodeError as err:
                 self._failed(VideoRecord(path, meta["label"], self.split, meta["group"], 0, 0.0, 0.0), err)
                 continue

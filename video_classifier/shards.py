@@ -28,6 +28,7 @@ With `data.source: shards`:
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import random
@@ -36,19 +37,20 @@ import shutil
 import tarfile
 from collections import Counter
 from fractions import Fraction
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
 import torch
+from tqdm.auto import tqdm
 
 from .data import DecodeFailures, decode_clip
-from .decoding import Decoder
-from .errors import DecodeError, UserError
+from .decoding import Decoder, probe_header
+from .errors import DecodeError, UserError, first_line
 from .prepare import LABELS, VideoRecord, load_prepared, prepared_task, write_manifest
 from .preprocessing import ClipTransform, PreprocessSpec, uniform_clip_starts
-from .sources import SHARD_MEMBER, InMemoryVideo, join, open_stream, read_bytes
+from .sources import SHARD_MEMBER, InMemoryVideo, join, open_stream, read_bytes, video_source
 from .task import SingleLabel, Task, split_labels
-from .user_videos import SPLITS
+from .user_videos import SPLITS, file_name
 
 INDEX = "index.json"
 FORMAT = "video-classifier shards 1"
@@ -75,16 +77,19 @@ def write_shards(root: str | Path, out: str | Path, max_mb: float) -> Path:
     rows, index = [], {"format": FORMAT, "task": prepared_task(root), "max_mb": max_mb, "splits": {}}
     for split in SPLITS:
         shards: dict[str, int] = {}
-        batch: list[tuple[VideoRecord, Path]] = []
+        batch: list[tuple[VideoRecord, Path | bytes]] = []
         size = 0
         split_records = [r for r in records if r.split == split]
-        for i, record in enumerate(split_records):
-            path = Path(record.path) if Path(record.path).is_absolute() else root / record.path
-            video_bytes = path.stat().st_size
+        for record in tqdm(split_records, desc=f"writing {split} shards", unit="video"):
+            video = _video_of(root, record)  # a local file's path, or the bytes of any other source
+            video_bytes = video.stat().st_size if isinstance(video, Path) else len(video)
+            if record.fps <= 0:  # a streamed training video (data.hf_dataset.streaming), not read until now
+                header = probe_header(video if isinstance(video, Path) else InMemoryVideo(record.path, video))
+                record = dataclasses.replace(record, frames=header[0], fps=header[1], duration=header[2])
             if batch and size + video_bytes > limit:
                 rows += _write_shard(partial, f"{split}-{len(shards):05d}.tar", batch, multi_label, shards)
                 batch, size = [], 0
-            batch.append((record, path))
+            batch.append((record, video))
             size += video_bytes + 2048  # two headers and padding
         if batch:
             rows += _write_shard(partial, f"{split}-{len(shards):05d}.tar", batch, multi_label, shards)
@@ -101,19 +106,37 @@ def write_shards(root: str | Path, out: str | Path, max_mb: float) -> Path:
     return out
 
 
-def _write_shard(folder: Path, name: str, batch: list[tuple[VideoRecord, Path]], multi_label: bool,
+def _video_of(root: Path, record: VideoRecord) -> Path | bytes:
+    """A prepared video as a shard takes it: a local file's path, or the bytes of a URL, an Arrow row or a
+    shard member; one that cannot be read is a one-line error naming it."""
+    source = video_source(root, record.path)
+    if isinstance(source, Path):
+        return source
+    try:
+        with source.open() as f:
+            return f.read()
+    except OSError as err:
+        raise UserError(f"cannot read {source} to write it into a shard ({first_line(err)}): check that it is "
+                        "still there, or prepare the data again") from None
+
+
+def _write_shard(folder: Path, name: str, batch: list[tuple[VideoRecord, Path | bytes]], multi_label: bool,
                  shards: dict[str, int]) -> list[VideoRecord]:
     """One tar of `batch`; its manifest rows, each path naming the video's byte range in it."""
     keys = []
     with tarfile.open(folder / name, "w", format=tarfile.USTAR_FORMAT) as tar:
         for record, path in batch:
-            key = _key(len(keys) + sum(shards.values()), record.path)
+            file = file_name(record.path)
+            key = _key(len(keys) + sum(shards.values()), file)
             meta = {"labels" if multi_label else "label": split_labels(record.label) if multi_label else record.label,
                     "group": record.group, "frames": record.frames, "fps": record.fps, "duration": record.duration,
                     "split": record.split, "source": record.path}
             _add(tar, f"{key}.json", json.dumps(meta).encode())
-            video = f"{key}{path.suffix.lower()}"
-            tar.add(path, arcname=video, recursive=False)
+            video = f"{key}{PurePosixPath(file).suffix.lower()}"
+            if isinstance(path, Path):
+                tar.add(path, arcname=video, recursive=False)
+            else:
+                _add(tar, video, path)
             keys.append((record, video))
     with tarfile.open(folder / name) as tar:  # where each video's bytes landed
         where = {m.name: (m.offset_data, m.size) for m in tar.getmembers()}

@@ -5,6 +5,9 @@ A prepared folder (`data.root`) may be a local folder or a URL (`file://`, `http
 
 - `<shard>.tar:<offset>:<size>:<member>`: the member of a shard written by `prepare_data.py --shards`
   (shards.py), read as one byte range of `size` bytes at `offset` and decoded in memory;
+- `<file>.arrow:<row>:<column>:<name>`: a video stored as bytes in a dataset `datasets` loaded (Parquet,
+  WebDataset): row `row` of that Arrow file in `datasets`' cache, memory-mapped, its `column`'s bytes;
+  `name` is the file name the row gives (for groups and messages);
 - a URL (a list of the user's videos may name http(s) files): read by byte ranges as FFmpeg seeks,
   never downloaded whole;
 - anything else: a file relative to the root (or absolute).
@@ -17,6 +20,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -26,6 +30,8 @@ from .errors import UserError
 
 # <shard>.tar:<offset of the member's data>:<its size>:<member name>
 SHARD_MEMBER = re.compile(r"^(?P<shard>[^/:]+\.tar):(?P<offset>\d+):(?P<size>\d+):(?P<name>.+)$")
+# <Arrow file of datasets' cache>:<row>:<column>:<the row's file name>
+ARROW_ROW = re.compile(r"^(?P<file>/.+?\.arrow):(?P<row>\d+):(?P<column>[^:/]+):(?P<name>.*)$")
 URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 # fsspec reads a remote file in blocks of this many bytes as FFmpeg seeks: a clip of a long video reads a few
 # blocks around its frames (and the container's index), not the file; fsspec's default (5 MiB) would read
@@ -81,6 +87,42 @@ class InMemoryVideo:
 
 
 @dataclass(frozen=True)
+class ArrowRow:
+    """A video stored as bytes in a row of an Arrow file (`datasets`' cache), memory-mapped: opening it reads
+    that row's bytes, not the file."""
+
+    file: str
+    row: int
+    column: str
+    name: str
+
+    def open(self) -> BinaryIO:
+        import pyarrow as pa
+
+        value = arrow_table(self.file).column(self.column)[self.row]
+        data = value["bytes"].as_py() if pa.types.is_struct(value.type) else value.as_py()  # a Video, or binary
+        if not data:
+            raise OSError(f"{self}: the row holds no bytes")
+        return io.BytesIO(data)
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.row} ({self.name})"
+
+
+@lru_cache(maxsize=32)
+def arrow_table(file: str) -> Any:
+    """An Arrow file of `datasets`' cache (IPC stream format), memory-mapped once per process."""
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(pa.memory_map(file)).read_all()
+
+
+def arrow_row(file: str, row: int, column: str, name: str) -> str:
+    """The manifest path of a video stored as bytes in row `row` of an Arrow file."""
+    return f"{file}:{row}:{column}:{name}"
+
+
+@dataclass(frozen=True)
 class RemoteVideo:
     """A video at a URL, read by byte ranges as FFmpeg seeks (fsspec's file object)."""
 
@@ -96,12 +138,15 @@ class RemoteVideo:
         return self.url
 
 
-def video_source(root: str | Path, path: str) -> Path | ShardMember | RemoteVideo:
+def video_source(root: str | Path, path: str) -> Path | ShardMember | ArrowRow | RemoteVideo:
     """What the decoders read for a manifest `path` under `root` (see the module's docstring)."""
     member = SHARD_MEMBER.match(path)
     if member:
         return ShardMember(str(join(root, member["shard"])), int(member["offset"]), int(member["size"]),
                            member["name"])
+    row = ARROW_ROW.match(path)
+    if row:
+        return ArrowRow(row["file"], int(row["row"]), row["column"], row["name"])
     if is_url(path):
         return RemoteVideo(path)
     if is_url(str(root)):

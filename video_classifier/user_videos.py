@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from .config import DataConfig
 from .decoding import opened, stream_header
 from .errors import UserError, first_line
-from .sources import RemoteVideo, is_url
+from .sources import ARROW_ROW, is_url, video_source
 from .task import LABEL_SEPARATOR, join_labels, split_labels
 
 SPLITS = ("train", "val", "test")
@@ -140,10 +140,11 @@ def check_video(path: str, full: bool = False) -> tuple[int, float, float]:
     also rejects a video where frames the container counts do not decode (damage in the middle, which
     FFmpeg often passes over by dropping frames). A file cut short (a copy that stopped, a full disk)
     often keeps a header that counts every frame."""
-    if not is_url(path) and os.path.getsize(path) == 0:
+    video = video_source("", path)
+    if isinstance(video, Path) and os.path.getsize(video) == 0:
         raise ValueError("empty file")
     try:
-        with opened(RemoteVideo(path) if is_url(path) else path) as source, av.open(source) as container:
+        with opened(video) as source, av.open(source) as container:
             if not container.streams.video:
                 raise ValueError("no video stream")
             stream, frames, fps, seconds = stream_header(container)
@@ -234,7 +235,10 @@ def group_of(video: Listed, pattern: str) -> str:
 
 
 def file_name(path: Path | str) -> str:
-    """A video's file name, of a path or a URL (without its query)."""
+    """A video's file name, of a path, a URL (without its query) or a row of an Arrow file (the name it gives)."""
+    row = ARROW_ROW.match(str(path))
+    if row:
+        return PurePosixPath(row["name"]).name
     return PurePosixPath(urlsplit(path).path).name if is_url(path) else Path(path).name
 
 
