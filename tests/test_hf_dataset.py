@@ -226,3 +226,26 @@ def test_train_py_fine_tunes_on_a_hub_parquet_dataset_of_video_bytes(videofolder
     assert [(r.label, r.split, r.frames) for r in shard_records] == [(r.label, r.split, r.frames) for r in by_split]
     assert all(video_source(shards, s.path).open().read() == video_source("", r.path).open().read()
                for s, r in zip(shard_records, by_split))
+
+
+def test_our_shards_read_as_a_webdataset_dataset(tiny_workspace, tmp_path):
+    """A WebDataset folder (our own shards: <key>.avi + <key>.json), read by `datasets`' webdataset builder: the
+    video column holds bytes, the label and group are fields of the json column (json.label, json.group)."""
+    from video_classifier.shards import write_shards
+
+    shards = write_shards(tiny_workspace / "data", tmp_path / "shards", 0.05)
+    for extra in ("manifest.csv", "index.json", "labels.json"):  # only the tars: a plain WebDataset folder
+        (shards / extra).unlink()
+    config = hf_config(tmp_path, str(shards), video_column="avi", label_column="json.label",
+                       group_column="json.group", splits=OUR_TO_THEIRS)
+    result = run_main("prepare_data.py", "--config", str(config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    label2id, records = load_prepared(tmp_path / "data")
+    folder_labels, folder_records = load_prepared(tiny_workspace / "data")
+    assert label2id == folder_labels
+    fields = lambda r: (r.label, r.split, r.group, r.frames, r.fps)  # noqa: E731
+    assert sorted(map(fields, records)) == sorted(map(fields, folder_records))
+    (tmp_path / "x").mkdir()
+    missing = run_main("prepare_data.py", "--config", str(hf_config(tmp_path / "x", str(shards), video_column="avi",
+                                                                     label_column="json.class")))
+    assert missing.returncode != 0 and "'json.class'" in missing.stderr and "json.label" in missing.stderr

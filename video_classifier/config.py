@@ -81,6 +81,7 @@ class HfDatasetConfig:
     revision: Optional[str] = None  # a branch, tag or commit of a Hub dataset; None = the default branch
     video_column: str = "video"  # a Video feature (or a column of file paths)
     # a ClassLabel, a string, or a list of strings (several labels per video: multi-label)
+    # a field inside a column is column.field, e.g. json.label for a WebDataset's <key>.json
     label_column: str = "label"
     group_column: Optional[str] = None  # the recording each video was cut from; None: data.group_pattern on the file name
     # our split <- the dataset's split, e.g. {train: train, val: validation, test: test}; null: every split of

@@ -83,20 +83,23 @@ class Columns:
         columns = list(split.column_names or features)
         for key, column in (("video_column", hf.video_column), ("label_column", hf.label_column),
                             ("group_column", hf.group_column)):
-            if columns and column is not None and column not in columns:
+            if columns and column is not None and column.split(".")[0] not in columns:
                 raise UserError(f"data.hf_dataset.{key}: {hf.path} (split {theirs}) has no column {column!r}; its "
                                 f"columns are {', '.join(columns)}")
-        label_feature = features.get(hf.label_column)
+        label_feature = _feature(features, hf.label_column)
         self.multi = (isinstance(label_feature, (datasets.Sequence, datasets.List, list))
                       if label_feature is not None else None)  # None: from the first row's value
         self.names = getattr(getattr(label_feature, "feature", label_feature), "names", None)  # a ClassLabel's
 
     def _get(self, row: dict[str, Any], column: str, number: int) -> Any:
-        try:
-            return row[column]
-        except KeyError:
-            raise UserError(f"data.hf_dataset {self.hf.path} split {self.theirs} row {number} has no column "
-                            f"{column!r}; its columns are {', '.join(row)}") from None
+        """The row's `column`; "json.label" is the field label of the column json (a WebDataset's metadata)."""
+        value: Any = row
+        for part in column.split("."):
+            if not isinstance(value, dict) or part not in value:
+                raise UserError(f"data.hf_dataset {self.hf.path} split {self.theirs} row {number} has no column "
+                                f"{column!r}; its columns are {', '.join(_names(row))}")
+            value = value[part]
+        return value
 
     def path(self, row: dict[str, Any], number: int, locate: Callable[[int], tuple[str, int]] | None = None) -> str:
         """The row's video: a local file or a URL (hf://, http(s)://) as `datasets` names it, or, for a video
@@ -105,12 +108,13 @@ class Columns:
         video = self._get(row, self.hf.video_column, number)
         path = video.get("path") if isinstance(video, dict) else video
         where = f"data.hf_dataset {self.hf.path} split {self.theirs} row {number}"
-        if isinstance(video, dict) and video.get("bytes"):
+        if isinstance(video, bytes) or (isinstance(video, dict) and video.get("bytes")):
+            path = None if isinstance(video, bytes) else path
             if locate is None:
                 raise UserError(f"{where}: its video is bytes inside the dataset's files, which a stream does not "
                                 "keep: set data.hf_dataset.streaming: false (datasets keeps the files in its cache, "
                                 "and each video is read from there)")
-            return arrow_row(*locate(number), self.hf.video_column, path or f"row-{number}")
+            return arrow_row(*locate(number), self.hf.video_column, path or row.get("__key__") or f"row-{number}")
         if not isinstance(path, str) or not (is_url(path) or (Path(path).is_absolute() and Path(path).is_file())):
             raise UserError(f"{where}: its video is neither a file, a URL nor bytes (it holds {str(video)[:80]!r})")
         return path
@@ -126,6 +130,20 @@ class Columns:
 
     def group(self, row: dict[str, Any], number: int) -> str:
         return str(self._get(row, self.hf.group_column, number)) if self.hf.group_column else ""
+
+
+def _feature(features: Any, column: str) -> Any:
+    """The feature of a column, or of a field inside one ("json.label"); None where not known."""
+    for part in column.split("."):
+        features = features.get(part) if hasattr(features, "get") else None
+    return features
+
+
+def _names(row: dict[str, Any], prefix: str = "") -> list[str]:
+    """A row's columns, and the fields of its dict columns as column.field."""
+    return [name for key, value in row.items()
+            for name in ([f"{prefix}{key}"] + (_names(value, f"{prefix}{key}.") if isinstance(value, dict)
+                                               and "bytes" not in value else []))]
 
 
 def _wanted(hf: HfDatasetConfig, loaded: Any) -> dict[str, str]:
