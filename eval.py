@@ -33,6 +33,12 @@ def main(argv: list[str] | None = None) -> None:
 
     # Data, model, and the model's own preprocessing
     label2id, records = load_prepared(config.data.root)
+    split_records = {args.split: [r for r in records if r.split == args.split]}
+    if not split_records[args.split]:
+        raise UserError(f"data folder {config.data.root} has no {args.split} videos: choose another --split")
+    if any(r.fps <= 0 for r in split_records[args.split]):  # a streamed train split (data.hf_dataset.streaming)
+        raise UserError(f"the {args.split} videos in {config.data.root} were streamed, never probed: evaluate val or "
+                        "test, or prepare the dataset with data.hf_dataset.streaming: false")
     model_ref = args.model or config.train.output_dir
     model, spec = load_trained(model_ref, config.data.sample_rate)
     if {label: i for i, label in spec.id2label.items()} != label2id:
@@ -41,9 +47,6 @@ def main(argv: list[str] | None = None) -> None:
     # Evaluate
     out = Path(args.out or (model_ref if Path(model_ref).is_dir() else "runs/eval"))
     tag = f"_{config.eval.num_clips}x{config.eval.num_crops}"
-    split_records = {args.split: [r for r in records if r.split == args.split]}
-    if not split_records[args.split]:
-        raise UserError(f"data folder {config.data.root} has no {args.split} videos: choose another --split")
     out.mkdir(parents=True, exist_ok=True)
     evaluate_model(model, spec, config, split_records, label2id, out, f"eval_{args.split}{tag}.json", tag,
                    saved=model_ref, pipeline_splits=(args.split,), failures=DecodeFailures(out / FAILURES))

@@ -150,6 +150,14 @@ def test_processes_and_workers_read_disjoint_parts_each_epoch(streamed_run, monk
     assert orders[0] != orders[1]
 
 
+def test_eval_py_on_the_unprobed_streamed_split_is_one_line(streamed_run):
+    tmp = streamed_run[0]
+    result = run_main("eval.py", "--config", str(tmp / "config.yaml"), "--split", "train")
+    assert result.returncode != 0
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1 and "streamed, never probed" in message
+
+
 def test_streaming_needs_the_datasets_splits(tmp_path):
     data = tiny_config_dict(tmp_path)
     data["data"].update(source="hf_dataset", hf_dataset={"path": REPO_ID, "streaming": True})
