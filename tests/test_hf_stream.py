@@ -3,13 +3,16 @@ fine-tunes and evaluates on it with nothing downloaded ahead; the stream is the 
 as the same set in shards (local and over HTTP); processes and DataLoader workers read disjoint parts."""
 
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import OUR_TO_THEIRS, REPO_ID, hub_files, run_main, talk_to_hub, tiny_config_dict, write_config
+from conftest import OUR_TO_THEIRS, REPO, REPO_ID, hub_files, run_main, talk_to_hub, tiny_config_dict, write_config
 from fake_hub import serve_hub
 from http_files import serve_folder
 from video_classifier.decoding import choose_decoder
@@ -205,3 +208,23 @@ def test_a_streamed_dataset_offline_is_one_line(hub, tmp_path, monkeypatch):
     assert result.returncode != 0
     message = result.stderr.strip()
     assert len(message.splitlines()) == 1 and REPO_ID in message and "HF_HUB_OFFLINE" in message
+
+
+def test_torchrun_processes_stream_disjoint_halves(videofolder, tmp_path):
+    """torchrun, 2 processes x 2 DataLoader workers, 2 epochs, a local videofolder streamed: per epoch the
+    processes read disjoint halves that together are every training video once."""
+    data = tiny_config_dict(tmp_path)
+    data["data"].update(source="hf_dataset",
+                        hf_dataset={"path": str(videofolder), "splits": OUR_TO_THEIRS, "streaming": True})
+    assert run_main("prepare_data.py", "--config", str(write_config(tmp_path / "config.yaml", data))).returncode == 0
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(REPO / "tests" / "shard_ranks.py"), str(tmp_path / "data"), str(tmp_path), "hf"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    train = sum(r.split == "train" for r in load_prepared(tmp_path / "data")[1])
+    seen = {rank: json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)}
+    for epoch in range(2):
+        assert len(seen[0][epoch]) == len(seen[1][epoch]) == train // 2
+        assert sorted(seen[0][epoch] + seen[1][epoch]) == list(range(train))
+    assert seen[0][0] != seen[0][1]
