@@ -60,11 +60,13 @@ def probe_header(video: Any) -> tuple[int, float, float]:
     one that does not open, or counts no frames, is a DecodeError naming it."""
     try:
         with opened(video) as source, av.open(source) as container:
+            if not container.streams.video:
+                raise DecodeError(f"video {video} has no video stream")
             _, frames, fps, seconds = stream_header(container)
     except (av.FFmpegError, ValueError, OSError) as err:
-        raise DecodeError(f"could not read the header of {video}: {first_line(err)}") from err
+        raise DecodeError(f"cannot read video {video}: {first_line(err)}") from err
     if frames <= 0 or fps <= 0:
-        raise DecodeError(f"{video} reports no frames or no frame rate")
+        raise DecodeError(f"video {video} reports no frames or no frame rate")
     return frames, fps, seconds
 
 

@@ -199,9 +199,10 @@ def _arrow_locator(split: Any, hf: HfDatasetConfig, theirs: str) -> Callable[[in
     for file in files:
         starts.append(total)
         total += arrow_table(file).num_rows
+    aligned = total == len(split) and getattr(split, "_indices", None) is None
 
     def locate(number: int) -> tuple[str, int]:
-        if total != len(split) or getattr(split, "_indices", None) is not None:
+        if not aligned:  # said only for a dataset whose videos are bytes: files need no locating
             raise UserError(f"data.hf_dataset {hf.path} split {theirs}: its rows are not those of its cache files "
                             f"({', '.join(files) or 'none: held in memory'}); videos stored as bytes are read "
                             "from those files")

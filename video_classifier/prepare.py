@@ -16,14 +16,13 @@ import tarfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import av
 from tqdm.auto import tqdm
 
 from . import synthetic, user_videos
 from .user_videos import SPLITS, VIDEO_SUFFIXES
 from .config import DataConfig
-from .decoding import stream_header
-from .errors import UserError
+from .decoding import probe_header
+from .errors import DecodeError, UserError
 from .sources import is_url, read_bytes
 from .task import MultiLabel, SingleLabel, split_labels
 
@@ -241,17 +240,11 @@ def _hoist_split_folders(folder: Path, archive: Path) -> None:
 
 
 def probe_video(path: Path) -> tuple[int, float, float]:
-    """(frames, fps, duration in s) from the container; a file that does not open is an error."""
+    """(frames, fps, duration in s) from the container; a file that does not open is a one-line error."""
     try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise UserError(f"video {path} has no video stream: remove it from the dataset")
-            _, frames, fps, duration = stream_header(container)
-    except av.FFmpegError as err:
-        raise UserError(f"cannot read video {path}: {err}; remove or replace the file") from None
-    if frames <= 0 or fps <= 0:
-        raise UserError(f"video {path} reports no frames or no frame rate: remove or replace the file")
-    return frames, fps, duration
+        return probe_header(path)
+    except DecodeError as err:
+        raise UserError(f"{err}; remove or replace the file") from None
 
 
 def scan_videos(root: Path) -> list[VideoRecord]:

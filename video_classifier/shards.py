@@ -223,7 +223,7 @@ def process_rank() -> tuple[int, int]:
 
 
 class ClipStream(torch.utils.data.IterableDataset):
-    """Clips of videos streamed one after another (from shards here, from a `datasets` stream in hf_stream.py),
+    """Clips of videos streamed one after another (from shards here, from a `datasets` stream in hf_source.py),
     each split of the stream by process and DataLoader worker being the subclass's `__iter__`.
 
     Items as ClipDataset's: {"video": (T, C, H, W) uint8, "label", "video_index", "clip_index", "index"},
