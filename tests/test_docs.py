@@ -1,0 +1,82 @@
+"""The front page stays short and the manual stays walkable: README.md is at most 250 lines, every
+relative link in README.md and docs/*.md reaches a file (and a heading, for an #anchor), every page of
+docs/ is linked from the README, and the scripts, make targets and configs the commands name exist."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")  # [text](target) and ![alt](target)
+
+
+def prose_and_code(text: str) -> tuple[str, str]:
+    """The text outside code (fenced blocks and `spans`), and the code: links live in the one, commands
+    in the other."""
+    rest, code, fenced = [], [], False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif fenced or line.startswith("    "):  # an indented block is code too
+            code.append(line)
+        else:
+            rest.append(line)
+    rest_text = "\n".join(rest)
+    code += [span.replace("\n", " ") for span in re.findall(r"`([^`]+)`", rest_text)]  # a span may wrap
+    return re.sub(r"`[^`]*`", "``", rest_text), "\n".join(code)
+
+
+def anchors(page: Path) -> set[str]:
+    """GitHub's ids for a page's headings: lower case, punctuation dropped, spaces as hyphens."""
+    found, seen, fenced = set(), {}, False
+    for line in page.read_text().splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        if fenced or not re.match(r"#{1,6} ", line):
+            continue
+        slug = re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().replace("`", "").lower()).replace(" ", "-")
+        found.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+        seen[slug] = seen.get(slug, 0) + 1
+    return found
+
+
+def test_readme_is_a_front_page():
+    lines = (REPO / "README.md").read_text().splitlines()
+    assert len(lines) <= 250, f"README.md has {len(lines)} lines: move the detail into docs/ (at most 250)"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
+def test_relative_links_resolve(page: Path):
+    prose, _ = prose_and_code(page.read_text())
+    broken = []
+    for target in LINK.findall(prose):
+        if re.match(r"[a-z]+:", target):  # https:, mailto:
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path).resolve() if path else page
+        if not linked.exists():
+            broken.append(f"{target}: no file {linked}")
+        elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+            broken.append(f"{target}: no heading #{anchor} in {linked.name}")
+    assert not broken, f"{page.name}: " + "; ".join(broken)
+
+
+def test_every_docs_page_is_linked_from_the_readme():
+    prose, _ = prose_and_code((REPO / "README.md").read_text())
+    linked = {(REPO / t.partition("#")[0]).resolve() for t in LINK.findall(prose)}
+    assert not [p.name for p in PAGES[1:] if p not in linked]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
+def test_commands_name_what_exists(page: Path):
+    _, code = prose_and_code(page.read_text())
+    targets = set(re.findall(r"^([a-z][\w-]*):", (REPO / "Makefile").read_text(), re.M))
+    missing = [f"make {t}" for t in re.findall(r"\bmake ([a-z][\w-]*)", code) if t not in targets]
+    missing += [f for f in re.findall(r"\b(?:python3?|bash) ((?:[\w.-]+/)*[\w.-]+\.(?:py|sh))\b", code)
+                if not (REPO / f).exists()]
+    missing += [f for f in re.findall(r"\b(configs/[\w.-]+\.yaml)", code) if not (REPO / f).exists()]
+    assert not missing, f"{page.name} names what does not exist: {missing}"
