@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny synthetic dataset and config, made once per session."""
+"""Shared fixtures (a tiny synthetic dataset and config, made once per session), and what some tests need
+that a machine may lack: skipped here, but a failure of the run under CI."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections import Counter
+from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from functools import cache
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +37,85 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 sys.path.insert(0, str(REPO))
 
 from video_classifier.config import load_config  # noqa: E402
+from video_classifier.decoding import torchcodec_problem  # noqa: E402
 from video_classifier.prepare import prepare  # noqa: E402
+
+# What some tests need that a machine may lack. Each such test carries the need's mark (pyproject.toml's
+# markers). Where a need is missing the test is skipped, and the run ends with one line per missing need:
+# what, why, and how to get it. Where the run expects the need (CI: `CI=true bash .ci/run`) the run stops
+# before any test with that line instead, so a CI pass cannot go green having run less than it says.
+CI = "CI" if os.environ.get("CI", "").lower() not in ("", "0", "false") else None
+REALWORLD_VIDEOS = Path(os.environ.get("REALWORLD_VIDEOS", REPO.parent / "shared" / "realworld" / "videos"))
+BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+DRIVER = shutil.which("chromedriver")
+
+
+def expects(variable: str, default: str | None) -> str | None:
+    """What makes this run expect a need, or None. EXPECT_BROWSER / EXPECT_TORCHCODEC: 1, this run must have
+    it; 0, it may lack it (.ci/run as non-root says which); unset, `default`."""
+    value = os.environ.get(variable)
+    return default if value is None else f"{variable}=1" if value == "1" else None
+
+
+@dataclass(frozen=True)
+class Need:
+    """Something some tests need that a machine may lack."""
+
+    marker: str  # the tests that need it carry @pytest.mark.<marker>
+    what: str
+    problem: Callable[[], str | None]  # why it is not here; None where it is
+    how_to_get: str
+    expected: str | None  # what makes this run expect it ("CI", "EXPECT_TORCHCODEC=1"): a missing one fails the run
+    skips: bool = True  # False: the tests skip themselves (a torchcodec test may check the PyAV side)
+
+    def line(self) -> str:
+        return f"{self.what} missing ({self.problem()}): {self.how_to_get}"
+
+
+NEEDS = [
+    Need("realworld", "the real-world videos",
+         cache(lambda: None if REALWORLD_VIDEOS.is_dir() else f"no folder {REALWORLD_VIDEOS}"),
+         "put the shared folder beside this clone (../shared/realworld; its README names each file's origin) "
+         "or set REALWORLD_VIDEOS to a folder of them", expected=CI),
+    Need("browser", "selenium",
+         cache(lambda: None if find_spec("selenium") else f"{sys.executable} cannot import it"),
+         "pip install -r requirements.txt", expected=expects("EXPECT_BROWSER", CI)),
+    Need("browser", "Chromium and chromedriver",
+         cache(lambda: ", ".join(f"no {name} on PATH" for name, found in
+                                 (("chromium", BROWSER), ("chromedriver", DRIVER)) if not found) or None),
+         "apt-get install chromium chromium-driver (Debian; .ci/run as root installs them)",
+         expected=expects("EXPECT_BROWSER", CI)),
+    Need("torchcodec", "torchcodec on FFmpeg's libraries", torchcodec_problem,
+         "apt-get install ffmpeg (Debian; .ci/run as root installs it) and pip install -r requirements.txt",
+         expected=expects("EXPECT_TORCHCODEC", None), skips=False),
+]
+LACKING = pytest.StashKey[Counter]()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for need in NEEDS:
+            if need.skips and item.get_closest_marker(need.marker) and need.problem():
+                item.add_marker(pytest.mark.skip(reason=need.line()))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Among the tests that will run (after -m and -k), those whose need is missing: where the run expects
+    the need, it stops here, before 30 minutes of tests, with one line per need."""
+    lacking = Counter(need for item in session.items for need in NEEDS
+                      if item.get_closest_marker(need.marker) and need.problem())
+    session.config.stash[LACKING] = lacking
+    refused = [f"{need.expected} refuses to skip: {need.line()} [{need.marker}: {tests} selected tests]"
+               for need, tests in lacking.items() if need.expected]
+    if refused:
+        pytest.exit("\n".join(refused), returncode=pytest.ExitCode.TESTS_FAILED)
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    for need, tests in config.stash.get(LACKING, Counter()).items():
+        if not need.expected:  # an expected one has stopped the run, saying so
+            terminalreporter.write_line(f"not here: {need.line()} [{need.marker}: {tests} selected tests]",
+                                        yellow=True)
 
 
 def tiny_config_dict(root: Path) -> dict:
