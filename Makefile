@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO := configs/demo.yaml
 
-.PHONY: demo demo-multilabel test test-min clean-demo
+.PHONY: demo demo-multilabel test test-min mutate clean-demo
 
 # The venv is (re)installed when requirements.txt changes; a second run reuses it.
 $(VENV)/.installed: requirements.txt
@@ -37,6 +37,22 @@ $(VENV_MIN)/.installed: requirements.txt requirements-min.txt
 
 test-min: $(VENV_MIN)/.installed
 	$(VENV_MIN)/bin/python -m pytest -q tests $(PYTEST_ARGS)
+
+# Mutation testing (docs/testing.md): mutmut changes the pure, central functions (tools/mutation_report.py's
+# TARGETS) one small change at a time and runs the fast tests that reach each change ([tool.mutmut] in
+# pyproject.toml); a change no test notices "survives". Two test processes on 2 cores, one thread each;
+# a fresh mutants/ every run. Report: runs/mutation/report.json, printed as a table.
+$(VENV)/.mutmut: requirements-dev.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+mutate: $(VENV)/.mutmut
+	rm -rf mutants
+	mkdir -p runs/mutation
+	date +%s > runs/mutation/started
+	set -f; OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/mutmut run --max-children 2 $$($(PY) tools/mutation_report.py --globs) \
+		> runs/mutation/mutmut.log 2>&1 || (tail -n 40 runs/mutation/mutmut.log; exit 1)
+	$(PY) tools/mutation_report.py --write runs/mutation/report.json
 
 clean-demo:
 	rm -rf data/demo checkpoints/videomae-tiny runs/demo data/multilabel runs/multilabel

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import math
 import json
 from pathlib import Path
 
@@ -157,3 +158,119 @@ def test_no_segment_is_shorter_than_one_frame():
         assert segments[0].start == 0.0 and segments[-1].end == 8.0
         assert all(a.end == b.start and a.label != b.label for a, b in zip(segments, segments[1:])), segments
     assert slivers  # the case arises
+
+
+# --- The smoother against its definitions, computed here by brute force ---
+
+from fractions import Fraction  # noqa: E402
+
+from video_classifier.timeline import Segment, _at_least_one_frame  # noqa: E402
+
+
+def test_window_starts_step_by_the_stride_while_a_window_fits():
+    for duration, window, stride in ((10.0, 1.0, 0.5), (14.4, 0.32, 0.16), (0.5, 1.0, 0.5), (1.0, 1.0, 0.25),
+                                     (7.3, 0.64, 0.32), (3.0, 0.9, 0.7)):
+        d, w, s = (Fraction(str(x)) for x in (duration, window, stride))  # the decimals as written
+        count = max(1, (d - w) // s + 1)
+        assert window_starts(duration, window, stride) == [round(float(k * s), 6) for k in range(count)]
+    assert window_starts(10.0, 1.0, 0.5)[-1] == 9.0 and len(window_starts(14.4, 0.32, 0.16)) == 89
+
+
+def best_on_off_path(p: np.ndarray, t: float, cost: float) -> list[bool]:
+    """Every on/off path tried: on scores log(p / t), off log((1 - p) / (1 - t)), minus `cost` per switch."""
+    on, off = np.log(np.clip(p / t, 1e-12, None)), np.log(np.clip((1 - p) / (1 - t), 1e-12, None))
+
+    def value(path):
+        return sum(on[k] if s else off[k] for k, s in enumerate(path)) - cost * sum(a != b for a, b in zip(path, path[1:]))
+    return list(max(itertools.product((False, True), repeat=len(p)), key=value))
+
+
+def intervals_from_definition(timeline: Timeline, min_segment: float, cost: float) -> list[Segment]:
+    centres = [s + timeline.window / 2 for s in timeline.starts]
+    out = []
+    for c, name in enumerate(timeline.labels):
+        p = timeline.probs[:, c].double().numpy()
+        path = best_on_off_path(p, timeline.thresholds[c], cost)
+        for key, group in itertools.groupby(range(len(path)), key=path.__getitem__):
+            run = list(group)
+            if not key:
+                continue
+            start = 0.0 if run[0] == 0 else (centres[run[0] - 1] + centres[run[0]]) / 2
+            end = timeline.duration if run[-1] == len(path) - 1 else (centres[run[-1]] + centres[run[-1] + 1]) / 2
+            if end - start >= min_segment:
+                out.append(Segment(round(start, 3), round(end, 3), name, round(float(p[run].mean()), 4)))
+    return sorted(out, key=lambda s: (s.start, s.label))
+
+
+def test_class_intervals_are_each_class_best_on_off_path():
+    generator = torch.Generator().manual_seed(1)
+    starts = window_starts(4.5, 1.0, 0.5)  # 8 windows
+    for trial in range(8):
+        probs = torch.rand(8, 3, generator=generator)
+        thresholds = tuple(float(x) for x in torch.rand(3, generator=generator) * 0.6 + 0.2)
+        timeline = Timeline("v.avi", 4.5, 1.0, 0.5, starts, probs, ["a", "b", "c"], 25.0, thresholds)
+        for cost, min_segment in ((0.0, 0.0), (0.7, 0.0), (2.5, 0.0), (0.7, 1.2)):
+            expected = intervals_from_definition(timeline, min_segment, cost)
+            assert timeline.class_intervals(min_segment, cost) == expected, (trial, cost, min_segment)
+            assert timeline.segments(min_segment, cost) == expected  # a multi-label timeline's segments
+
+
+def test_a_score_at_its_threshold_is_on_in_the_timeline_too():
+    """At switch cost 0 a window is on where p >= t, as MultiLabel.predicted says."""
+    starts = window_starts(4.0, 1.0, 0.5)
+    probs = torch.tensor([[0.2], [0.25], [0.25], [0.1], [0.1], [0.3], [0.1]])
+    timeline = Timeline("v.avi", 4.0, 1.0, 0.5, starts, probs, ["a"], 25.0, (0.25,))
+    assert timeline.class_intervals(0.0, 0.0) == [Segment(0.75, 1.75, "a", 0.25), Segment(2.75, 3.25, "a", 0.3)]
+
+
+def test_a_segment_shorter_than_a_frame_is_absorbed():
+    frame = 0.04
+    # first: the next one starts where it started
+    assert _at_least_one_frame([(0.0, 0.01, [0]), (0.01, 2.0, [1]), (2.0, 3.0, [2])], [0, 1, 2], frame) == [
+        (0.0, 2.0, [1]), (2.0, 3.0, [2])]
+    # last: the one before runs to its end
+    assert _at_least_one_frame([(0.0, 2.99, [0]), (2.99, 3.0, [1])], [0, 1], frame) == [(0.0, 3.0, [0])]
+    # in the middle: its neighbours meet half-way; with the same label they become one segment
+    assert _at_least_one_frame([(0.0, 1.0, [0]), (1.0, 1.02, [1]), (1.02, 3.0, [2])], [0, 1, 2], frame) == [
+        (0.0, 1.01, [0]), (1.01, 3.0, [2])]
+    assert _at_least_one_frame([(0.0, 1.0, [0]), (1.0, 1.02, [1]), (1.02, 3.0, [2])], [0, 1, 0], frame) == [
+        (0.0, 3.0, [0, 2])]
+    # exactly one frame stays; a lone segment stays whatever its length
+    pieces = [(0.0, 1.0, [0]), (1.0, 1.04, [1]), (1.04, 3.0, [2])]
+    assert _at_least_one_frame(pieces, [0, 1, 2], frame) == pieces
+    assert _at_least_one_frame([(0.0, 0.01, [0])], [0], frame) == [(0.0, 0.01, [0])]
+    # two slivers in a row: the first splits at 1.005, which leaves the second 1.005-1.02, split at 1.0125
+    assert _at_least_one_frame([(0.0, 1.0, [0]), (1.0, 1.01, [1]), (1.01, 1.02, [2]), (1.02, 2.0, [3])],
+                               [0, 1, 2, 3], frame) == [(0.0, 1.0125, [0]), (1.0125, 2.0, [3])]
+
+
+def cut_from_definition(timeline: Timeline, windows: list[int], a: int, b: int, low: float, high: float) -> float:
+    """Every cut c on the 10 ms grid of [low, high]: the weighted squared error between each overlapping
+    window's share of a, clip((c - s) / L, 0, 1), and its p_a / (p_a + p_b), weighted by p_a + p_b, over
+    the windows with p_a + p_b >= 1/2; the middle of the best cuts."""
+    grid = [k / 100 for k in range(math.ceil(low * 100), math.floor(high * 100) + 1)]
+    if not grid:
+        return (low + high) / 2
+    errors = []
+    for c in grid:
+        error = 0.0
+        for i in windows:
+            s = timeline.starts[i]
+            pa, pb = float(timeline.probs[i, a]), float(timeline.probs[i, b])
+            if s + timeline.window > low and s < high and pa + pb >= 0.5:
+                error += (pa + pb) * (pa / (pa + pb) - min(max((c - s) / timeline.window, 0.0), 1.0)) ** 2
+        errors.append(error)
+    best = min(errors)
+    return float(np.mean([c for c, e in zip(grid, errors) if e <= best + 1e-9]))
+
+
+def test_a_cut_is_placed_where_the_windows_shares_fit_best():
+    generator = torch.Generator().manual_seed(2)
+    starts = window_starts(6.0, 0.64, 0.32)
+    for trial in range(10):
+        probs = torch.rand(len(starts), 3, generator=generator).softmax(-1)
+        timeline = Timeline("v.avi", 6.0, 0.64, 0.32, starts, probs, ["a", "b", "c"], 25.0)
+        windows = list(range(4, 12))
+        for low, high in ((1.5, 2.9), (2.0, 2.004), (2.3, 3.1)):
+            assert timeline.place_cut(windows, 0, 1, low, high) == pytest.approx(
+                cut_from_definition(timeline, windows, 0, 1, low, high), abs=1e-9), (trial, low, high)

@@ -60,8 +60,8 @@ class RecordTable(Sequence):
         """A table of `records` (a table is returned as it is)."""
         if isinstance(records, RecordTable):
             return records
-        return cls.from_columns(*zip(*((r.path, r.label, r.split, r.group, r.frames, r.fps, r.duration)
-                                       for r in records)) or ((),) * 7)
+        columns = list(zip(*((r.path, r.label, r.split, r.group, r.frames, r.fps, r.duration) for r in records)))
+        return cls.from_columns(*(columns or ((),) * 7))  # no records: seven empty columns
 
     @classmethod
     def from_columns(cls, paths: Sequence[str], labels: Sequence[str], splits: Sequence[str], groups: Sequence[str],

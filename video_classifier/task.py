@@ -146,13 +146,17 @@ def _f1_at(y: np.ndarray, predicted: np.ndarray, prefix: str) -> dict[str, float
 
 
 def average_precisions(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Each class's average precision over the rows (NaN for a class without a positive row)."""
+    """Each class's average precision over the rows (scikit-learn's average_precision_score of its column);
+    NaN for a class without a positive row, whose AP is undefined (scikit-learn warns and gives 0)."""
     return np.array([average_precision_score(y[:, c], scores[:, c]) if y[:, c].any() else np.nan
                      for c in range(y.shape[1])])
 
 
 def mean_average_precision(ap: np.ndarray) -> float:
-    """Macro mAP: the mean of average_precisions over the classes that have one (NaN where none has)."""
+    """Macro mAP: the mean of average_precisions over the classes that have one (NaN where none has). A
+    class without a positive row is left out, not counted as 0: this is scikit-learn's
+    average_precision_score(y[:, present], s[:, present], average="macro") over the classes present, where
+    its macro over every column would count an absent class as 0 and fall with each class a split lacks."""
     return float(np.nanmean(ap)) if not np.isnan(ap).all() else float("nan")
 
 

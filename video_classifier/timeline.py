@@ -74,7 +74,9 @@ class Timeline:
         out = []
         for c, name in enumerate(self.labels):
             p, t = self.probs[:, c].double(), float(self.thresholds[c])
-            on = label_path(torch.stack([(1 - p) / (1 - t), p / t], -1), switch_cost)
+            # a score at its threshold is on, as MultiLabel.predicted has it: there "off" loses the tie by 1e-9
+            off = torch.where(p == t, (1 - p) / (1 - t) * (1 - 1e-9), (1 - p) / (1 - t))
+            on = label_path(torch.stack([off, p / t], -1), switch_cost)
             k = 0
             while k < len(on):
                 if not on[k]:
