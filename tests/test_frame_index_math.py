@@ -220,3 +220,28 @@ def test_a_manifest_path_names_where_its_bytes_are(tmp_path):
     member = ShardMember(str(tmp_path / "s.tar"), 3, 4, "x.avi")
     (tmp_path / "s.tar").write_bytes(b"0123456789")
     assert member.open().read() == b"3456" and str(member) == f"{tmp_path / 's.tar'}:x.avi"
+
+
+def test_a_training_window_is_drawn_as_defined():
+    """Stride s ~ U(sample_rate, max_stride), as a fraction of denominator <= 1000; the window lasts
+    clip x s / sample_rate and starts ~ U(0, room): the draws of `random`, in that order."""
+    dataset = ClipDataset(RECORDS, "root", {}, SPEC, train=True, decoder=decode_pyav, max_stride=6)
+    for seed in range(20):
+        random.seed(seed)
+        stride = Fraction(random.uniform(2, 6)).limit_denominator(1000)
+        length = Fraction(8, 25) * stride / 2
+        start = Fraction(random.uniform(0, max(1.2 - float(length), 0)))
+        random.seed(seed)
+        assert dataset.window(0) == (start, start + length), seed
+    whole = PreprocessSpec(4, 2, 32, (32, 32), (0.5,) * 3, (0.5,) * 3, whole_video=True)
+    assert ClipDataset(RECORDS, "root", {}, whole, train=True, decoder=decode_pyav).window(1) == (0, Fraction(1.7))
+
+
+def test_as_many_shards_as_workers_gives_each_worker_its_own():
+    shards = {f"s{i}.tar": 5 for i in range(3)}
+    dataset = shard_dataset(shards, 0, 1, train=False)
+    assert [dataset.assigned(0, w, 3) for w in range(3)] == [([f"s{w}.tar"], 1, 0) for w in range(3)]
+
+
+def test_a_url_root_keeps_its_last_folder():
+    assert join("https://host/X/", "a.tar") == "https://host/X/a.tar" and join("s3://b/XX", "a") == "s3://b/XX/a"

@@ -276,3 +276,67 @@ def test_clip_transform_subsamples_rounds_and_permutes():
     trained = ClipTransform(SPEC, train=True)(clip)
     torch.manual_seed(3)
     assert torch.equal(trained, RandomScaleCrop(SPEC)(frames)) and trained.is_contiguous()
+
+
+def test_a_window_between_two_frames_takes_the_next_frame():
+    """[0.01, 0.02) s at 25 fps holds no frame (frames at 0, 0.04 s): the clip repeats frame 1, the first at
+    or after its start; a window past the end repeats the last frame."""
+    assert clip_frame_indices(Fraction(1, 100), Fraction(2, 100), Fraction(25), 10, 3) == [1, 1, 1]
+    assert frames_in_window(Fraction(1, 100), Fraction(2, 100), Fraction(25), 10, 3) == [1, 1, 1]
+    assert clip_frame_indices(Fraction(3), Fraction(4), Fraction(25), 10, 2) == [9, 9]
+
+
+def test_fps_fractions_keep_denominators_up_to_1001():
+    for fps in (1003 / 1002, 25.000001, 59.94, 1 / 3):
+        assert exact_fps(fps).denominator <= 1001 and abs(float(exact_fps(fps)) - fps) < 1e-3
+
+
+def test_an_empty_clip_is_a_one_line_error():
+    with pytest.raises(ValueError, match="^empty clip: the decoder returned no frames$"):
+        temporal_subsample(torch.zeros(3, 0, 2, 2), 4)
+
+
+def test_a_video_of_exactly_two_clips_has_two():
+    assert uniform_clip_starts(0.5, Fraction(1, 4)) == [0, Fraction(1, 4)]  # 0.5 s is exact in binary
+    assert uniform_clip_starts(0.4999, Fraction(1, 4)) == [0]
+
+
+def test_decoded_values_outside_0_255_are_clamped_not_wrapped():
+    clip = torch.full((3, 8, 64, 64), 100.0)
+    clip[0, :, 20:40, 20:40] = 256.3  # rounds to 256: 255, not 0
+    clip[1, :, 20:40, 20:40] = 300.0
+    clip[2, :, 20:40, 20:40] = -3.0  # 0, not 253
+    out = ClipTransform(SPEC, train=False)(clip)  # 64 x 64 already: the centre crop is the frame
+    assert out[0, :, 30, 30].tolist() == [255, 255, 0] and out[0, :, 5, 5].tolist() == [100, 100, 100]
+
+
+def test_equal_room_slides_along_the_width():
+    """After the resize both sides have 16 px to spare: the crops go left to right, as when the width has more."""
+    spec = PreprocessSpec(2, 2, 64, (48, 64), (0.5,) * 3, (0.5,) * 3)
+    frames = torch.randint(0, 256, (2, 3, 96, 120), dtype=torch.uint8)
+    resized = TF.resize(frames, 64, antialias=True)  # 64 x 80
+    views = MultiCropTransform(spec, num_crops=3)(frames)
+    for view, left in zip(views, (0, 8, 16)):
+        assert torch.equal(view, resized[..., 8:56, left:left + 64])
+
+
+def test_the_processors_resample_filter_is_used():
+    from torchvision.transforms import InterpolationMode
+
+    spec = PreprocessSpec(2, 2, 64, (64, 64), (0.5,) * 3, (0.5,) * 3, interpolation=InterpolationMode.BICUBIC)
+    frames = torch.randint(0, 256, (2, 3, 96, 128), dtype=torch.uint8)
+    resized = TF.resize(frames, 64, interpolation=InterpolationMode.BICUBIC, antialias=True)
+    assert torch.equal(MultiCropTransform(spec, 1)(frames)[0], resized[..., :, 10:74])
+    assert not torch.equal(resized, TF.resize(frames, 64, antialias=True))
+    torch.manual_seed(0)
+    crop = RandomScaleCrop(spec)(frames)  # scale 1: the box is 96 x 96 of the frame, at a drawn left
+    torch.manual_seed(0)
+    torch.randint(64, 65, ())
+    top, left = int(torch.randint(0, 1, ())), int(torch.randint(0, 33, ()))
+    assert torch.equal(crop, TF.resized_crop(frames, top, left, 96, 96, [64, 64],
+                                             interpolation=InterpolationMode.BICUBIC, antialias=True))
+
+
+def test_scale_range_is_the_crops_short_side_times_min_and_max():
+    spec = PreprocessSpec(2, 2, 64, (64, 48), (0.5,) * 3, (0.5,) * 3, min_scale=1.25, max_scale=2.0)
+    assert RandomScaleCrop(spec).sizes == (60, 96)

@@ -170,3 +170,41 @@ def test_a_videos_group():
     assert group_of(Listed(Path("/d/v_Jump_g07_c02.avi"), "Jump", group="scene 3"), r"_g(\d+)_") == "scene 3"
     assert file_name(Path("/d/sub/clip.avi")) == "clip.avi" and file_name("relative/clip.avi") == "clip.avi"
     assert file_name("/cache/data-00000.arrow:12:video:folder/clip 3.mp4") == "clip 3.mp4"  # an Arrow row's name
+
+
+def test_the_table_holds_numbers_as_numbers():
+    """Columns of a CSV (strings) become int64 / float64 arrays: what workers share without copying."""
+    text = "path,label,split,group,frames,fps,duration\na.avi,x,train,g,30,25.0,1.2\nb.avi,y,val,h,7,12.5,0.56\n"
+    table = RecordTable.read_csv(text)
+    assert (table.frames.dtype, table.fps.dtype, table.duration.dtype) == (np.int64, np.float64, np.float64)
+    assert table.frames.tolist() == [30, 7] and table.fps.tolist() == [25.0, 12.5]
+    assert table.duration.tolist() == [1.2, 0.56] and table.nbytes == table.paths.nbytes + table.groups.nbytes + \
+        2 * 4 + 2 * 2 + 2 * 8 * 3
+
+
+def test_an_empty_table_has_no_rows_labels_or_codes():
+    empty = RecordTable.of([])
+    assert empty.label_names == () and empty.labels.size == 0 and empty.splits.size == 0
+    assert list(RecordTable.of(RECORDS).take([])) == [] and list(RecordTable.of(RECORDS)[5:]) == []
+
+
+def test_split_by_group_is_single_label_unless_told():
+    labels, groups = ["a", "b"] * 6, [f"g{i % 3}" for i in range(12)]  # groups shared across classes
+    assert split_by_group(labels, groups, (0.34, 0.33, 0.33), 0).tolist() == \
+        split_by_group(labels, groups, (0.34, 0.33, 0.33), 0, multi_label=False).tolist()
+    assert split_by_group(labels, groups, (0.34, 0.33, 0.33), 0).tolist() != \
+        split_by_group(labels, groups, (0.34, 0.33, 0.33), 0, multi_label=True).tolist()
+
+
+def test_assign_splits_takes_groups_from_the_pattern():
+    """UCF101's names: clips of one group (_gNN_) go to one split."""
+    videos = [Listed(Path(f"/v/v_Run_g{g:02d}_c{c:02d}.avi"), "Run") for g in range(10) for c in range(3)]
+    split_of, _ = assign_splits(videos, (0.6, 0.2, 0.2), r"_g(\d+)_", 5)
+    for g in range(10):
+        assert len({split_of[v.path] for v in videos if f"_g{g:02d}_" in v.path.name}) == 1
+    assert sorted(split_of.values()).count("train") == 18  # 6 of 10 groups x 3 clips
+
+
+def test_an_arrow_rows_file_name_is_the_name_it_gives():
+    assert file_name("/cache/data-00000.arrow:12:video:clip.mp4") == "clip.mp4"
+    assert group_of(Listed("/cache/data-00000.arrow:3:video:v_Jump_g04_c01.mp4", "Jump"), r"_g(\d+)_") == "04"

@@ -423,3 +423,68 @@ def test_the_task_of_a_saved_model():
     assert task_for(multi) == MultiLabel()
     multi.label_thresholds = {"c": 0.25, "a": 0.75}  # b: none saved, 0.5
     assert task_for(multi) == MultiLabel((0.75, 0.5, 0.25))
+
+
+# Edges the mutation run (make mutate) found untested
+
+
+@pytest.mark.filterwarnings("error")  # an undefined ratio is 0 by choice, without scikit-learn's warning
+def test_undefined_f1_parts_are_zero_without_a_warning():
+    """No video predicted: micro precision 0/0 is 0; a class with neither a positive nor a prediction has
+    F1 0/0, 0 in the macro mean: scikit-learn's zero_division=0."""
+    y = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 0]])
+    scores = torch.full((4, 3), 0.1)
+    m = MultiLabel().video_metrics(scores, [torch.from_numpy(r).float() for r in y], ["a", "b", "c"])
+    assert (m["at_0.5_micro_precision"], m["at_0.5_micro_recall"], m["at_0.5_micro_f1"]) == (0.0, 0.0, 0.0)
+    assert m["per_class"]["c"] == pytest.approx({"ap": None, "precision": 0.0, "recall": 0.0, "f1": 0.0,
+                                                 "support": 0, "threshold": 0.5})
+    predicted = np.array([[1, 0, 0], [0, 0, 0], [0, 1, 0], [0, 0, 0]])  # class c: no positive, none predicted
+    s = torch.from_numpy(predicted * 0.8 + 0.1)
+    m = MultiLabel().video_metrics(s, [torch.from_numpy(r).float() for r in y], ["a", "b", "c"])
+    assert m["at_0.5_macro_f1"] == pytest.approx((2 / 3 + 1 + 0) / 3)  # c counts as 0
+    assert m["at_0.5_macro_f1"] == pytest.approx(f1_score(y, predicted, average="macro", zero_division=0))
+    assert m["at_0.5_exact_match"] == 0.75  # rows, not elements: row 1 misses a
+
+
+def test_a_class_with_one_positive_weighs_its_negatives():
+    weight = MultiLabel().class_weights(["a", "b", "b", "", "b|c"], LABEL2ID)  # c: 1 positive of 5
+    assert weight.tolist() == pytest.approx([4 / 1, 2 / 3, 4 / 1])
+
+
+def test_thresholds_are_kept_to_6_decimals():
+    s = torch.tensor([[0.1234567], [0.0000002]], dtype=torch.float64)
+    chosen = MultiLabel.choose_thresholds(s, [torch.tensor([1.0]), torch.tensor([0.0])])
+    assert chosen == (round((0.1234567 + 0.0000002) / 2, 6),) == (0.061728,)
+
+
+def test_predicted_takes_any_leading_shape_and_device():
+    scores = torch.rand(2, 5, 3, generator=torch.Generator().manual_seed(12))
+    assert torch.equal(MultiLabel().predicted(scores), scores >= 0.5)  # (..., classes): 5 rows of 3
+    assert torch.equal(MultiLabel().predicted(scores[0]), scores[0] >= 0.5)
+    on_meta = MultiLabel((0.2, 0.4, 0.6)).predicted(torch.empty(4, 3, device="meta"))
+    assert on_meta.device.type == "meta" and on_meta.shape == (4, 3)  # thresholds follow the scores' device
+    logits = torch.randn(2, 5, 3, generator=torch.Generator().manual_seed(13))
+    assert torch.allclose(SingleLabel.scores(logits), logits.softmax(-1))
+
+
+@pytest.mark.filterwarnings("error")
+def test_map_of_no_class_is_nan_without_a_warning():
+    assert math.isnan(mean_average_precision(np.array([np.nan, np.nan])))
+    assert mean_average_precision(np.array([np.nan, 0.5, 0.25])) == 0.375
+
+
+@pytest.mark.filterwarnings("error")
+def test_single_label_metrics_list_every_class_even_one_never_seen_nor_predicted():
+    """4 classes; d neither true nor predicted, c true once; b never predicted (its precision 0, silently)."""
+    names = ["a", "b", "c", "d"]
+    y = [0, 0, 1, 2, 0, 1]
+    scores = torch.tensor([[0.7, 0.1, 0.1, 0.1], [0.6, 0.2, 0.1, 0.1], [0.5, 0.3, 0.2, 0.0],
+                           [0.1, 0.2, 0.7, 0.0], [0.2, 0.1, 0.7, 0.0], [0.8, 0.1, 0.1, 0.0]])
+    m = SingleLabel().video_metrics(scores, y, names)
+    assert m["confusion_matrix"]["rows_true_columns_predicted"] == [[2, 0, 1, 0], [2, 0, 0, 0], [0, 0, 1, 0],
+                                                                    [0, 0, 0, 0]]
+    assert list(m["per_class"]) == names and m["per_class"]["d"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0,
+                                                                     "support": 0}
+    assert m["per_class"]["b"]["precision"] == 0.0 and m["per_class"]["c"]["support"] == 1
+    # mean class accuracy over the classes with a video: a 2/3, b 0, c 1 (one video)
+    assert m["mean_class_accuracy"] == pytest.approx((2 / 3 + 0 + 1) / 3)

@@ -274,3 +274,110 @@ def test_a_cut_is_placed_where_the_windows_shares_fit_best():
         for low, high in ((1.5, 2.9), (2.0, 2.004), (2.3, 3.1)):
             assert timeline.place_cut(windows, 0, 1, low, high) == pytest.approx(
                 cut_from_definition(timeline, windows, 0, 1, low, high), abs=1e-9), (trial, low, high)
+
+
+def one_hot_timeline(top: list[int], classes: int = 3, duration: float | None = None) -> Timeline:
+    """Windows of 1 s every 0.5 s, each sure of its label in `top`."""
+    duration = duration or 0.5 * len(top) + 0.5
+    probs = torch.nn.functional.one_hot(torch.tensor(top), classes).float()
+    return Timeline("v.avi", duration, 1.0, 0.5, window_starts(duration, 1.0, 0.5), probs, list("ABC")[:classes],
+                    25.0)
+
+
+def test_a_short_stretch_takes_its_longer_neighbours_label():
+    """Bounds half-way between window centres (cuts left there: place_cuts=False); a stretch shorter than
+    min_segment joins the longer of its neighbours, the first or the last its only one."""
+    def read(timeline, min_segment):
+        return [(s.label, s.start, s.end) for s in timeline.segments(min_segment, 0.0, place_cuts=False)]
+    # windows' centres at 0.5, 1.0, ...: a run's bounds are half-way to its neighbours' (0.25 s outside)
+    assert read(one_hot_timeline([0] * 6 + [1] * 2 + [2] * 4), 0.0) == [
+        ("A", 0.0, 3.25), ("B", 3.25, 4.25), ("C", 4.25, 6.5)]
+    assert read(one_hot_timeline([0] * 6 + [1] * 2 + [2] * 4), 1.5) == [("A", 0.0, 4.25), ("C", 4.25, 6.5)]
+    assert read(one_hot_timeline([0] * 3 + [1] * 2 + [2] * 8), 1.5) == [("A", 0.0, 1.75), ("C", 1.75, 7.0)]
+    assert read(one_hot_timeline([1] * 2 + [0] * 6), 1.5) == [("A", 0.0, 4.5)]  # the first: into the second
+    assert read(one_hot_timeline([0] * 6 + [1] * 2), 1.5) == [("A", 0.0, 4.5)]  # the last: into the one before
+    assert read(one_hot_timeline([0] * 6 + [1] * 2), 1.0) == [("A", 0.0, 3.25), ("B", 3.25, 4.5)]  # = 1.25 s
+    assert read(one_hot_timeline([0] * 3 + [1] * 2 + [0] * 3), 1.0) == [  # B is 1.0 s: kept
+        ("A", 0.0, 1.75), ("B", 1.75, 2.75), ("A", 2.75, 4.5)]
+    assert read(one_hot_timeline([0] * 3), 9.0) == [("A", 0.0, 2.0)]  # one stretch, however short
+    # the defaults: no min_segment, SWITCH_COST
+    assert one_hot_timeline([0] * 6 + [1] * 2 + [2] * 4).segments() == \
+        one_hot_timeline([0] * 6 + [1] * 2 + [2] * 4).segments(0.0, SWITCH_COST)
+    assert len(one_hot_timeline([0] * 6 + [1] * 2 + [2] * 4).segments()) == 3
+
+
+def test_a_segments_score_is_its_labels_mean_probability():
+    generator = torch.Generator().manual_seed(3)
+    high = 0.6 + 0.3 * torch.rand(16, generator=generator)
+    probs = torch.zeros(16, 2)
+    probs[:8, 0], probs[8:, 1] = high[:8], high[8:]
+    probs[:8, 1], probs[8:, 0] = 1 - high[:8], 1 - high[8:]
+    timeline = Timeline("v.avi", 8.5, 1.0, 0.5, window_starts(8.5, 1.0, 0.5), probs, ["A", "B"], 25.0)
+    a, b = timeline.segments(0.0, 0.0)
+    assert (a.score, b.score) == (round(float(high[:8].mean()), 4), round(float(high[8:].mean()), 4))
+
+
+def test_a_tie_at_the_threshold_does_not_pay_for_switches():
+    """Ten windows exactly at the threshold between windows well below it: on by a hair each, never by
+    enough to pay two switches."""
+    p = torch.tensor([0.05] * 3 + [0.25] * 10 + [0.05] * 3).unsqueeze(1)
+    timeline = Timeline("v.avi", 8.5, 1.0, 0.5, window_starts(8.5, 1.0, 0.5), p, ["a"], 25.0, (0.25,))
+    assert timeline.class_intervals(0.0, SWITCH_COST) == []
+    assert len(timeline.class_intervals(0.0, 0.0)) == 1 and timeline.class_intervals() == []
+
+
+def test_class_intervals_round_to_milliseconds_and_keep_one_of_min_segment():
+    starts = window_starts(3.0, 0.5, 0.1234)
+    p = torch.tensor([0.1] * 5 + [0.9] * 8 + [0.1] * (len(starts) - 13)).unsqueeze(1)
+    timeline = Timeline("v.avi", 3.0, 0.5, 0.1234, starts, p, ["a"], 25.0, (0.5,))
+    (interval,) = timeline.class_intervals(0.0, 0.0)
+    centres = [s + 0.25 for s in starts]
+    assert (interval.start, interval.end) == (round((centres[4] + centres[5]) / 2, 3),
+                                              round((centres[12] + centres[13]) / 2, 3))
+    assert interval.start != (centres[4] + centres[5]) / 2  # 0.80 + 0.06: more decimals than kept
+    exact = Timeline("v.avi", 4.5, 1.0, 0.5, window_starts(4.5, 1.0, 0.5),
+                     torch.tensor([0.1, 0.1, 0.9, 0.9, 0.1, 0.1, 0.1, 0.1]).unsqueeze(1), ["a"], 25.0, (0.5,))
+    assert exact.class_intervals(1.0, 0.0) == [Segment(1.25, 2.25, "a", 0.9)]  # exactly 1.0 s: kept
+    assert exact.class_intervals(1.01, 0.0) == []
+
+
+def test_window_starts_keep_6_decimals():
+    assert window_starts(2.0, 0.5, 1 / 3) == [0.0, 0.333333, 0.666667, 1.0, 1.333333]
+
+
+@pytest.mark.filterwarnings("error")  # log(0) would warn (and give -inf)
+def test_label_path_takes_probabilities_of_zero():
+    probs = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    assert label_path(probs, SWITCH_COST) == [0, 0, 1, 1]
+
+
+def test_exactly_one_frame_is_a_segment():
+    frame = 0.25  # binary-exact: a piece of exactly one frame
+    pieces = [(0.0, 1.0, [0]), (1.0, 1.25, [1]), (1.25, 3.0, [2])]
+    assert _at_least_one_frame(pieces, [0, 1, 2], frame) == pieces
+    assert _at_least_one_frame([(0.0, 1.0, [0]), (1.0, 1.125, [1]), (1.125, 3.0, [2])], [0, 1, 2], frame) == [
+        (0.0, 1.0625, [0]), (1.0625, 3.0, [2])]
+
+
+def test_a_sliver_between_two_of_one_label_joins_them_anywhere_in_the_video():
+    pieces = [(0.0, 1.0, [0]), (1.0, 2.0, [1]), (2.0, 2.01, [2]), (2.01, 3.0, [3]), (3.0, 4.0, [4])]
+    assert _at_least_one_frame(pieces, [0, 1, 2, 1, 0], 0.04) == [
+        (0.0, 1.0, [0]), (1.0, 3.0, [1, 3]), (3.0, 4.0, [4])]
+
+
+def test_a_cut_with_no_10ms_step_in_its_range_is_its_middle():
+    starts = window_starts(4.0, 1.0, 0.5)
+    timeline = Timeline("v.avi", 4.0, 1.0, 0.5, starts, torch.full((len(starts), 2), 0.5), ["A", "B"], 25.0)
+    assert timeline.place_cut(list(range(len(starts))), 0, 1, 2.001, 2.009) == pytest.approx(2.005)
+
+
+def test_a_window_with_half_its_probability_on_the_two_classes_counts():
+    """p_a + p_b = 1/2 exactly (quarters are exact): such a window is one that saw them."""
+    starts = window_starts(4.0, 1.0, 0.5)
+    rows = [[1.0, 0, 0], [1.0, 0, 0], [0.75, 0.25, 0], [0.25, 0.25, 0.5], [0.25, 0.25, 0.5], [0, 1.0, 0], [0, 1.0, 0]]
+    timeline = Timeline("v.avi", 4.0, 1.0, 0.5, starts, torch.tensor(rows), list("ABC"), 25.0)
+    assert timeline.place_cut(list(range(7)), 0, 1, 0.5, 3.0) == pytest.approx(
+        cut_from_definition(timeline, list(range(7)), 0, 1, 0.5, 3.0), abs=1e-9)
+    without = Timeline("v.avi", 4.0, 1.0, 0.5, starts, torch.tensor([r if sum(r[:2]) != 0.5 else [0, 0, 1.0]
+                                                                    for r in rows]), list("ABC"), 25.0)
+    assert timeline.place_cut(list(range(7)), 0, 1, 0.5, 3.0) != without.place_cut(list(range(7)), 0, 1, 0.5, 3.0)
