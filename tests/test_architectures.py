@@ -9,6 +9,7 @@ transformers; our evaluation pixels are compared with the model's own processor'
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +23,9 @@ import export as export_script
 import infer as infer_script
 import train as train_script
 from conftest import assert_metrics_add_up, tiny_config_dict, write_config
+from references import processor_logits, spread_windows, video_timing, window_frames
 from video_classifier.config import TinyModelConfig
 from video_classifier.decoding import decode_pyav, torchcodec_problem
-from video_classifier.inference import video_records
 from video_classifier.model_spec import ARCHITECTURES, describe, tiny_model
 from video_classifier.preprocessing import MultiCropTransform, Normalize
 
@@ -105,20 +106,31 @@ def test_infer_gives_the_evaluations_scores_and_eval_runs(trained, tiny_workspac
     assert json.loads((out / "eval_val_1x1.json").read_text())["val"]["videos"] == 8
 
 
-def test_output_reloads_with_plain_transformers(trained, tiny_workspace):
-    """The output folder alone (no project code) gives the scores infer.py computes for one view."""
-    _, _, out = trained
+def test_infer_gives_the_scores_of_plain_transformers(trained, tiny_workspace, capsys):
+    """infer.py's 1 clip x 1 crop scores are those of the output folder run as its model card shows: loaded
+    with plain transformers, the centre clip's frames through its own processor, softmax of
+    model(**inputs).logits. The processors here sample no frames (do_sample_frames off), so the clip is
+    chosen as its definition says: the centre window of num_frames x sample_rate / fps s (both from the
+    saved config.json), decoded by pytorchvideo's PyAV path and subsampled evenly. Not checked here: which
+    frames the project picks inside a window (test_decoding.py checks them against pytorchvideo)."""
+    architecture, config_path, out = trained
     model = AutoModelForVideoClassification.from_pretrained(out).eval()
     processor = AutoVideoProcessor.from_pretrained(out)
-    video = sorted((tiny_workspace / "data" / "test").glob("*/*.avi"))[0]
-    spec = describe(model, processor, model.config.sample_rate)
-    from video_classifier.data import ViewDataset
-
-    views = ViewDataset(video_records([video]), "", {}, spec.preprocess, 1, 1, decode_pyav)
-    frames = views[0]["views"]  # uint8; the model takes them normalised
-    with torch.no_grad():
-        plain = model(**{model.main_input_name: Normalize(spec.preprocess)(frames)}).logits.reshape(1, -1)
-    assert torch.allclose(spec.logits(model, frames), plain, atol=1e-6)
+    videos = sorted((tiny_workspace / "data" / "test").glob("*/*.avi"))[:3]
+    capsys.readouterr()
+    infer_script.main(["--config", str(config_path), "--model", str(out), "--json", "--top-k", "8", "--clips", "1",
+                       "--crops", "1", *map(str, videos)])
+    predictions = json.loads(capsys.readouterr().out)
+    num_frames = model.config.num_frames  # as train.py saves it for the pipeline (V-JEPA 2 too)
+    for video, predicted in zip(videos, predictions):
+        duration, fps = video_timing(video)
+        ((start, end),) = spread_windows(duration, Fraction(num_frames * model.config.sample_rate) / fps, 1)
+        logits = processor_logits(model, processor, window_frames(video, start, end, num_frames))
+        expected = {model.config.id2label[i]: p for i, p in enumerate(logits.softmax(-1).tolist())}
+        # within 2e-7 here: our pixels and the processor's differ by rounding only (see the next test);
+        # a crop 5 px off centre moves the scores by 1e-3
+        assert predicted["scores"] == pytest.approx([expected[k] for k in predicted["labels"]], abs=1e-5), \
+            architecture
 
 
 def test_evaluation_pixels_equal_the_models_own_processor(trained, tiny_workspace):
@@ -192,21 +204,11 @@ def test_tiny_init_builds_each_architecture(architecture):
     assert pixels.shape == (1, FRAMES, 3, SIZE, SIZE)
 
 
-def centre_clip_frames(record, root: Path, num_frames: int, stride: int) -> np.ndarray:
-    """The frames of infer.py's 1 clip x 1 crop view, (T, H, W, 3) uint8, as the pipeline takes an array."""
-    from video_classifier.preprocessing import clip_frame_indices, exact_fps, spread_clip_starts
-
-    length = num_frames * stride / record.fps
-    start = spread_clip_starts(record.duration, length, 1)[0]
-    indices = clip_frame_indices(start, start + length, exact_fps(record.fps), record.frames, num_frames)
-    return decode_pyav(root / record.path, indices, record.fps).permute(0, 2, 3, 1).numpy()
-
-
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
 def test_multi_label_runs_on_every_architecture(architecture, multilabel_workspace, tmp_path, capsys):
     """train.py on the multi-label set saves problem_type; infer.py's 1x1 scores are the sigmoid of the plain
-    model's logits, and the stock pipeline with no arguments gives them too (VideoPrism: the pipeline cannot
-    read its (1, 1, classes) logits, as for one label)."""
+    model's logits on its own processor's pixels of the centre clip, and the stock pipeline with no arguments
+    gives them too (VideoPrism: the pipeline cannot read its (1, 1, classes) logits, as for one label)."""
     from transformers import pipeline
 
     from video_classifier.prepare import load_prepared
@@ -227,15 +229,19 @@ def test_multi_label_runs_on_every_architecture(architecture, multilabel_workspa
     infer_script.main(["--config", str(config_path), "--model", str(out), "--json", "--top-k", "8",
                        *[str(root / r.path) for r in test]])
     predictions = json.loads(capsys.readouterr().out)
-    spec = describe(model, AutoVideoProcessor.from_pretrained(out), model.config.sample_rate).preprocess
+    processor = AutoVideoProcessor.from_pretrained(out)
+    num_frames = model.config.num_frames  # as train.py saves it for the pipeline (V-JEPA 2 too)
     classify = None if architecture == "videoprism" else pipeline("video-classification", model=str(out))
     for record, predicted in zip(test, predictions):
-        frames = centre_clip_frames(record, root, spec.num_frames, spec.sample_rate)
-        clip = MultiCropTransform(spec, num_crops=1)(torch.from_numpy(frames).permute(0, 3, 1, 2))
-        with torch.no_grad():
-            sigmoid = model(**{model.main_input_name: Normalize(spec)(clip)}).logits.reshape(-1).sigmoid()
+        # the centre window, as in test_infer_gives_the_scores_of_plain_transformers
+        duration, fps = video_timing(root / record.path)
+        ((start, end),) = spread_windows(duration, Fraction(num_frames * model.config.sample_rate) / fps, 1)
+        clip = window_frames(root / record.path, start, end, num_frames)
+        sigmoid = processor_logits(model, processor, clip).sigmoid()
         expected = {model.config.id2label[i]: float(s) for i, s in enumerate(sigmoid)}
+        # our pixels and the processor's differ by rounding only, as for one label
         assert predicted["scores"] == pytest.approx([expected[k] for k in predicted["labels"]], abs=1e-5)
         if classify is not None:
+            frames = clip.permute(0, 2, 3, 1).numpy()  # the pipeline takes a (T, H, W, C) array as the video
             piped = {r["label"]: r["score"] for r in classify(frames, top_k=8)}
             assert all(piped[k] == pytest.approx(v, abs=1e-5) for k, v in expected.items()), architecture
