@@ -123,6 +123,33 @@ def test_mixup_mixes_clips_and_labels_alike(tmp_path):
     assert loss.item() == pytest.approx(torch.nn.functional.cross_entropy(logits, targets).item(), abs=1e-5)
 
 
+def test_cutmix_pastes_one_box_in_every_frame_and_weighs_labels_by_its_area(tmp_path):
+    """torchvision's CutMix on a (B, T, C, H, W) batch: one box per batch, the same in every frame, filled
+    from the clip rolled by one; each target row is (1 - area) for the clip's own class and the box's area
+    for the other's, computed here from the pixels, not from torchvision."""
+    model = videomae()
+    inputs = batch(model)
+    original = pixels(inputs)
+    torch.manual_seed(5)
+    mixed, targets = trainer(model, tmp_path, cutmix_alpha=1.0).mix(
+        __import__("torchvision").tv_tensors.Video(original), inputs["labels"])
+    mixed = mixed.as_subclass(torch.Tensor)
+    other = original.roll(1, 0)
+    from_other = (mixed == other).all(2) & (mixed != original).any(2)  # (B, T, H, W): pixels taken from the pair
+    box = from_other[0, 0]
+    assert box.any() and not box.all()
+    assert all(torch.equal(from_other[b, t], box) for b in range(4) for t in range(4))  # one box, every frame
+    rows, cols = box.any(1).nonzero().flatten(), box.any(0).nonzero().flatten()
+    assert box[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()  # a rectangle
+    assert torch.equal(mixed[..., ~box], original[..., ~box])  # outside it, each clip's own pixels
+    area = box.float().mean().item()
+    labels = inputs["labels"]
+    expected = torch.zeros(4, 4)
+    expected[torch.arange(4), labels] += 1 - area
+    expected[torch.arange(4), labels.roll(1)] += area
+    assert torch.allclose(targets, expected, atol=1e-6)
+
+
 def test_drop_path_where_the_architecture_has_it():
     assert fine_tuning_overrides(transformers.TimesformerConfig(), TrainConfig(drop_path=0.1)) == \
         {"drop_path_rate": 0.1}
@@ -132,15 +159,39 @@ def test_drop_path_where_the_architecture_has_it():
     assert fine_tuning_overrides(transformers.VideoMAEConfig(), TrainConfig()) == {}
 
 
-def test_a_run_with_every_option_trains(tiny_workspace, tmp_path, capsys):
+def test_a_run_with_every_option_trains(tiny_workspace, tmp_path, capsys, monkeypatch):
+    """train.py with every option at once: each acts in the real run (the training losses see soft targets
+    from mixup/cutmix; the model's linear layers compute in bf16 under autocast), and the metrics add up."""
+    from video_classifier.task import SingleLabel
+
     data = tiny_config_dict(tmp_path)
     data["data"]["root"] = str(tiny_workspace / "data")
     data["train"].update(label_smoothing=0.1, mixup_alpha=0.8, cutmix_alpha=1.0, layer_decay=0.75, epochs=1,
                          max_stride="auto", mixed_precision="bf16")  # bf16: CPU autocast where no GPU
     data["eval"] = {"num_clips": 1, "num_crops": 1}
-    train_script.main(["--config", str(write_config(tmp_path / "config.yaml", data))])
+    targets_seen, linear_dtypes = [], set()
+    loss = SingleLabel.loss
+
+    def recording_loss(logits, targets, *args, **kwargs):
+        targets_seen.append(targets.detach().clone())
+        return loss(logits, targets, *args, **kwargs)
+
+    def record_dtype(module, args, output):
+        if module.training and isinstance(module, torch.nn.Linear):
+            linear_dtypes.add(output.dtype)
+
+    monkeypatch.setattr(SingleLabel, "loss", staticmethod(recording_loss))
+    hook = torch.nn.modules.module.register_module_forward_hook(record_dtype)
+    try:
+        train_script.main(["--config", str(write_config(tmp_path / "config.yaml", data))])
+    finally:
+        hook.remove()
     metrics = json.loads((Path(data["train"]["output_dir"]) / "metrics.json").read_text())
     assert_metrics_add_up(metrics["test"])
+    training = [t for t in targets_seen if t.is_floating_point()]  # evaluation's targets are class ids
+    assert training and all(t.ndim == 2 for t in training)  # every training batch went through a mixer
+    assert any(((t > 0) & (t < 1)).any() for t in training)  # and came out with soft targets
+    assert torch.bfloat16 in linear_dtypes
     # 30-frame videos, 4 frames per clip: the stock pipeline's frames are 7.5 apart
     assert "training strides drawn from 2-7.5 (train.max_stride: auto)" in capsys.readouterr().out
 

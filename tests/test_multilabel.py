@@ -47,7 +47,12 @@ def test_multi_label_scores_loss_and_metrics():
     assert fitted.video_metrics(scores, targets, ["a", "b", "c"])["at_thresholds_exact_match"] == 1.0
     shown = fitted.shown(scores, {0: "a", 1: "b", 2: "c"}, top_k=1)
     assert [labels for labels, _ in shown] == [["a", "c"], ["b"], [], ["c", "b"]]  # as many as reach, best first
-    assert all(s >= t for (_, values), row in zip(shown, scores) for s, t in zip(values, fitted.thresholds))
+    # each shown label's score reaches that label's own threshold, and every label left out is below its own
+    label2id_shown = {"a": 0, "b": 1, "c": 2}
+    for (labels, values), row in zip(shown, scores, strict=True):
+        assert values == [row[label2id_shown[label]].item() for label in labels]
+        for label, c in label2id_shown.items():
+            assert (label in labels) == (row[c].item() >= fitted.thresholds[c]), (label, row, fitted.thresholds)
 
 
 def test_balanced_class_weights_follow_the_training_counts():
@@ -114,7 +119,16 @@ def test_the_saved_model_describes_its_task(multilabel_run):
     metrics = json.loads((out / "metrics.json").read_text())
     test = metrics["test"]
     assert metrics["val"]["thresholds"] == config["label_thresholds"]
-    assert 0 <= test["mAP"] <= 1 and "at_thresholds_micro_f1" in test and "confusion_matrix" not in test
+    assert "at_thresholds_micro_f1" in test and "confusion_matrix" not in test
+    # test mAP recomputed from the saved per-video scores and the labels: scikit-learn's macro AP over the
+    # classes with a positive video (a class with none has no AP and is left out)
+    rows = json.loads((out / "scores_test.json").read_text())
+    classes = sorted(config["label2id"], key=config["label2id"].get)
+    y = np.array([[name in r["label"].split("|") for name in classes] for r in rows])
+    s = np.array([[r["scores"][name] for name in classes] for r in rows])
+    present = y.any(0)
+    assert len(rows) == test["videos"] > 0 and present.any()
+    assert test["mAP"] == pytest.approx(average_precision_score(y[:, present], s[:, present], average="macro"))
     assert sum(c["support"] for c in test["per_class"].values()) == sum(
         len(r.label.split("|")) for r in load_prepared(multilabel_run[2])[1] if r.split == "test" and r.label)
     assert (out / "per_class_test.png").is_file()
@@ -141,7 +155,8 @@ def test_the_stock_pipeline_gives_sigmoid_scores_equal_to_infer_on_the_centre_cl
     classify = pipeline("video-classification", model=str(out))
     model_config = classify.model.config
     num_frames, length = model_config.num_frames, model_config.num_frames * model_config.sample_rate
-    for record, predicted in zip(test, predictions):
+    assert test and len(predictions) == len(test)
+    for record, predicted in zip(test, predictions, strict=True):
         start = spread_clip_starts(record.duration, length / record.fps, 1)[0]
         indices = clip_frame_indices(start, start + length / record.fps, exact_fps(record.fps), record.frames,
                                      num_frames)
@@ -151,8 +166,7 @@ def test_the_stock_pipeline_gives_sigmoid_scores_equal_to_infer_on_the_centre_cl
         # infer.py shows exactly the labels that reach their thresholds, with the pipeline's scores
         above = sorted((label for label, s in piped.items() if s >= thresholds[label]), key=lambda k: -piped[k])
         assert predicted["labels"] == above
-        for label, score in zip(predicted["labels"], predicted["scores"]):
-            assert score == pytest.approx(piped[label], abs=1e-5)
+        assert predicted["scores"] == pytest.approx([piped[label] for label in predicted["labels"]], abs=1e-5)
 
 
 def test_infer_lists_every_label_above_its_threshold_and_the_timeline_gives_intervals(multilabel_run, tmp_path):
@@ -191,7 +205,8 @@ def test_onnx_export_keeps_the_task(multilabel_run, tmp_path):
                           "--json", videos)
         assert result.returncode == 0, result.stderr[-2000:]
         results[backend] = json.loads(result.stdout)
-    for a, b in zip(results["torch"], results["onnxruntime"]):
+    assert len(results["torch"]) == len(results["onnxruntime"]) == len(list((data_root / "test").glob("*/*.avi"))) > 0
+    for a, b in zip(results["torch"], results["onnxruntime"], strict=True):
         assert a["labels"] == b["labels"] and a["scores"] == pytest.approx(b["scores"], abs=1e-4)
     from video_classifier.onnx_export import load_onnx
 

@@ -71,8 +71,10 @@ def test_infer_on_one_view_gives_the_stock_pipelines_scores(whole_video_run):
                       "--json", "--top-k", "99", *test)
     assert result.returncode == 0, result.stderr[-2000:]
     classify = pipeline("video-classification", model=str(out))
-    for video, predicted in zip(test, json.loads(result.stdout)):
+    predictions = json.loads(result.stdout)
+    assert test and len(predictions) == len(test)
+    for video, predicted in zip(test, predictions, strict=True):
         piped = {r["label"]: r["score"] for r in classify(video, top_k=99)}
-        ours = dict(zip(predicted["labels"], predicted["scores"]))
+        ours = dict(zip(predicted["labels"], predicted["scores"], strict=True))
         assert ours.keys() == piped.keys()
         assert max(abs(ours[k] - piped[k]) for k in ours) < 1e-5, video
