@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.device == "cpu":  # onnxruntime here runs on the CPU
         model, spec = backends["torch sdpa"]
         clip = MultiCropTransform(spec.preprocess, 1)(decode_clip(decoding.decode, Path(config.data.root) / records[0].path,
-                                                               list(range(spec.preprocess.num_frames))))
+                                                               list(range(spec.preprocess.num_frames)), records[0].fps))
         export_onnx(model, spec, folder, torch.cat([clip, clip]), work / "onnx", atol=1e-3)
         backends["onnxruntime"] = load_onnx(work / "onnx")
     torch.set_num_threads(os.cpu_count() or 1)

@@ -4,7 +4,7 @@
 
 For each CPU kernel (ATEN_CPU_CAPABILITY, each in a process of its own) and seed (the data set's and the
 model's), trains the tiny VideoMAE of tests/test_motion_property.py twice, on real clips and on clips
-whose frames are all the first, and prints the test videos right of 128 with the binomial bound the test
+whose frames are all the first, and prints the test videos right of 376 with the binomial bounds the test
 uses. A kernel this CPU lacks runs as the best it has (said in the table). Asserts nothing.
 """
 

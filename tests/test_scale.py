@@ -5,10 +5,12 @@ import csv
 import gc
 import io
 import json
+import math
 import random
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,7 @@ from accelerate.data_loader import prepare_data_loader
 from video_classifier.data import ClipDataset
 from video_classifier.decoding import decode_pyav
 from video_classifier.prepare import VideoRecord, load_prepared
-from video_classifier.preprocessing import PreprocessSpec, uniform_clip_starts
+from video_classifier.preprocessing import PreprocessSpec
 from video_classifier.records import RecordTable, split_by_group
 from video_classifier.user_videos import SPLITS, Listed, assign_splits
 
@@ -36,8 +38,11 @@ def test_a_table_gives_the_records_and_clip_items_of_the_list(tiny_workspace):
     assert len(table) == len(records) and list(table) == records and table[5] == records[5]
     assert list(RecordTable.read_csv((tiny_workspace / "data" / "manifest.csv").read_text())) == records
     clips = ClipDataset(records, tiny_workspace / "data", {}, SPEC, train=False, decoder=decode_pyav)
-    expected = [(v, k, start) for v, r in enumerate(records)
-                for k, start in enumerate(uniform_clip_starts(r.duration, SPEC.clip_duration(r.fps)))]
+    # pytorchvideo's uniform sampler, restated: back-to-back clips from 0 while one fits whole, at least one
+    clip_counts = [max(1, math.floor(Fraction(r.duration) / SPEC.clip_duration(r.fps))) for r in records]
+    expected = [(v, k, k * SPEC.clip_duration(r.fps)) for v, (r, n) in enumerate(zip(records, clip_counts, strict=True))
+                for k in range(n)]
+    assert sum(clip_counts) > len(records)  # some video holds more than one clip
     assert list(clips.items) == expected and len(clips) == len(expected)
     train = ClipDataset(records, tiny_workspace / "data", {}, SPEC, train=True, decoder=decode_pyav)
     assert list(train.items) == [(v, 0, None) for v in range(len(records))]
