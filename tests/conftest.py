@@ -50,6 +50,15 @@ BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "
 DRIVER = shutil.which("chromedriver")
 
 
+@cache
+def ffmpeg_problem() -> str | None:
+    """None where FFmpeg's command line runs here, else why not (not installed, or its libraries hidden)."""
+    if shutil.which("ffmpeg") is None:
+        return "no ffmpeg on PATH"
+    result = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True)
+    return None if result.returncode == 0 else f"ffmpeg does not run: {result.stderr.strip()[-200:]}"
+
+
 def expects(variable: str, default: str | None) -> str | None:
     """What makes this run expect a need, or None. EXPECT_BROWSER / EXPECT_TORCHCODEC: 1, this run must have
     it; 0, it may lack it (.ci/run as non-root says which); unset, `default`."""
@@ -88,6 +97,9 @@ NEEDS = [
     Need("torchcodec", "torchcodec on FFmpeg's libraries", torchcodec_problem,
          "apt-get install ffmpeg (Debian; .ci/run as root installs it) and pip install -r requirements.txt",
          expected=expects("EXPECT_TORCHCODEC", None), skips=False),
+    # Debian's ffmpeg package brings the command line with the libraries torchcodec loads: expected with them
+    Need("ffmpeg", "FFmpeg's command line", ffmpeg_problem,
+         "apt-get install ffmpeg (Debian; .ci/run as root installs it)", expected=expects("EXPECT_TORCHCODEC", None)),
 ]
 LACKING = pytest.StashKey[Counter]()
 

@@ -5,8 +5,6 @@ called as the model cards show."""
 
 from __future__ import annotations
 
-import functools
-import shutil
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -60,22 +58,16 @@ def processor_logits(model: Any, processor: Any, clip: torch.Tensor) -> torch.Te
         return model(**inputs).logits.reshape(-1).float()
 
 
-@functools.cache
-def ffmpeg_problem() -> str | None:
-    """None where FFmpeg's command line runs here, else why not (not installed, or its libraries hidden)."""
-    if shutil.which("ffmpeg") is None:
-        return "ffmpeg is not installed"
-    result = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True)
-    return None if result.returncode == 0 else f"ffmpeg does not run: {result.stderr.strip()[-200:]}"
-
-
-def ffmpeg_frames(path: Path) -> np.ndarray:
-    """Every frame of `path` as FFmpeg's command line decodes it to RGB: (N, H, W, 3) uint8. The frame size is
-    read with PyAV (the size FFmpeg writes when no filter scales it). `-fps_mode passthrough` (FFmpeg 5.1 on)
-    keeps each decoded frame once, with none repeated or dropped for a constant output rate."""
+def ffmpeg_frames(path: Path, count: int | None = None) -> np.ndarray:
+    """Every frame of `path` (or its first `count`) as FFmpeg's command line decodes it to RGB, as stored (not
+    turned by a rotation): (N, H, W, 3) uint8. The frame size is read with PyAV (the size FFmpeg writes when no
+    filter scales it). `-fps_mode passthrough` (FFmpeg 5.1 on) keeps each decoded frame once, with none
+    repeated or dropped for a constant output rate."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         width, height = stream.codec_context.width, stream.codec_context.height
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0", "-fps_mode", "passthrough",
-                          "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    first = ["-frames:v", str(count)] if count else []
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-noautorotate", "-i", str(path), "-map", "0:v:0", *first,
+                          "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         capture_output=True, check=True).stdout
     return np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)

@@ -11,7 +11,7 @@ from pytorchvideo.data import LabeledVideoDataset, make_clip_sampler
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as F
 
-from references import centre_view, ffmpeg_frames, ffmpeg_problem, window_frames
+from references import centre_view, ffmpeg_frames, window_frames
 from video_classifier.config import DataConfig
 from video_classifier.data import ClipDataset, build_datasets, pytorchvideo_dataset
 from video_classifier.decoding import choose_decoder, decode_pyav, decode_torchcodec, torchcodec_problem
@@ -50,7 +50,7 @@ def test_decoders_give_the_reference_frames_exactly(prepared, decoder):
 
 
 @pytest.mark.torchcodec  # FFmpeg's command line needs the OS's FFmpeg libraries, as torchcodec does
-@pytest.mark.skipif(ffmpeg_problem() is not None, reason=f"no FFmpeg command line: {ffmpeg_problem()}")
+@pytest.mark.ffmpeg
 @pytest.mark.parametrize("decoder", DECODERS)
 def test_decoders_give_the_frames_of_ffmpegs_command_line(prepared, decoder):
     """Every frame of a few videos, by index, is what `ffmpeg -i FILE -f rawvideo -pix_fmt rgb24 -` writes: a

@@ -8,11 +8,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
 from conftest import REALWORLD_VIDEOS as VIDEOS
 from conftest import REPO
-from video_classifier.decoding import decode_pyav, torchcodec_problem
+from references import ffmpeg_frames
+from video_classifier.decoding import decode_pyav, rgb24, torchcodec_problem
 from video_classifier.modeling import load_trained
 from video_classifier.prepare import probe_video
 from video_classifier.preprocessing import clip_frame_indices, exact_fps, spread_clip_starts
@@ -22,10 +25,10 @@ sys.path.insert(0, str(REPO / "bench"))
 import realworld  # noqa: E402
 
 REJECTED = {"decord__corrupted.mp4"}  # made corrupt on purpose (decord's test fixture)
-# Of 255 per pixel, averaged over a frame: the two libraries convert YUV to RGB with different rounding
-# (and, for odd sizes and 4:4:4, different chroma filters); measured up to 2.2 on these files.
-PIXEL_TOLERANCE = 4.0
-SCORE_TOLERANCE = 0.02  # what such pixel differences move a softmax score by, at most (measured 3e-3)
+# Of 255 per pixel, averaged over a frame: both decoders convert to RGB as FFmpeg's command line does
+# (decoding.rgb24), so every file, 10-bit ones included, gives the same pixels on both (measured 0).
+PIXEL_TOLERANCE = 0.0
+SCORE_TOLERANCE = 0.0  # the same pixels through the same model
 
 pytestmark = pytest.mark.realworld
 
@@ -43,6 +46,17 @@ def test_the_check_passes_what_plays_and_rejects_what_does_not(path):
     frames, fps, seconds = check_video(str(path))
     assert frames >= 3 and fps > 0 and seconds > 0
     assert (frames, fps) == probe_video(path)[:2]  # the manifest's counts are the header's where all decodes
+
+
+@pytest.mark.torchcodec  # FFmpeg's command line needs the OS's FFmpeg libraries, as torchcodec does
+@pytest.mark.ffmpeg
+@pytest.mark.parametrize("path", [p for p in videos() if p.name not in REJECTED], ids=lambda p: p.name)
+def test_pyav_converts_to_rgb_as_ffmpegs_command_line(path):
+    """PyAV's first frame is what `ffmpeg -i FILE -frames:v 1 -pix_fmt rgb24` writes, byte for byte: 10-bit
+    (whose chroma PyAV's own to_ndarray filters otherwise), 4:4:4, full range and BT.709 alike."""
+    with av.open(str(path)) as container:
+        first = rgb24(next(container.decode(container.streams.video[0])))  # the stream ffmpeg's 0:v:0 reads
+    assert np.array_equal(first, ffmpeg_frames(path, count=1)[0])
 
 
 def test_one_clock_per_video_on_pyav():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import ColorPrimaries, Colorspace, ColorTrc
 
 # name -> (container format, codec, file suffix)
 FORMATS = {
@@ -30,17 +31,23 @@ def frames(n: int, width: int = 64, height: int = 48, seed: int = 0) -> np.ndarr
 
 def write(path: Path, kind: str = "mpeg4", n: int = 30, fps: int | Fraction = 25, width: int = 64,
           height: int = 48, seed: int = 0, rotation: int = 0, variable_rate: bool = False,
-          audio: bool = False) -> Path:
+          audio: bool = False, pix_fmt: str | None = None, bt2020: bool = False) -> Path:
     """Encode `n` frames as `kind` (FORMATS); `path`'s suffix is replaced by the format's. `rotation`:
     a display matrix turning the picture (as phones record portrait); `variable_rate`: frames 20 and
-    60 ms apart in turn (as phones write them); `audio`: a silent AAC track beside the video."""
+    60 ms apart in turn (as phones write them); `audio`: a silent AAC track beside the video; `pix_fmt`:
+    the stored pixels (yuv420p10le: 10-bit); `bt2020`: YUV in BT.2020's matrix, tagged as wide-gamut HDR
+    cameras write it (its primaries, the 10-bit transfer)."""
     container_format, codec, suffix = FORMATS[kind]
     path = path.with_suffix(suffix)
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), mode="w", format=container_format) as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height = width, height
-        stream.pix_fmt = "yuvj420p" if kind == "mjpeg" else "yuv420p"
+        stream.pix_fmt = pix_fmt or ("yuvj420p" if kind == "mjpeg" else "yuv420p")
+        if bt2020:
+            context = stream.codec_context
+            context.colorspace, context.color_primaries, context.color_trc = (
+                Colorspace.BT2020, ColorPrimaries.BT2020, ColorTrc.BT2020_10)
         if kind in ("h264", "mov"):
             stream.options = {"bf": "2", "g": "12"}  # B-frames, as cameras and encoders write them
         if kind == "hevc":
@@ -53,6 +60,8 @@ def write(path: Path, kind: str = "mpeg4", n: int = 30, fps: int | Fraction = 25
         milliseconds = 0
         for i, array in enumerate(frames(n, width, height, seed)):
             frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            if bt2020:
+                frame.colorspace = Colorspace.BT2020  # the encoder's RGB -> YUV uses the frame's matrix
             if variable_rate:
                 frame.pts, frame.time_base = milliseconds, Fraction(1, 1000)
                 milliseconds += 20 if i % 2 == 0 else 60
