@@ -20,7 +20,7 @@ from video_classifier.decoding import choose_decoder
 from video_classifier.errors import UserError, exit_on_user_error
 from video_classifier.modeling import load_trained
 from video_classifier.onnx_export import export_onnx
-from video_classifier.prepare import load_prepared
+from video_classifier.manifest import load_prepared
 
 
 @exit_on_user_error

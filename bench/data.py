@@ -60,7 +60,8 @@ from torchvision.transforms import Compose, Lambda, RandomCrop, RandomHorizontal
 from video_classifier.config import DataConfig, HfDatasetConfig, SyntheticConfig  # noqa: E402
 from video_classifier.data import ClipDataset  # noqa: E402
 from video_classifier.decoding import Decoder, choose_decoder, decode_pyav, decode_torchcodec, torchcodec_problem  # noqa: E402
-from video_classifier.prepare import load_prepared, prepare  # noqa: E402
+from video_classifier.manifest import load_prepared  # noqa: E402
+from video_classifier.prepare import prepare  # noqa: E402
 from video_classifier.model_spec import ModelSpec  # noqa: E402
 from video_classifier.preprocessing import PreprocessSpec, clip_frame_indices, exact_fps  # noqa: E402
 from video_classifier.hf_source import HfStreamClipDataset  # noqa: E402

@@ -30,7 +30,8 @@ sys.path.insert(0, str(REPO))
 from video_classifier.config import load_config  # noqa: E402
 from video_classifier.data import ClipDataset, ViewDataset  # noqa: E402
 from video_classifier.decoding import choose_decoder  # noqa: E402
-from video_classifier.prepare import load_prepared, prepare  # noqa: E402
+from video_classifier.manifest import load_prepared  # noqa: E402
+from video_classifier.prepare import prepare  # noqa: E402
 from video_classifier.preprocessing import Normalize, PreprocessSpec  # noqa: E402
 from video_classifier.task import MultiLabel  # noqa: E402
 from video_classifier.training import train  # noqa: E402

@@ -27,7 +27,7 @@ from video_classifier.data import ViewDataset  # noqa: E402
 from video_classifier.decoding import decode_pyav  # noqa: E402
 from video_classifier.evaluation import stock_pipeline_score  # noqa: E402
 from video_classifier.modeling import load_trained  # noqa: E402
-from video_classifier.prepare import load_prepared  # noqa: E402
+from video_classifier.manifest import load_prepared  # noqa: E402
 from video_classifier.scoring import video_scores  # noqa: E402
 
 

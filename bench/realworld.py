@@ -24,11 +24,12 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from video_classifier.data import ViewDataset, decode_clip  # noqa: E402
+from video_classifier.data import ViewDataset  # noqa: E402
+from video_classifier.clips import decode_clip  # noqa: E402
 from video_classifier.decoding import decode_pyav, decode_torchcodec, torchcodec_problem  # noqa: E402
 from video_classifier.errors import DecodeError, first_line  # noqa: E402
 from video_classifier.model_spec import ModelSpec  # noqa: E402
-from video_classifier.prepare import VideoRecord  # noqa: E402
+from video_classifier.manifest import VideoRecord  # noqa: E402
 from video_classifier.preprocessing import clip_frame_indices, exact_fps, spread_clip_starts  # noqa: E402
 from video_classifier.scoring import video_scores  # noqa: E402
 from video_classifier.user_videos import check_video  # noqa: E402

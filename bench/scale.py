@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 import torch  # noqa: E402
 
-from video_classifier.prepare import VideoRecord  # noqa: E402
+from video_classifier.manifest import VideoRecord  # noqa: E402
 from video_classifier.records import RecordTable, split_by_group  # noqa: E402
 
 

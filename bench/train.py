@@ -39,7 +39,8 @@ from video_classifier.config import DataConfig, TrainConfig, load_config  # noqa
 from video_classifier.data import ClipDataset  # noqa: E402
 from video_classifier.decoding import choose_decoder  # noqa: E402
 from video_classifier.model_spec import ModelSpec, describe, tiny_model  # noqa: E402
-from video_classifier.prepare import load_prepared, prepare  # noqa: E402
+from video_classifier.manifest import load_prepared  # noqa: E402
+from video_classifier.prepare import prepare  # noqa: E402
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (model input or clips, labels)
 

@@ -206,7 +206,7 @@ def videofolder(tiny_workspace, tmp_path_factory) -> Path:
     import csv
     from collections import defaultdict
 
-    from video_classifier.prepare import load_prepared
+    from video_classifier.manifest import load_prepared
 
     out = tmp_path_factory.mktemp("hf-dataset") / "tiny-videos"
     _, records = load_prepared(tiny_workspace / "data")

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from video_classifier.decoding import choose_decoder
-from video_classifier.prepare import load_prepared
+from video_classifier.manifest import load_prepared
 from video_classifier.preprocessing import PreprocessSpec
 from video_classifier.hf_source import HfStreamClipDataset
 from video_classifier.shards import ShardClipDataset

@@ -16,7 +16,7 @@ import videos
 from conftest import run_main
 from video_classifier.config import load_config
 from video_classifier.inference import predict_manual
-from video_classifier.prepare import load_prepared
+from video_classifier.manifest import load_prepared
 from video_classifier.web import answer, build_page, card_facts, load_demo
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import BROWSER, DRIVER, run_main
 from video_classifier.config import load_config
-from video_classifier.prepare import load_prepared
+from video_classifier.manifest import load_prepared
 from video_classifier.web import build_page, load_demo, serve
 
 pytestmark = pytest.mark.browser  # skipped before the tiny run is trained for nothing where a need is missing

@@ -211,7 +211,7 @@ def test_multi_label_runs_on_every_architecture(architecture, multilabel_workspa
     gives them too (VideoPrism: the pipeline cannot read its (1, 1, classes) logits, as for one label)."""
     from transformers import pipeline
 
-    from video_classifier.prepare import load_prepared
+    from video_classifier.manifest import load_prepared
 
     data = tiny_config_dict(tmp_path)
     data["data"]["root"] = str(multilabel_workspace / "data")

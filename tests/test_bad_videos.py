@@ -11,7 +11,7 @@ import pytest
 
 import train as train_script
 from conftest import tiny_config_dict, write_config
-from video_classifier.prepare import load_prepared
+from video_classifier.manifest import load_prepared
 from video_classifier.preprocessing import ClipTransform
 
 

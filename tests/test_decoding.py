@@ -16,7 +16,7 @@ from video_classifier.config import DataConfig
 from video_classifier.data import ClipDataset, build_datasets, pytorchvideo_dataset
 from video_classifier.decoding import choose_decoder, decode_pyav, decode_torchcodec, torchcodec_problem
 from video_classifier.errors import UserError
-from video_classifier.prepare import load_prepared
+from video_classifier.manifest import load_prepared
 from video_classifier.preprocessing import PreprocessSpec, clip_frame_indices, exact_fps, uniform_clip_starts
 
 SPEC = PreprocessSpec(num_frames=4, sample_rate=2, resize_shortest_edge=32, crop_size=(32, 32),

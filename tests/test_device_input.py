@@ -15,7 +15,7 @@ from video_classifier.config import TrainConfig
 from video_classifier.data import ClipDataset, ViewDataset
 from video_classifier.decoding import decode_pyav
 from video_classifier.model_spec import ModelSpec
-from video_classifier.prepare import load_prepared
+from video_classifier.manifest import load_prepared
 from video_classifier.preprocessing import PreprocessSpec
 from video_classifier.scoring import video_scores
 from video_classifier.training import VideoTrainer

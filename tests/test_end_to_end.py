@@ -14,7 +14,7 @@ from video_classifier.data import ViewDataset
 from video_classifier.decoding import decode_pyav, torchcodec_problem
 from video_classifier.inference import video_records
 from video_classifier.model_spec import ModelSpec, describe
-from video_classifier.prepare import load_prepared
+from video_classifier.manifest import load_prepared
 from video_classifier.preprocessing import MultiCropTransform, Normalize
 
 

@@ -17,7 +17,7 @@ from video_classifier.config import Config, DataConfig, TrainConfig, _build
 from video_classifier.data import ClipDataset, build_datasets, pipeline_stride
 from video_classifier.errors import UserError
 from video_classifier.model_spec import ModelSpec, fine_tuning_overrides, layer_depths
-from video_classifier.prepare import VideoRecord
+from video_classifier.manifest import VideoRecord
 from video_classifier.preprocessing import Normalize, PreprocessSpec
 from video_classifier.training import VideoTrainer
 

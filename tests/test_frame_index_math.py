@@ -14,7 +14,7 @@ import pytest
 
 from video_classifier.data import ClipDataset, ClipItems
 from video_classifier.decoding import BestEffortClock, decode_pyav, playback_time
-from video_classifier.prepare import VideoRecord
+from video_classifier.manifest import VideoRecord
 from video_classifier.preprocessing import PreprocessSpec
 from video_classifier.records import RecordTable
 from video_classifier.shards import ShardClipDataset, shards_of

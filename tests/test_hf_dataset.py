@@ -11,7 +11,7 @@ import pytest
 
 from conftest import OUR_TO_THEIRS, REPO_ID, hub_files, run_main, talk_to_hub, tiny_config_dict, write_config
 from fake_hub import serve_hub
-from video_classifier.prepare import load_prepared
+from video_classifier.manifest import load_prepared
 from video_classifier.sources import video_source
 
 

@@ -17,7 +17,7 @@ from fake_hub import serve_hub
 from http_files import serve_folder
 from video_classifier.decoding import choose_decoder
 from video_classifier.hf_source import HfStreamClipDataset
-from video_classifier.prepare import load_prepared
+from video_classifier.manifest import load_prepared
 from video_classifier.preprocessing import PreprocessSpec
 from video_classifier.shards import ShardClipDataset, write_shards
 
@@ -175,7 +175,7 @@ def test_a_local_dataset_streams_and_a_broken_training_video_is_left_out(videofo
     prepare step (training videos are not read there) and is left out of the stream, listed with its reason."""
     import shutil
 
-    from video_classifier.data import DecodeFailures
+    from video_classifier.clips import DecodeFailures
 
     dataset = tmp_path / "videos"
     shutil.copytree(videofolder, dataset)

@@ -26,7 +26,8 @@ from significance import ALPHA, above_chance, false_pass_rate, fewest_above_chan
 from video_classifier.config import DataConfig, SyntheticConfig
 from video_classifier.data import ClipDataset, ViewDataset
 from video_classifier.decoding import choose_decoder
-from video_classifier.prepare import load_prepared, prepare
+from video_classifier.manifest import load_prepared
+from video_classifier.prepare import prepare
 from video_classifier.preprocessing import Normalize, PreprocessSpec
 
 SPEC = PreprocessSpec(num_frames=8, sample_rate=2, resize_shortest_edge=64, crop_size=(64, 64),

@@ -19,7 +19,8 @@ import export as export_script
 from conftest import run_main, tiny_config_dict, write_config
 from video_classifier.config import DataConfig
 from video_classifier.decoding import decode_pyav
-from video_classifier.prepare import load_prepared, prepare, prepared_task
+from video_classifier.manifest import load_prepared, prepared_task
+from video_classifier.prepare import prepare
 from video_classifier.preprocessing import clip_frame_indices, exact_fps, spread_clip_starts
 from video_classifier.task import MultiLabel, task_for
 

@@ -9,7 +9,8 @@ from conftest import run_script, tiny_config_dict, write_config
 from fake_hub import serve_hub
 from video_classifier.config import DataConfig
 from video_classifier.errors import UserError
-from video_classifier.prepare import MANIFEST, load_prepared, prepare
+from video_classifier.manifest import MANIFEST, load_prepared
+from video_classifier.prepare import prepare
 
 
 def make_archive(src: Path, dest: Path, top: str = "UCF101_subset") -> Path:

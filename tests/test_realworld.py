@@ -17,7 +17,7 @@ from conftest import REPO
 from references import ffmpeg_frames
 from video_classifier.decoding import decode_pyav, rgb24, torchcodec_problem
 from video_classifier.modeling import load_trained
-from video_classifier.prepare import probe_video
+from video_classifier.manifest import probe_video
 from video_classifier.preprocessing import clip_frame_indices, exact_fps, spread_clip_starts
 from video_classifier.user_videos import check_video
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from video_classifier.prepare import VideoRecord
+from video_classifier.manifest import VideoRecord
 from video_classifier.records import SPLIT_NAMES, RecordTable, Strings, split_by_group
 from video_classifier.user_videos import SPLITS, Listed, _largest_remainder, assign_splits, file_name, group_of
 

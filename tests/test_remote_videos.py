@@ -14,9 +14,11 @@ import torch
 from conftest import tiny_config_dict, write_config
 from http_files import serve_folder
 from video_classifier.config import load_config
-from video_classifier.data import ClipDataset, decode_clip
+from video_classifier.data import ClipDataset
+from video_classifier.clips import decode_clip
 from video_classifier.decoding import decode_pyav, decode_torchcodec, torchcodec_problem
-from video_classifier.prepare import load_prepared, prepare
+from video_classifier.manifest import load_prepared
+from video_classifier.prepare import prepare
 from video_classifier.preprocessing import PreprocessSpec, clip_frame_indices, exact_fps
 from video_classifier.sources import RemoteVideo
 

@@ -20,7 +20,7 @@ from accelerate.data_loader import prepare_data_loader
 
 from video_classifier.data import ClipDataset
 from video_classifier.decoding import decode_pyav
-from video_classifier.prepare import VideoRecord, load_prepared
+from video_classifier.manifest import VideoRecord, load_prepared
 from video_classifier.preprocessing import PreprocessSpec
 from video_classifier.records import RecordTable, split_by_group
 from video_classifier.user_videos import SPLITS, Listed, assign_splits

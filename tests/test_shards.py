@@ -15,7 +15,7 @@ from http_files import serve_folder
 from video_classifier.data import ClipDataset, ViewDataset
 from video_classifier.decoding import choose_decoder
 from video_classifier.errors import UserError
-from video_classifier.prepare import load_prepared
+from video_classifier.manifest import load_prepared
 from video_classifier.preprocessing import PreprocessSpec
 from video_classifier.shards import ShardClipDataset, describe_shards, iter_shard, write_shards
 

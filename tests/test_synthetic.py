@@ -4,7 +4,7 @@ import numpy as np
 
 from video_classifier import synthetic
 from video_classifier.config import SyntheticConfig
-from video_classifier.prepare import load_prepared, probe_video
+from video_classifier.manifest import load_prepared, probe_video
 
 SMALL = SyntheticConfig(width=64, height=48, fps=25, seconds=1.0, train_groups=2, val_groups=1, test_groups=1,
                         clips_per_group=2, seed=0)

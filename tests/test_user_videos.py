@@ -14,7 +14,7 @@ import pytest
 import prepare_data
 import train as train_script
 from conftest import assert_metrics_add_up, tiny_config_dict, write_config
-from video_classifier.prepare import load_prepared
+from video_classifier.manifest import load_prepared
 from videos import FORMATS, garble, garble_bytes, truncate, write
 
 CLASSES = ("Jump", "Run", "Swim", "Throw")

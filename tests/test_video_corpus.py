@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from video_classifier.decoding import decode_pyav, decode_torchcodec, torchcodec_problem
-from video_classifier.prepare import probe_video
+from video_classifier.manifest import probe_video
 from video_classifier.user_videos import check_video
 from videos import frames, garble, truncate, write
 

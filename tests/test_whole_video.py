@@ -15,7 +15,7 @@ from conftest import run_main, tiny_config_dict, write_config
 from video_classifier.decoding import torchcodec_problem
 from video_classifier.errors import UserError
 from video_classifier.config import load_config
-from video_classifier.prepare import load_prepared
+from video_classifier.manifest import load_prepared
 from video_classifier.preprocessing import PreprocessSpec
 
 SPEC = dict(num_frames=4, sample_rate=2, resize_shortest_edge=32, crop_size=(32, 32), mean=(0.5,) * 3, std=(0.5,) * 3)

@@ -8,90 +8,28 @@ only the frames a clip needs. pytorchvideo's LabeledVideoDataset (backend
 
 from __future__ import annotations
 
-import csv
 import random
 import statistics
-import sys
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 import torch
 from pytorchvideo.data import LabeledVideoDataset, make_clip_sampler
 
+from .clips import DecodeFailures, decode_clip, in_memory
 from .config import DataConfig
 from .decoding import Decoder, announce, choose_decoder
-from .errors import DecodeError, UserError, first_line
-from .prepare import VideoRecord
+from .errors import DecodeError, UserError
+from .hf_source import HfStreamClipDataset
+from .manifest import VideoRecord
 from .preprocessing import ClipTransform, MultiCropTransform, PreprocessSpec, spread_clip_starts, uniform_clip_starts
 from .records import RecordTable
-from .sources import InMemoryVideo, ShardMember, video_source
+from .shards import ShardClipDataset, describe_shards
+from .sources import ShardMember, video_source
 from .task import SingleLabel, Task
-
-
-def decode_clip(decode: Decoder, path: Path, indices: list[int], fps: float) -> torch.Tensor:
-    """`decode(path, indices, fps)`, with the decoders' own failures (PyAV's FFmpegError, torchcodec's
-    RuntimeError or ValueError, a file gone: OSError) turned into a DecodeError that names the file.
-    Only the decoder call is inside: nothing else is ever taken for a video that does not decode."""
-    try:
-        return decode(path, indices, fps)
-    except DecodeError:
-        raise
-    except (av.FFmpegError, RuntimeError, ValueError, OSError) as err:
-        raise DecodeError(f"could not decode frames {indices[0]}-{indices[-1]} of {path}: {first_line(err)}") from err
-
-
-def in_memory(member: ShardMember) -> InMemoryVideo:
-    """A shard member's bytes, read once; a read that fails (a shard gone or changed) is a DecodeError."""
-    try:
-        with member.open() as f:
-            return InMemoryVideo(str(member), f.read())
-    except OSError as err:
-        raise DecodeError(f"could not read {member}: {first_line(err)}") from err
-
-
-class DecodeFailures:
-    """Videos that would not decode during a run, appended to a CSV file (split, video, reason) that the
-    DataLoader workers share, and said once per process on stderr. A video that failed twice in a
-    process is not tried again there."""
-
-    FIELDS = ("split", "video", "reason")
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.counts: Counter[str] = Counter()  # this process's failures per video
-
-    def add(self, record: VideoRecord, err: Exception, what: str) -> None:
-        reason = first_line(err)
-        self.counts[record.path] += 1
-        if self.counts[record.path] == 1:
-            print(f"warning: cannot decode {record.path} ({reason}): {what}", file=sys.stderr, flush=True)
-        new = not self.path.is_file()
-        with open(self.path, "a", newline="") as f:  # one short line per write: appends do not interleave
-            writer = csv.writer(f)
-            if new:
-                writer.writerow(self.FIELDS)
-            writer.writerow((record.split, record.path, reason))
-
-    def dropped(self, record: VideoRecord) -> bool:
-        return self.counts[record.path] >= 2
-
-    @classmethod
-    def summary(cls, path: Path) -> dict[str, dict[str, Any]]:
-        """split -> {"failures": decoding failures, "videos": the videos that failed}, from the file."""
-        if not path.is_file():
-            return {}
-        out: dict[str, dict[str, Any]] = {}
-        with open(path, newline="") as f:
-            for row in csv.DictReader(f):
-                entry = out.setdefault(row["split"], {"failures": 0, "videos": []})
-                entry["failures"] += 1
-                if row["video"] not in entry["videos"]:
-                    entry["videos"].append(row["video"])
-        return out
 
 
 class ClipItems:
@@ -300,8 +238,6 @@ def build_datasets(data: DataConfig, splits: dict[str, list[VideoRecord]], label
         raise UserError(f"train.max_stride (temporal-scale jitter) is not offered for a stream ({data.source}): "
                         "set train.max_stride: null")
     if data.source == "shards" and "train" in splits:  # training streams; evaluation reads byte ranges
-        from .shards import ShardClipDataset, describe_shards
-
         describe_shards(data.root)  # the index and a shard per split read: one line naming one that does not
         datasets["train"] = ShardClipDataset(data.root, splits["train"], label2id, spec, train=True,
                                              decoder=decoding.decode, shuffle_buffer=data.shuffle_buffer,
@@ -309,8 +245,6 @@ def build_datasets(data: DataConfig, splits: dict[str, list[VideoRecord]], label
         return datasets, (f"ShardClipDataset streaming {len(datasets['train'].shards)} training shards from "
                           f"{data.root} (shuffle buffer {data.shuffle_buffer} videos), {decoding.describe()}")
     if streams_training(data) and "train" in splits:  # training streams through `datasets`; evaluation as above
-        from .hf_source import HfStreamClipDataset
-
         datasets["train"] = HfStreamClipDataset(data.root, splits["train"], label2id, spec, train=True,
                                                 decoder=decoding.decode, shuffle_buffer=data.shuffle_buffer,
                                                 failures=failures, task=task)

@@ -23,6 +23,8 @@ from tqdm.auto import tqdm
 from transformers.modeling_outputs import BaseModelOutput
 
 from .config import Config
+from .data import ViewDataset
+from .decoding import choose_decoder
 from .errors import UserError
 from .model_spec import ModelSpec, backbone
 
@@ -128,9 +130,6 @@ def feature_datasets(model: Any, spec: ModelSpec, config: Config, splits: dict[s
                      label2id: dict[str, int], failures: Any = None) -> dict[str, FeatureDataset]:
     """Training and validation datasets of cached features: each video's eval.num_clips clips spread over
     it, centre crop."""
-    from .data import ViewDataset
-    from .decoding import choose_decoder
-
     decoder = choose_decoder(config.data.decoder).decode
     datasets = {}
     for split in ("train", "val"):

@@ -34,12 +34,12 @@ from tqdm.auto import tqdm
 
 from . import user_videos
 from .config import DataConfig, HfDatasetConfig
-from .data import DecodeFailures
+from .clips import DecodeFailures
 from .decoding import Decoder, probe_header
 from .errors import DecodeError, UserError, first_line
-from .prepare import VideoRecord
+from .manifest import VideoRecord
 from .preprocessing import PreprocessSpec
-from .shards import ClipStream
+from .streaming import ClipStream
 from .sources import ARROW_ROW, InMemoryVideo, arrow_row, arrow_table, is_url
 from .task import SingleLabel, Task
 

@@ -23,9 +23,11 @@ from .decoding import announce, choose_decoder, torchcodec_problem
 from .errors import DecodeError, UserError, first_line
 from .model_spec import ModelSpec
 from .modeling import load_trained
-from .prepare import VIDEO_SUFFIXES, VideoRecord, probe_video
+from .onnx_export import load_onnx
+from .manifest import VideoRecord, probe_video
 from .scoring import video_scores
 from .timeline import SWITCH_COST, timeline, write_timeline
+from .user_videos import VIDEO_SUFFIXES
 
 PIPELINE_NOTE = (
     "note: --mode pipeline samples num_frames frames evenly over the whole video (transformers' video "
@@ -110,8 +112,6 @@ def load_model(model_ref: str, config: Config, backend: str = "torch") -> tuple[
     """The trained model and its description: torch (a trained folder or Hub id), or onnxruntime (a folder
     export.py wrote)."""
     if backend == "onnxruntime":
-        from .onnx_export import load_onnx
-
         return load_onnx(model_ref, config.data.sample_rate)
     return load_trained(model_ref, config.data.sample_rate)
 

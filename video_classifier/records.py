@@ -17,7 +17,8 @@ from typing import Any, Union
 
 import numpy as np
 
-from .prepare import VideoRecord
+from .manifest import VideoRecord
+from .user_videos import _largest_remainder
 
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -121,8 +122,6 @@ def split_by_group(labels: Sequence[str], groups: Sequence[str], fractions: tupl
                    seed: int, multi_label: bool = False) -> np.ndarray:
     """Each video's split (codes into SPLIT_NAMES), whole groups at a time per class, exactly as
     user_videos.assign_splits chooses them, over arrays: the videos' Python objects are never made."""
-    from .user_videos import _largest_remainder
-
     label_names, label_codes = np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)
     group_names, group_codes = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
     if multi_label:  # all videos as one class, so a group never straddles splits

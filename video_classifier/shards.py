@@ -36,19 +36,19 @@ import re
 import shutil
 import tarfile
 from collections import Counter
-from fractions import Fraction
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
 import torch
 from tqdm.auto import tqdm
 
-from .data import DecodeFailures, decode_clip
+from .clips import DecodeFailures
 from .decoding import Decoder, probe_header
-from .errors import DecodeError, UserError, first_line
-from .prepare import LABELS, VideoRecord, load_prepared, prepared_task, write_manifest
-from .preprocessing import ClipTransform, PreprocessSpec, uniform_clip_starts
+from .errors import UserError, first_line
+from .manifest import LABELS, VideoRecord, load_prepared, prepared_task, write_manifest
+from .preprocessing import PreprocessSpec
 from .sources import SHARD_MEMBER, InMemoryVideo, join, open_stream, read_bytes, video_source
+from .streaming import ClipStream
 from .task import SingleLabel, Task, split_labels
 from .user_videos import SPLITS, file_name
 
@@ -213,74 +213,6 @@ def shards_of(records: list[VideoRecord]) -> dict[str, int]:
     return dict(Counter(SHARD_MEMBER.match(r.path)["shard"] for r in records))
 
 
-def process_rank() -> tuple[int, int]:
-    """(this process's rank, processes): torch.distributed's when set up, else torchrun's environment."""
-    import os
-
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-
-
-class ClipStream(torch.utils.data.IterableDataset):
-    """Clips of videos streamed one after another (from shards here, from a `datasets` stream in hf_source.py),
-    each split of the stream by process and DataLoader worker being the subclass's `__iter__`.
-
-    Items as ClipDataset's: {"video": (T, C, H, W) uint8, "label", "video_index", "clip_index", "index"},
-    "video_index" the video's row in its split of the manifest (`row`: a video's key -> that row). `train`: one
-    random clip per video, with augmentation; otherwise every uniform clip of each video in order, centre crop
-    (the items of ClipDataset(train=False), for checks and benchmarks)."""
-
-    splits_by_process = True  # VideoTrainer gives each process its own loader (no re-sharding by accelerate)
-
-    def __init__(self, label2id: dict[str, int], spec: PreprocessSpec, train: bool, decoder: Decoder,
-                 shuffle_buffer: int, seed: int | None, failures: DecodeFailures | None, task: Task):
-        self.label2id, self.spec, self.train, self.decode = label2id, spec, train, decoder
-        # seed None: torch's, which train.py has set from train.seed (the same in every process)
-        seed = torch.initial_seed() % 2**31 if seed is None else seed
-        self.shuffle_buffer, self.seed, self.failures, self.task = shuffle_buffer if train else 0, seed, failures, task
-        self.row: dict[str, int] = {}
-        self.rank, self.processes = process_rank()
-        self.transform = ClipTransform(spec, train=train)
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Called by the Trainer (through accelerate) at each epoch's start."""
-        self.epoch = epoch
-
-    def _next_epoch(self) -> int:
-        """The epoch an iteration reads; persistent workers never see set_epoch, so it is counted here too."""
-        epoch, self.epoch = self.epoch, self.epoch + 1
-        return epoch
-
-    def _items(self, key: str, meta: dict[str, Any], video: InMemoryVideo, rng: random.Random
-               ) -> Iterator[dict[str, Any]]:
-        """The item(s) of one video (`meta`: its label or labels, split, group, frames, fps and duration): one
-        random clip (train) or every uniform clip."""
-        label = "|".join(meta["labels"]) if "labels" in meta else meta["label"]
-        record = VideoRecord(str(video), label, meta["split"], meta["group"], meta["frames"], meta["fps"],
-                             meta["duration"])
-        length = self.spec.clip_span(record.duration, record.fps)
-        if self.train:  # as ClipDataset's training windows
-            starts = [Fraction(rng.uniform(0, max(record.duration - float(length), 0)))]
-        else:
-            starts = uniform_clip_starts(record.duration, length)
-        for clip, start in enumerate(starts):
-            indices = self.spec.frame_indices(start, start + length, record.fps, record.frames)
-            try:
-                decoded = decode_clip(self.decode, video, indices, record.fps)
-            except DecodeError as err:
-                self._failed(record, err)
-                return
-            yield {"video": self.transform.frames(decoded), "label": self.task.target(record.label, self.label2id),
-                   "video_index": self.row.get(key, -1), "clip_index": clip, "index": self.row.get(key, -1)}
-
-    def _failed(self, record: VideoRecord, err: DecodeError) -> None:
-        if self.failures is None:
-            raise err
-        self.failures.add(record, err, "its clips are left out of the stream")
-
-
 class ShardClipDataset(ClipStream):
     """Clips streamed from shards, split by process and DataLoader worker (the module's docstring), through a
     shuffle buffer of `shuffle_buffer` videos' bytes when training."""
@@ -333,19 +265,4 @@ class ShardClipDataset(ClipStream):
         for sample in buffer:
             yield from self._items(*sample, rng)
 
-
-def per_process_loader(dataset: ShardClipDataset, args: Any, batch_size: int, collate: Any) -> Any:
-    """The training DataLoader of a stream that splits itself by process: accelerate's own wrapper (set_epoch,
-    batches moved to the device) without its sharding, which would split it a second time (or, by default
-    for an IterableDataset, read it all in the main process and send the batches out)."""
-    from accelerate.data_loader import prepare_data_loader
-
-    workers = args.dataloader_num_workers
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, collate_fn=collate, num_workers=workers,
-        pin_memory=args.dataloader_pin_memory, drop_last=args.dataloader_drop_last,
-        persistent_workers=args.dataloader_persistent_workers if workers else False,
-        prefetch_factor=args.dataloader_prefetch_factor if workers else None)
-    return prepare_data_loader(loader, args.device, num_processes=1, process_index=0, put_on_device=True,
-                               dispatch_batches=False)
 

@@ -20,15 +20,17 @@ from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging as transformers_logging
 
 from .config import Config, TrainConfig, save_config
-from .data import DecodeFailures, build_datasets, pipeline_stride, streams_training
+from .clips import DecodeFailures
+from .data import build_datasets, pipeline_stride, streams_training
 from .evaluation import evaluate_model, plot_training
 from .features import cached_backbone, check_cacheable, feature_datasets
 from .model_card import CARD, write_model_card
 from .errors import UserError
 from .model_spec import ModelSpec, backbone, describe, layer_depths, record_in_config, save_image_processor
 from .modeling import ensure_tiny_checkpoint, load_for_training, load_processor
-from .prepare import copy_labels, load_prepared, prepared_task
+from .manifest import copy_labels, load_prepared, prepared_task
 from .task import TASKS, MultiLabel, SingleLabel, Task, class_counts
+from .streaming import per_process_loader
 from .trainable import ADAPTER, describe_trainable, load_adapter, make_trainable, save_merged
 
 METRICS = "metrics.json"  # the final evaluation of val and test
@@ -190,8 +192,6 @@ class VideoTrainer(Trainer):
 
     def get_train_dataloader(self) -> Any:
         if getattr(self.train_dataset, "splits_by_process", False):  # a stream that splits itself by process
-            from .shards import per_process_loader
-
             if self.sample_weights is not None:
                 raise UserError("train.sampler: balanced draws videos by index, which a stream has not: "
                                 "set train.sampler: random, or train.class_weights: balanced")

@@ -31,7 +31,7 @@ from .decoding import Decoding, announce, choose_decoder
 from .errors import DecodeError, UserError, first_line
 from .inference import load_model, video_records
 from .model_spec import ModelSpec
-from .prepare import load_prepared
+from .manifest import load_prepared
 from .scoring import video_scores
 from .timeline import SWITCH_COST, timeline, write_timeline
 

@@ -1,0 +1,89 @@
+"""The prepared-folder format: a folder's videos as `VideoRecord`s in manifest.csv, its label maps and task
+in labels.json, and what it was prepared from in prepared_from.json; read and written here, by prepare.py,
+shards.py and every script that trains or scores on a prepared folder (or shards' folder or URL)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .decoding import probe_header
+from .errors import DecodeError, UserError
+from .sources import is_url, read_bytes
+from .task import MultiLabel, SingleLabel, split_labels
+
+MANIFEST = "manifest.csv"
+LABELS = "labels.json"
+SOURCE_RECORD = "prepared_from.json"
+
+
+@dataclass
+class VideoRecord:
+    path: str  # relative to the data root
+    label: str  # multi-label: the labels joined by task.LABEL_SEPARATOR ("" for none)
+    split: str
+    group: str
+    frames: int
+    fps: float
+    duration: float  # seconds
+
+
+def probe_video(path: Path) -> tuple[int, float, float]:
+    """(frames, fps, duration in s) from the container; a file that does not open is a one-line error."""
+    try:
+        return probe_header(path)
+    except DecodeError as err:
+        raise UserError(f"{err}; remove or replace the file") from None
+
+
+def write_labels(records: list[VideoRecord], root: Path, multi_label: bool = False) -> list[str]:
+    """labels.json: the label maps, and the task the labels make (multi-label: several per video)."""
+    names = split_labels if multi_label else (lambda label: [label])
+    labels = sorted({name for r in records if r.split == "train" for name in names(r.label)})
+    unknown = sorted({name for r in records for name in names(r.label)} - set(labels))
+    if unknown:
+        raise UserError(f"classes {unknown} have val/test videos but no train videos: every class needs training data")
+    if not labels:
+        raise UserError("no training video has a label: label some videos")
+    label2id = {label: i for i, label in enumerate(labels)}
+    data = {"label2id": label2id, "id2label": {str(i): label for label, i in label2id.items()},
+            "task": (MultiLabel if multi_label else SingleLabel).name}
+    (root / LABELS).write_text(json.dumps(data, indent=2) + "\n")
+    return labels
+
+
+def write_manifest(records: list[VideoRecord], root: Path) -> None:
+    with open(root / MANIFEST, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(VideoRecord.__dataclass_fields__))
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in records)
+
+
+def prepared_task(root: str | Path) -> str:
+    """The task the labels of a prepared folder (or shards' folder or URL) make: "single_label" or
+    "multi_label" (labels.json)."""
+    return json.loads(read_bytes(root, LABELS)).get("task", SingleLabel.name)
+
+
+def load_prepared(root: str | Path) -> tuple[dict[str, int], list[VideoRecord]]:
+    """label2id and the manifest of a prepared folder, or of shards (a folder or a URL: shards.py)."""
+    if not is_url(str(root)) and (not (Path(root) / MANIFEST).is_file() or not (Path(root) / LABELS).is_file()):
+        raise UserError(
+            f"data folder {root} is missing or not prepared (no {MANIFEST}/{LABELS}): "
+            "run `python prepare_data.py --config <your config>` first"
+        )
+    label2id = json.loads(read_bytes(root, LABELS))["label2id"]
+    rows = csv.DictReader(io.StringIO(read_bytes(root, MANIFEST).decode()))
+    records = [
+        VideoRecord(r["path"], r["label"], r["split"], r["group"], int(r["frames"]), float(r["fps"]), float(r["duration"]))
+        for r in rows
+    ]
+    return label2id, records
+
+
+def copy_labels(root: str | Path, out: Path) -> None:
+    """labels.json of a prepared folder (or shards' URL) into `out`."""
+    (out / LABELS).write_bytes(read_bytes(root, LABELS))
