@@ -23,8 +23,11 @@ demo-multilabel: $(VENV)/.installed
 	$(PY) train.py --config configs/multilabel.yaml
 	$(PY) infer.py --config configs/multilabel.yaml $$(for d in data/multilabel/test/*/; do ls "$$d"*.avi | head -n 1; done | head -n 6)
 
+# The layers (lint-imports: pyproject.toml's [tool.importlinter]) and ruff first, then the tests.
 # PYTEST_ARGS: e.g. "-m torchcodec" (what CI reruns where FFmpeg's libraries load)
 test: $(VENV)/.installed
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q tests $(PYTEST_ARGS)
 
 # The suite on the oldest version of each requirement (requirements-min.txt), in a venv of its own:

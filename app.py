@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from video_classifier.cli import config_parser, config_path
-from video_classifier.config import load_config
-from video_classifier.errors import exit_on_user_error
-from video_classifier.web import build_page, load_demo, serve, write_space
+from video_classifier.core.cli import config_parser, config_path
+from video_classifier.core.config import load_config
+from video_classifier.core.errors import exit_on_user_error
+from video_classifier.serve.web import build_page, load_demo, serve, write_space
 
 DEMO_RUN = "runs/demo"  # what `make demo` trains: the page's model when no --model is given
 

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import torch
 
-from video_classifier.cli import config_parser, config_path
-from video_classifier.config import load_config
-from video_classifier.data import ViewDataset
-from video_classifier.decoding import choose_decoder
-from video_classifier.errors import UserError, exit_on_user_error
-from video_classifier.modeling import load_trained
-from video_classifier.onnx_export import export_onnx
-from video_classifier.manifest import load_prepared
+from video_classifier.core.cli import config_parser, config_path
+from video_classifier.core.config import load_config
+from video_classifier.core.errors import UserError, exit_on_user_error
+from video_classifier.data.datasets import ViewDataset
+from video_classifier.data.decoding import choose_decoder
+from video_classifier.data.manifest import load_prepared
+from video_classifier.model.modeling import load_trained
+from video_classifier.serve.onnx_export import export_onnx
 
 
 @exit_on_user_error

@@ -12,11 +12,11 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from video_classifier.cli import add_view_args, config_parser, config_path, view_overrides
-from video_classifier.config import load_config
-from video_classifier.errors import exit_on_user_error
-from video_classifier.inference import format_table, format_timelines, predict, predict_timeline
-from video_classifier.timeline import SWITCH_COST
+from video_classifier.core.cli import add_view_args, config_parser, config_path, view_overrides
+from video_classifier.core.config import load_config
+from video_classifier.core.errors import exit_on_user_error
+from video_classifier.serve.inference import format_table, format_timelines, predict, predict_timeline
+from video_classifier.serve.timeline import SWITCH_COST
 
 
 @exit_on_user_error

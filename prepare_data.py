@@ -9,11 +9,11 @@ data.source: shards and data.root: DIR, or the URL you copy DIR to).
 
 from __future__ import annotations
 
-from video_classifier.cli import DEFAULT_CONFIG, config_parser
-from video_classifier.config import load_config
-from video_classifier.errors import UserError, exit_on_user_error
-from video_classifier.prepare import prepare
-from video_classifier.shards import write_shards
+from video_classifier.core.cli import DEFAULT_CONFIG, config_parser
+from video_classifier.core.config import load_config
+from video_classifier.core.errors import UserError, exit_on_user_error
+from video_classifier.data.prepare import prepare
+from video_classifier.data.shards import write_shards
 
 
 @exit_on_user_error

@@ -5,10 +5,10 @@
 
 from __future__ import annotations
 
-from video_classifier.cli import DEFAULT_CONFIG, config_parser
-from video_classifier.config import load_config
-from video_classifier.errors import exit_on_user_error
-from video_classifier.training import train
+from video_classifier.core.cli import DEFAULT_CONFIG, config_parser
+from video_classifier.core.config import load_config
+from video_classifier.core.errors import exit_on_user_error
+from video_classifier.engine.training import train
 
 
 @exit_on_user_error

@@ -26,13 +26,12 @@ import sys
 import time
 from pathlib import Path
 
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from video_classifier.config import load_config  # noqa: E402
-from video_classifier.prepare import prepare  # noqa: E402
-from video_classifier.training import train  # noqa: E402
+from video_classifier.core.config import load_config  # noqa: E402
+from video_classifier.data.prepare import prepare  # noqa: E402
+from video_classifier.engine.training import train  # noqa: E402
 
 CONFIG = REPO / "configs" / "hard.yaml"
 PRETRAIN_CONFIG = REPO / "configs" / "demo.yaml"

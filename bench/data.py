@@ -57,15 +57,21 @@ from pytorchvideo.transforms import (  # noqa: E402
 )
 from torchvision.transforms import Compose, Lambda, RandomCrop, RandomHorizontalFlip  # noqa: E402
 
-from video_classifier.config import DataConfig, HfDatasetConfig, SyntheticConfig  # noqa: E402
-from video_classifier.data import ClipDataset  # noqa: E402
-from video_classifier.decoding import Decoder, choose_decoder, decode_pyav, decode_torchcodec, torchcodec_problem  # noqa: E402
-from video_classifier.manifest import load_prepared  # noqa: E402
-from video_classifier.prepare import prepare  # noqa: E402
-from video_classifier.model_spec import ModelSpec  # noqa: E402
-from video_classifier.preprocessing import PreprocessSpec, clip_frame_indices, exact_fps  # noqa: E402
-from video_classifier.hf_source import HfStreamClipDataset  # noqa: E402
-from video_classifier.shards import ShardClipDataset, write_shards  # noqa: E402
+from video_classifier.core.config import DataConfig, HfDatasetConfig, SyntheticConfig  # noqa: E402
+from video_classifier.data.datasets import ClipDataset  # noqa: E402
+from video_classifier.data.decoding import (  # noqa: E402
+    Decoder,
+    choose_decoder,
+    decode_pyav,
+    decode_torchcodec,
+    torchcodec_problem,
+)
+from video_classifier.data.hf_source import HfStreamClipDataset  # noqa: E402
+from video_classifier.data.manifest import load_prepared  # noqa: E402
+from video_classifier.data.prepare import prepare  # noqa: E402
+from video_classifier.data.preprocessing import PreprocessSpec, clip_frame_indices, exact_fps  # noqa: E402
+from video_classifier.data.shards import ShardClipDataset, write_shards  # noqa: E402
+from video_classifier.model.model_spec import ModelSpec  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests"))
 from fake_hub import serve_hub  # noqa: E402
@@ -291,8 +297,8 @@ def main() -> None:
     print(f"videos: {len(train)} train, {VIDEOS.width}x{VIDEOS.height}, {VIDEOS.fps} fps, {VIDEOS.seconds:g} s, in {root}")
     rows: dict[str, tuple[int, float]] = {"guide": timed(lambda n: run_guide(guide_dataset(root), n), args.guide_clips)}
     for name in decoders:
-        rows[f"ours, {name}"] = timed(lambda n: run_ours(ours[name], n), args.clips)
-        rows[f"decode only, {name}"] = timed(lambda n: run_decode_only(ours[name], n), args.clips)
+        rows[f"ours, {name}"] = timed(lambda n, name=name: run_ours(ours[name], n), args.clips)
+        rows[f"decode only, {name}"] = timed(lambda n, name=name: run_decode_only(ours[name], n), args.clips)
     workers = f"DataLoader x{args.workers} workers"
     rows[f"{workers}, guide"] = timed_loader(guide_dataset(root), guide_collate, args.guide_clips, args.workers)
     # the records repeated so one epoch holds the warm-up batches and the timed clips

@@ -26,15 +26,20 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 from transformers import AutoModelForVideoClassification  # noqa: E402
 
-from video_classifier.config import load_config  # noqa: E402
-from video_classifier.clips import decode_clip  # noqa: E402
-from video_classifier.decoding import choose_decoder  # noqa: E402
-from video_classifier.model_spec import describe  # noqa: E402
-from video_classifier.modeling import load_processor  # noqa: E402
-from video_classifier.onnx_export import export_onnx, load_onnx  # noqa: E402
-from video_classifier.manifest import load_prepared  # noqa: E402
-from video_classifier.prepare import prepare  # noqa: E402
-from video_classifier.preprocessing import MultiCropTransform, clip_frame_indices, exact_fps, spread_clip_starts  # noqa: E402
+from video_classifier.core.config import load_config  # noqa: E402
+from video_classifier.data.clips import decode_clip  # noqa: E402
+from video_classifier.data.decoding import choose_decoder  # noqa: E402
+from video_classifier.data.manifest import load_prepared  # noqa: E402
+from video_classifier.data.prepare import prepare  # noqa: E402
+from video_classifier.data.preprocessing import (  # noqa: E402
+    MultiCropTransform,
+    clip_frame_indices,
+    exact_fps,
+    spread_clip_starts,
+)
+from video_classifier.model.model_spec import describe  # noqa: E402
+from video_classifier.model.modeling import load_processor  # noqa: E402
+from video_classifier.serve.onnx_export import export_onnx, load_onnx  # noqa: E402
 
 VIEWS = ((1, 1), (5, 3))
 

@@ -42,9 +42,9 @@ SHAPES = {
 
 def prepare(model, option: str):
     """The model as train.py trains it with `option`, and the parameters its optimizer takes."""
-    from video_classifier.config import LoraOptions
-    from video_classifier.model_spec import backbone
-    from video_classifier.trainable import add_lora, freeze_backbone
+    from video_classifier.core.config import LoraOptions
+    from video_classifier.model.model_spec import backbone
+    from video_classifier.model.trainable import add_lora, freeze_backbone
 
     model.train()
     if option == "checkpointing":

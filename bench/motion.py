@@ -26,7 +26,6 @@ sys.path.insert(0, str(REPO / "tests"))
 
 def one_run(seed: int) -> dict:
     import torch
-
     from significance import fewest_above_chance
     from test_motion_property import motion_clips, train_and_score
 

@@ -27,14 +27,14 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from video_classifier.config import load_config  # noqa: E402
-from video_classifier.data import ClipDataset, ViewDataset  # noqa: E402
-from video_classifier.decoding import choose_decoder  # noqa: E402
-from video_classifier.manifest import load_prepared  # noqa: E402
-from video_classifier.prepare import prepare  # noqa: E402
-from video_classifier.preprocessing import Normalize, PreprocessSpec  # noqa: E402
-from video_classifier.task import MultiLabel  # noqa: E402
-from video_classifier.training import train  # noqa: E402
+from video_classifier.core.config import load_config  # noqa: E402
+from video_classifier.core.task import MultiLabel  # noqa: E402
+from video_classifier.data.datasets import ClipDataset, ViewDataset  # noqa: E402
+from video_classifier.data.decoding import choose_decoder  # noqa: E402
+from video_classifier.data.manifest import load_prepared  # noqa: E402
+from video_classifier.data.prepare import prepare  # noqa: E402
+from video_classifier.data.preprocessing import Normalize, PreprocessSpec  # noqa: E402
+from video_classifier.engine.training import train  # noqa: E402
 
 CONFIG = REPO / "configs" / "multilabel.yaml"
 SPEC = PreprocessSpec(num_frames=8, sample_rate=2, resize_shortest_edge=64, crop_size=(64, 64),

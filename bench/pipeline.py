@@ -22,13 +22,13 @@ import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 from transformers import pipeline  # noqa: E402
 
-from video_classifier.config import load_config  # noqa: E402
-from video_classifier.data import ViewDataset  # noqa: E402
-from video_classifier.decoding import decode_pyav  # noqa: E402
-from video_classifier.evaluation import stock_pipeline_score  # noqa: E402
-from video_classifier.modeling import load_trained  # noqa: E402
-from video_classifier.manifest import load_prepared  # noqa: E402
-from video_classifier.scoring import video_scores  # noqa: E402
+from video_classifier.core.config import load_config  # noqa: E402
+from video_classifier.data.datasets import ViewDataset  # noqa: E402
+from video_classifier.data.decoding import decode_pyav  # noqa: E402
+from video_classifier.data.manifest import load_prepared  # noqa: E402
+from video_classifier.engine.evaluation import stock_pipeline_score  # noqa: E402
+from video_classifier.engine.scoring import video_scores  # noqa: E402
+from video_classifier.model.modeling import load_trained  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,15 +24,15 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from video_classifier.data import ViewDataset  # noqa: E402
-from video_classifier.clips import decode_clip  # noqa: E402
-from video_classifier.decoding import decode_pyav, decode_torchcodec, torchcodec_problem  # noqa: E402
-from video_classifier.errors import DecodeError, first_line  # noqa: E402
-from video_classifier.model_spec import ModelSpec  # noqa: E402
-from video_classifier.manifest import VideoRecord  # noqa: E402
-from video_classifier.preprocessing import clip_frame_indices, exact_fps, spread_clip_starts  # noqa: E402
-from video_classifier.scoring import video_scores  # noqa: E402
-from video_classifier.user_videos import check_video  # noqa: E402
+from video_classifier.core.errors import DecodeError, first_line  # noqa: E402
+from video_classifier.data.clips import decode_clip  # noqa: E402
+from video_classifier.data.datasets import ViewDataset  # noqa: E402
+from video_classifier.data.decoding import decode_pyav, decode_torchcodec, torchcodec_problem  # noqa: E402
+from video_classifier.data.manifest import VideoRecord  # noqa: E402
+from video_classifier.data.preprocessing import clip_frame_indices, exact_fps, spread_clip_starts  # noqa: E402
+from video_classifier.data.user_videos import check_video  # noqa: E402
+from video_classifier.engine.scoring import video_scores  # noqa: E402
+from video_classifier.model.model_spec import ModelSpec  # noqa: E402
 
 VIDEOS = REPO.parent / "shared" / "realworld" / "videos"
 DECODERS = {"pyav": decode_pyav, "torchcodec": decode_torchcodec}
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     problem = torchcodec_problem()
     if problem is not None:
         raise SystemExit(f"torchcodec does not load here ({problem}): install FFmpeg's shared libraries")
-    from video_classifier.modeling import load_trained
+    from video_classifier.model.modeling import load_trained
 
     model, spec = load_trained(args.model)
     readings = [read(path, model, spec, args.clips) for path in sorted(Path(args.videos).iterdir())

@@ -29,8 +29,8 @@ import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 import torch  # noqa: E402
 
-from video_classifier.manifest import VideoRecord  # noqa: E402
-from video_classifier.records import RecordTable, split_by_group  # noqa: E402
+from video_classifier.data.manifest import VideoRecord  # noqa: E402
+from video_classifier.data.records import RecordTable, split_by_group  # noqa: E402
 
 
 def manifest_text(n: int) -> str:
@@ -96,7 +96,7 @@ def main() -> None:
             loaded = time.perf_counter()
             labels = [r.label for r in records] if kind == "list (old)" else records.label_names
             if kind == "list (old)":
-                from video_classifier.user_videos import Listed, assign_splits
+                from video_classifier.data.user_videos import Listed, assign_splits
 
                 listed = [Listed(Path(r.path), r.label, group=r.group) for r in records]
                 split_of, _ = assign_splits(listed, (0.8, 0.1, 0.1), "", 0)

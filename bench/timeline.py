@@ -28,9 +28,9 @@ sys.path.insert(0, str(REPO))
 import psutil  # noqa: E402
 import torch  # noqa: E402
 
-from video_classifier.config import load_config  # noqa: E402
-from video_classifier.synthetic import CLASSES, write_long_video  # noqa: E402
-from video_classifier.timeline import SWITCH_COST, Timeline  # noqa: E402
+from video_classifier.core.config import load_config  # noqa: E402
+from video_classifier.data.synthetic import CLASSES, write_long_video  # noqa: E402
+from video_classifier.serve.timeline import SWITCH_COST, Timeline  # noqa: E402
 
 # labelling rules over the same windows: (name, switch_cost, place_cuts)
 RULES = [("each window's top label, cuts half-way between windows", 0.0, False),

@@ -35,12 +35,12 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 
 from bench.data import CACHE, VIDEOS, guide_collate, guide_dataset, machine  # noqa: E402
-from video_classifier.config import DataConfig, TrainConfig, load_config  # noqa: E402
-from video_classifier.data import ClipDataset  # noqa: E402
-from video_classifier.decoding import choose_decoder  # noqa: E402
-from video_classifier.model_spec import ModelSpec, describe, tiny_model  # noqa: E402
-from video_classifier.manifest import load_prepared  # noqa: E402
-from video_classifier.prepare import prepare  # noqa: E402
+from video_classifier.core.config import DataConfig, TrainConfig, load_config  # noqa: E402
+from video_classifier.data.datasets import ClipDataset  # noqa: E402
+from video_classifier.data.decoding import choose_decoder  # noqa: E402
+from video_classifier.data.manifest import load_prepared  # noqa: E402
+from video_classifier.data.prepare import prepare  # noqa: E402
+from video_classifier.model.model_spec import ModelSpec, describe, tiny_model  # noqa: E402
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (model input or clips, labels)
 

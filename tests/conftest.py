@@ -36,9 +36,9 @@ atexit.register(shutil.rmtree, os.environ["HF_HOME"], ignore_errors=True)
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 sys.path.insert(0, str(REPO))
 
-from video_classifier.config import load_config  # noqa: E402
-from video_classifier.decoding import torchcodec_problem  # noqa: E402
-from video_classifier.prepare import prepare  # noqa: E402
+from video_classifier.core.config import load_config  # noqa: E402
+from video_classifier.data.decoding import torchcodec_problem  # noqa: E402
+from video_classifier.data.prepare import prepare  # noqa: E402
 
 # What some tests need that a machine may lack. Each such test carries the need's mark (pyproject.toml's
 # markers). Where a need is missing the test is skipped, and the run ends with one line per missing need:
@@ -206,7 +206,7 @@ def videofolder(tiny_workspace, tmp_path_factory) -> Path:
     import csv
     from collections import defaultdict
 
-    from video_classifier.manifest import load_prepared
+    from video_classifier.data.manifest import load_prepared
 
     out = tmp_path_factory.mktemp("hf-dataset") / "tiny-videos"
     _, records = load_prepared(tiny_workspace / "data")

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import torch
 
-from video_classifier.decoding import choose_decoder
-from video_classifier.manifest import load_prepared
-from video_classifier.preprocessing import PreprocessSpec
-from video_classifier.hf_source import HfStreamClipDataset
-from video_classifier.shards import ShardClipDataset
+from video_classifier.data.decoding import choose_decoder
+from video_classifier.data.hf_source import HfStreamClipDataset
+from video_classifier.data.manifest import load_prepared
+from video_classifier.data.preprocessing import PreprocessSpec
+from video_classifier.data.shards import ShardClipDataset
 
 root, out, kind = sys.argv[1], Path(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "shards"
 torch.distributed.init_process_group("gloo")

@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import videos
 from conftest import run_main
-from video_classifier.config import load_config
-from video_classifier.inference import predict_manual
-from video_classifier.manifest import load_prepared
-from video_classifier.web import answer, build_page, card_facts, load_demo
+
+from video_classifier.core.config import load_config
+from video_classifier.data.manifest import load_prepared
+from video_classifier.serve.inference import predict_manual
+from video_classifier.serve.web import answer, build_page, card_facts, load_demo
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_a_bad_file_is_one_error_line_and_the_next_video_still_works(demo, tmp_p
 
 
 def test_too_large_a_file_is_refused_before_decoding(demo, tmp_path, monkeypatch):
-    monkeypatch.setattr("video_classifier.web.MAX_UPLOAD_MB", 0.001)  # 1 kB: every test video is larger
+    monkeypatch.setattr("video_classifier.serve.web.MAX_UPLOAD_MB", 0.001)  # 1 kB: every test video is larger
     got = answer(demo, str(split_videos(demo.config)[0]), tmp_path)
     assert got.status.startswith("error: ") and "over the page's 0.001 MB" in got.status
 
@@ -106,7 +106,7 @@ def test_space_folder_builds_its_page_offline_and_predicts_as_infer(trained, tmp
     infer = json.loads(run_main("infer.py", str(video), "--model", str(folder), "--json").stdout)[0]
     # the Space's own app.py and its copy of the package, in a fresh process: imported, the page built
     probe = ("import json, runpy, sys; from pathlib import Path; import video_classifier as vc; "
-             "ns = runpy.run_path('app.py'); from video_classifier.web import answer; "
+             "ns = runpy.run_path('app.py'); from video_classifier.serve.web import answer; "
              f"a = answer(ns['demo'], {str(video)!r}, Path('out')); "
              "print(json.dumps([vc.__file__, type(ns['page']).__name__, list(a.labels), len(ns['page'].blocks)]))")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

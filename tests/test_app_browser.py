@@ -11,11 +11,11 @@ import socket
 from pathlib import Path
 
 import pytest
-
 from conftest import BROWSER, DRIVER, run_main
-from video_classifier.config import load_config
-from video_classifier.manifest import load_prepared
-from video_classifier.web import build_page, load_demo, serve
+
+from video_classifier.core.config import load_config
+from video_classifier.data.manifest import load_prepared
+from video_classifier.serve.web import build_page, load_demo, serve
 
 pytestmark = pytest.mark.browser  # skipped before the tiny run is trained for nothing where a need is missing
 WAIT_S = 60  # one answer takes about 1 s here; the rest is slack for 2 busy cores

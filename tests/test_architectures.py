@@ -14,20 +14,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import transformers
+from conftest import assert_metrics_add_up, tiny_config_dict, write_config
+from references import processor_logits, spread_windows, video_timing, window_frames
 from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
 import eval as eval_script
 import export as export_script
 import infer as infer_script
 import train as train_script
-from conftest import assert_metrics_add_up, tiny_config_dict, write_config
-from references import processor_logits, spread_windows, video_timing, window_frames
-from video_classifier.config import TinyModelConfig
-from video_classifier.decoding import decode_pyav, torchcodec_problem
-from video_classifier.model_spec import ARCHITECTURES, describe, tiny_model
-from video_classifier.preprocessing import MultiCropTransform, Normalize
+from video_classifier.core.config import TinyModelConfig
+from video_classifier.data.decoding import decode_pyav, torchcodec_problem
+from video_classifier.data.preprocessing import MultiCropTransform, Normalize
+from video_classifier.model.model_spec import ARCHITECTURES, describe, tiny_model
 
 SIZE, FRAMES = 32, 4
 
@@ -211,7 +210,7 @@ def test_multi_label_runs_on_every_architecture(architecture, multilabel_workspa
     gives them too (VideoPrism: the pipeline cannot read its (1, 1, classes) logits, as for one label)."""
     from transformers import pipeline
 
-    from video_classifier.manifest import load_prepared
+    from video_classifier.data.manifest import load_prepared
 
     data = tiny_config_dict(tmp_path)
     data["data"]["root"] = str(multilabel_workspace / "data")

@@ -8,11 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import tiny_config_dict, write_config
 
 import train as train_script
-from conftest import tiny_config_dict, write_config
-from video_classifier.manifest import load_prepared
-from video_classifier.preprocessing import ClipTransform
+from video_classifier.data.manifest import load_prepared
+from video_classifier.data.preprocessing import ClipTransform
 
 
 def damaged_copy(tiny_workspace: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:

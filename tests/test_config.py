@@ -1,9 +1,9 @@
 
 import pytest
-
 from conftest import REPO, write_config
-from video_classifier.config import load_config
-from video_classifier.errors import UserError
+
+from video_classifier.core.config import load_config
+from video_classifier.core.errors import UserError
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "configs/demo.yaml"])

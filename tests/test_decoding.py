@@ -8,16 +8,16 @@ from fractions import Fraction
 import pytest
 import torch
 from pytorchvideo.data import LabeledVideoDataset, make_clip_sampler
+from references import centre_view, ffmpeg_frames, window_frames
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as F
 
-from references import centre_view, ffmpeg_frames, window_frames
-from video_classifier.config import DataConfig
-from video_classifier.data import ClipDataset, build_datasets, pytorchvideo_dataset
-from video_classifier.decoding import choose_decoder, decode_pyav, decode_torchcodec, torchcodec_problem
-from video_classifier.errors import UserError
-from video_classifier.manifest import load_prepared
-from video_classifier.preprocessing import PreprocessSpec, clip_frame_indices, exact_fps, uniform_clip_starts
+from video_classifier.core.config import DataConfig
+from video_classifier.core.errors import UserError
+from video_classifier.data.datasets import ClipDataset, build_datasets, pytorchvideo_dataset
+from video_classifier.data.decoding import choose_decoder, decode_pyav, decode_torchcodec, torchcodec_problem
+from video_classifier.data.manifest import load_prepared
+from video_classifier.data.preprocessing import PreprocessSpec, clip_frame_indices, exact_fps, uniform_clip_starts
 
 SPEC = PreprocessSpec(num_frames=4, sample_rate=2, resize_shortest_edge=32, crop_size=(32, 32),
                       mean=(0.45,) * 3, std=(0.225,) * 3, min_scale=1.0, max_scale=1.5, horizontal_flip=True)
@@ -173,7 +173,7 @@ def test_decoder_choice_tells_the_truth(prepared):
         assert auto.name == "pyav" and "torchcodec does not load here" in auto.reason
         with pytest.raises(UserError, match="data.decoder is torchcodec but it does not load"):
             choose_decoder("torchcodec")
-        with pytest.raises(Exception):  # the probe said no: so does a real decode
+        with pytest.raises(Exception):  # noqa: B017 (the probe said no: so does a real decode, whichever way)
             decode_torchcodec(root / records[0].path, [0, 1])
 
 

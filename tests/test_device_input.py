@@ -11,14 +11,14 @@ import torch
 import transformers
 from transformers import TrainingArguments
 
-from video_classifier.config import TrainConfig
-from video_classifier.data import ClipDataset, ViewDataset
-from video_classifier.decoding import decode_pyav
-from video_classifier.model_spec import ModelSpec
-from video_classifier.manifest import load_prepared
-from video_classifier.preprocessing import PreprocessSpec
-from video_classifier.scoring import video_scores
-from video_classifier.training import VideoTrainer
+from video_classifier.core.config import TrainConfig
+from video_classifier.data.datasets import ClipDataset, ViewDataset
+from video_classifier.data.decoding import decode_pyav
+from video_classifier.data.manifest import load_prepared
+from video_classifier.data.preprocessing import PreprocessSpec
+from video_classifier.engine.scoring import video_scores
+from video_classifier.engine.training import VideoTrainer
+from video_classifier.model.model_spec import ModelSpec
 
 SPEC = PreprocessSpec(num_frames=4, sample_rate=2, resize_shortest_edge=32, crop_size=(32, 32),
                       mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), min_scale=1.0, max_scale=1.25,

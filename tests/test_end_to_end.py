@@ -7,15 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import assert_metrics_add_up, run_main, run_script, tiny_config_dict, write_config
 from safetensors.torch import load_file
 
-from conftest import assert_metrics_add_up, run_main, run_script, tiny_config_dict, write_config
-from video_classifier.data import ViewDataset
-from video_classifier.decoding import decode_pyav, torchcodec_problem
-from video_classifier.inference import video_records
-from video_classifier.model_spec import ModelSpec, describe
-from video_classifier.manifest import load_prepared
-from video_classifier.preprocessing import MultiCropTransform, Normalize
+from video_classifier.data.decoding import torchcodec_problem
+from video_classifier.data.manifest import load_prepared
+from video_classifier.data.preprocessing import MultiCropTransform, Normalize
+from video_classifier.model.model_spec import ModelSpec, describe
+from video_classifier.serve.inference import video_records
 
 
 def torchcodec_loads() -> bool:
@@ -107,9 +106,8 @@ def test_infer_agrees_with_plain_transformers(trained, tiny_workspace, decoder):
     decodes with our PyAV decoder, and with torchcodec where it loads."""
     from fractions import Fraction
 
-    from transformers import AutoModelForVideoClassification, AutoVideoProcessor
-
     from references import processor_logits, spread_windows, video_timing, window_frames
+    from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
     config_path, out, _ = trained
     videos = sorted((tiny_workspace / "data" / "test").glob("*/*.avi"))[:2]
@@ -204,7 +202,7 @@ def test_pipeline_mode_loads_the_saved_folder_and_samples_as_documented(trained,
     """The pipeline takes frames i * total // num_frames over the whole video, then one centre crop."""
     from transformers import AutoModelForVideoClassification, AutoVideoProcessor, pipeline
 
-    from video_classifier.decoding import decode_torchcodec
+    from video_classifier.data.decoding import decode_torchcodec
 
     config_path, out, _ = trained
     video = sorted((tiny_workspace / "data" / "test").glob("*/*.avi"))[0]

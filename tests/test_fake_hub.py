@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fake_hub import FakeHub, serve_hub
 from huggingface_hub import HfApi, constants, hf_hub_download
 from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
-
-from fake_hub import FakeHub, serve_hub
 
 REPO = "someone/clips"
 FILENAME = "videos/clip 1.mp4"  # a folder and a space: the client URL-quotes the path

@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
+from conftest import assert_metrics_add_up, tiny_config_dict, write_config
 from transformers import TrainingArguments
 
 import train as train_script
-from conftest import assert_metrics_add_up, tiny_config_dict, write_config
-from video_classifier.config import Config, DataConfig, TrainConfig, _build
-from video_classifier.data import ClipDataset, build_datasets, pipeline_stride
-from video_classifier.errors import UserError
-from video_classifier.model_spec import ModelSpec, fine_tuning_overrides, layer_depths
-from video_classifier.manifest import VideoRecord
-from video_classifier.preprocessing import Normalize, PreprocessSpec
-from video_classifier.training import VideoTrainer
+from video_classifier.core.config import Config, DataConfig, TrainConfig, _build
+from video_classifier.core.errors import UserError
+from video_classifier.data.datasets import ClipDataset, build_datasets, pipeline_stride
+from video_classifier.data.manifest import VideoRecord
+from video_classifier.data.preprocessing import Normalize, PreprocessSpec
+from video_classifier.engine.training import VideoTrainer
+from video_classifier.model.model_spec import ModelSpec, fine_tuning_overrides, layer_depths
 
 SPEC = PreprocessSpec(num_frames=4, sample_rate=2, resize_shortest_edge=32, crop_size=(32, 32),
                       mean=(0.5,) * 3, std=(0.5,) * 3)
@@ -162,7 +162,7 @@ def test_drop_path_where_the_architecture_has_it():
 def test_a_run_with_every_option_trains(tiny_workspace, tmp_path, capsys, monkeypatch):
     """train.py with every option at once: each acts in the real run (the training losses see soft targets
     from mixup/cutmix; the model's linear layers compute in bf16 under autocast), and the metrics add up."""
-    from video_classifier.task import SingleLabel
+    from video_classifier.core.task import SingleLabel
 
     data = tiny_config_dict(tmp_path)
     data["data"]["root"] = str(tiny_workspace / "data")

@@ -12,13 +12,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from video_classifier.data import ClipDataset, ClipItems
-from video_classifier.decoding import BestEffortClock, decode_pyav, playback_time
-from video_classifier.manifest import VideoRecord
-from video_classifier.preprocessing import PreprocessSpec
-from video_classifier.records import RecordTable
-from video_classifier.shards import ShardClipDataset, shards_of
-from video_classifier.sources import ArrowRow, RemoteVideo, ShardMember, is_url, join, video_source
+from video_classifier.data.datasets import ClipDataset, ClipItems
+from video_classifier.data.decoding import BestEffortClock, decode_pyav, playback_time
+from video_classifier.data.manifest import VideoRecord
+from video_classifier.data.preprocessing import PreprocessSpec
+from video_classifier.data.records import RecordTable
+from video_classifier.data.shards import ShardClipDataset, shards_of
+from video_classifier.data.storage import ArrowRow, RemoteVideo, ShardMember, is_url, join, video_source
 
 SPEC = PreprocessSpec(num_frames=4, sample_rate=2, resize_shortest_edge=32, crop_size=(32, 32),
                       mean=(0.5,) * 3, std=(0.5,) * 3)

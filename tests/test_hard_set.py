@@ -3,11 +3,11 @@ often misses it while clips spread over the video find it (what each evaluation 
 
 from fractions import Fraction
 
-from video_classifier.config import load_config
-from video_classifier.preprocessing import exact_fps, spread_clip_starts
-from video_classifier.synthetic import motion_window, plan, render_with_window
-
 from conftest import REPO
+
+from video_classifier.core.config import load_config
+from video_classifier.data.preprocessing import exact_fps, spread_clip_starts
+from video_classifier.data.synthetic import motion_window, plan, render_with_window
 
 
 def overlap(start: Fraction, length: Fraction, window: tuple[float, float]) -> float:

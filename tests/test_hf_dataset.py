@@ -8,11 +8,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-
 from conftest import OUR_TO_THEIRS, REPO_ID, hub_files, run_main, talk_to_hub, tiny_config_dict, write_config
 from fake_hub import serve_hub
-from video_classifier.manifest import load_prepared
-from video_classifier.sources import video_source
+
+from video_classifier.data.manifest import load_prepared
+from video_classifier.data.storage import video_source
 
 
 def hf_config(tmp_path: Path, path: str, **hf) -> Path:
@@ -231,7 +231,7 @@ def test_train_py_fine_tunes_on_a_hub_parquet_dataset_of_video_bytes(videofolder
 def test_our_shards_read_as_a_webdataset_dataset(tiny_workspace, tmp_path):
     """A WebDataset folder (our own shards: <key>.avi + <key>.json), read by `datasets`' webdataset builder: the
     video column holds bytes, the label and group are fields of the json column (json.label, json.group)."""
-    from video_classifier.shards import write_shards
+    from video_classifier.data.shards import write_shards
 
     shards = write_shards(tiny_workspace / "data", tmp_path / "shards", 0.05)
     for extra in ("manifest.csv", "index.json", "labels.json"):  # only the tars: a plain WebDataset folder

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import OUR_TO_THEIRS, REPO, REPO_ID, hub_files, run_main, talk_to_hub, tiny_config_dict, write_config
 from fake_hub import serve_hub
 from http_files import serve_folder
-from video_classifier.decoding import choose_decoder
-from video_classifier.hf_source import HfStreamClipDataset
-from video_classifier.manifest import load_prepared
-from video_classifier.preprocessing import PreprocessSpec
-from video_classifier.shards import ShardClipDataset, write_shards
+
+from video_classifier.data.decoding import choose_decoder
+from video_classifier.data.hf_source import HfStreamClipDataset
+from video_classifier.data.manifest import load_prepared
+from video_classifier.data.preprocessing import PreprocessSpec
+from video_classifier.data.shards import ShardClipDataset, write_shards
 
 SPEC = PreprocessSpec(num_frames=4, sample_rate=2, resize_shortest_edge=32, crop_size=(32, 32),
                       mean=(0.5,) * 3, std=(0.5,) * 3, min_scale=1.0, max_scale=1.25)
@@ -175,7 +175,7 @@ def test_a_local_dataset_streams_and_a_broken_training_video_is_left_out(videofo
     prepare step (training videos are not read there) and is left out of the stream, listed with its reason."""
     import shutil
 
-    from video_classifier.clips import DecodeFailures
+    from video_classifier.data.clips import DecodeFailures
 
     dataset = tmp_path / "videos"
     shutil.copytree(videofolder, dataset)

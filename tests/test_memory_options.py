@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_main, tiny_config_dict, write_config
 from safetensors.torch import load_file
 
-from conftest import run_main, tiny_config_dict, write_config
-from video_classifier.config import TinyModelConfig
-from video_classifier.model_spec import ARCHITECTURES, tiny_model
-from video_classifier.modeling import load_for_training
+from video_classifier.core.config import TinyModelConfig
+from video_classifier.model.model_spec import ARCHITECTURES, tiny_model
+from video_classifier.model.modeling import load_for_training
 
 
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))

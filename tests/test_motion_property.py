@@ -20,15 +20,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from significance import ALPHA, above_chance, false_pass_rate, fewest_above_chance, most_at_chance
 from transformers import VideoMAEConfig, VideoMAEForVideoClassification
 
-from significance import ALPHA, above_chance, false_pass_rate, fewest_above_chance, most_at_chance
-from video_classifier.config import DataConfig, SyntheticConfig
-from video_classifier.data import ClipDataset, ViewDataset
-from video_classifier.decoding import choose_decoder
-from video_classifier.manifest import load_prepared
-from video_classifier.prepare import prepare
-from video_classifier.preprocessing import Normalize, PreprocessSpec
+from video_classifier.core.config import DataConfig, SyntheticConfig
+from video_classifier.data.datasets import ClipDataset, ViewDataset
+from video_classifier.data.decoding import choose_decoder
+from video_classifier.data.manifest import load_prepared
+from video_classifier.data.prepare import prepare
+from video_classifier.data.preprocessing import Normalize, PreprocessSpec
 
 SPEC = PreprocessSpec(num_frames=8, sample_rate=2, resize_shortest_edge=64, crop_size=(64, 64),
                       mean=(0.5,) * 3, std=(0.5,) * 3, min_scale=1.0, max_scale=1.25)

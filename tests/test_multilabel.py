@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import run_main, tiny_config_dict, write_config
 from sklearn.metrics import average_precision_score
 
 import export as export_script
-from conftest import run_main, tiny_config_dict, write_config
-from video_classifier.config import DataConfig
-from video_classifier.decoding import decode_pyav
-from video_classifier.manifest import load_prepared, prepared_task
-from video_classifier.prepare import prepare
-from video_classifier.preprocessing import clip_frame_indices, exact_fps, spread_clip_starts
-from video_classifier.task import MultiLabel, task_for
+from video_classifier.core.config import DataConfig
+from video_classifier.core.task import MultiLabel, task_for
+from video_classifier.data.decoding import decode_pyav
+from video_classifier.data.manifest import load_prepared, prepared_task
+from video_classifier.data.prepare import prepare
+from video_classifier.data.preprocessing import clip_frame_indices, exact_fps, spread_clip_starts
 
 
 def test_multi_label_scores_loss_and_metrics():
@@ -58,7 +58,7 @@ def test_multi_label_scores_loss_and_metrics():
 
 def test_balanced_class_weights_follow_the_training_counts():
     labels, label2id = ["a", "a", "a", "b"], {"a": 0, "b": 1, "c": 2}
-    from video_classifier.task import SingleLabel
+    from video_classifier.core.task import SingleLabel
 
     assert SingleLabel().class_weights(labels, label2id).tolist() == pytest.approx([4 / 9, 4 / 3, 0.0])
     # multi-label: pos_weight = negatives / positives
@@ -209,7 +209,7 @@ def test_onnx_export_keeps_the_task(multilabel_run, tmp_path):
     assert len(results["torch"]) == len(results["onnxruntime"]) == len(list((data_root / "test").glob("*/*.avi"))) > 0
     for a, b in zip(results["torch"], results["onnxruntime"], strict=True):
         assert a["labels"] == b["labels"] and a["scores"] == pytest.approx(b["scores"], abs=1e-4)
-    from video_classifier.onnx_export import load_onnx
+    from video_classifier.serve.onnx_export import load_onnx
 
     assert task_for(load_onnx(tmp_path / "onnx")[0].config).thresholds is not None
 
@@ -225,8 +225,8 @@ def test_single_label_task_on_a_multi_label_folder_is_one_line(multilabel_run, t
 def test_the_web_page_shows_the_labels_above_their_thresholds_and_charts_every_class(multilabel_run, tmp_path):
     """The page's answer for a multi-label model: infer.py's labels and scores, and a chart of every class's
     score against its threshold (the ones chosen on val)."""
-    from video_classifier.config import load_config
-    from video_classifier.web import answer, load_demo
+    from video_classifier.core.config import load_config
+    from video_classifier.serve.web import answer, load_demo
 
     config_path, out, data_root = multilabel_run
     video = sorted(data_root.glob("test/PanUp+ObjectLeft/*.avi"))[0]

@@ -4,11 +4,11 @@ and in them only what runs write."""
 from __future__ import annotations
 
 import pytest
+from conftest import tiny_config_dict, write_config
 
 import train as train_script
-from conftest import tiny_config_dict, write_config
-from video_classifier.errors import UserError
-from video_classifier.training import MARKER, clear_output_dir
+from video_classifier.core.errors import UserError
+from video_classifier.engine.training import MARKER, clear_output_dir
 
 
 def test_an_unmarked_folder_is_refused_and_left_as_it_was(tmp_path):

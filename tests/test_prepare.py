@@ -4,13 +4,13 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from conftest import run_script, tiny_config_dict, write_config
 from fake_hub import serve_hub
-from video_classifier.config import DataConfig
-from video_classifier.errors import UserError
-from video_classifier.manifest import MANIFEST, load_prepared
-from video_classifier.prepare import prepare
+
+from video_classifier.core.config import DataConfig
+from video_classifier.core.errors import UserError
+from video_classifier.data.manifest import MANIFEST, load_prepared
+from video_classifier.data.prepare import prepare
 
 
 def make_archive(src: Path, dest: Path, top: str = "UCF101_subset") -> Path:
@@ -30,7 +30,7 @@ def test_rerun_does_nothing(tiny_workspace, capsys):
 
 
 def _synthetic_of(workspace):
-    from video_classifier.config import load_config
+    from video_classifier.core.config import load_config
 
     return load_config(workspace / "config.yaml").data.synthetic
 

@@ -4,10 +4,17 @@ import pytest
 import torch
 from transformers import VideoMAEConfig, VideoMAEForVideoClassification, VideoMAEVideoProcessor
 
-from video_classifier.config import TrainConfig
-from video_classifier.model_spec import ModelSpec, describe
-from video_classifier.preprocessing import (ClipTransform, MultiCropTransform, Normalize, PreprocessSpec,
-                                            crop_offsets, spread_clip_starts, temporal_subsample)
+from video_classifier.core.config import TrainConfig
+from video_classifier.data.preprocessing import (
+    ClipTransform,
+    MultiCropTransform,
+    Normalize,
+    PreprocessSpec,
+    crop_offsets,
+    spread_clip_starts,
+    temporal_subsample,
+)
+from video_classifier.model.model_spec import ModelSpec, describe
 
 SPEC = PreprocessSpec(num_frames=8, sample_rate=2, resize_shortest_edge=64, crop_size=(64, 64),
                       mean=(0.45, 0.45, 0.45), std=(0.225, 0.225, 0.225), min_scale=1.0, max_scale=1.25)
@@ -120,8 +127,12 @@ import numpy as np  # noqa: E402
 from torchvision.transforms.v2 import functional as TF  # noqa: E402
 from transformers.video_utils import VideoMetadata, default_sample_indices_fn  # noqa: E402
 
-from video_classifier.preprocessing import (RandomScaleCrop, clip_frame_indices, exact_fps,  # noqa: E402
-                                            uniform_clip_starts)
+from video_classifier.data.preprocessing import (  # noqa: E402
+    RandomScaleCrop,
+    clip_frame_indices,
+    exact_fps,
+    uniform_clip_starts,
+)
 
 
 def frames_in_window(start: Fraction, end: Fraction, fps: Fraction, total: int, num_frames: int) -> list[int]:

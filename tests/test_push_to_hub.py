@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import talk_to_hub, tiny_config_dict, write_config
+from fake_hub import FakeHub, serve_hub
 from huggingface_hub import HfApi, ModelCard, hf_hub_download
 
 import train as train_script
-from conftest import talk_to_hub, tiny_config_dict, write_config
-from fake_hub import FakeHub, serve_hub
 
 REPO_ID = "someone/videomae-tiny-finetuned"
 

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
-
 from conftest import REPO, assert_metrics_add_up, run_script
 from fake_hub import FakeHub, serve_hub
-from video_classifier import synthetic
-from video_classifier.config import SyntheticConfig
+from safetensors.torch import load_file, save_file
+
+from video_classifier.core.config import SyntheticConfig
+from video_classifier.data import synthetic
 
 DATASET_REPO, ARCHIVE = "sayakpaul/ucf101-subset", "UCF101_subset.tar.gz"
 MODEL_REPO = "MCG-NJU/videomae-base"

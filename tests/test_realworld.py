@@ -11,15 +11,15 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from conftest import REALWORLD_VIDEOS as VIDEOS
 from conftest import REPO
 from references import ffmpeg_frames
-from video_classifier.decoding import decode_pyav, rgb24, torchcodec_problem
-from video_classifier.modeling import load_trained
-from video_classifier.manifest import probe_video
-from video_classifier.preprocessing import clip_frame_indices, exact_fps, spread_clip_starts
-from video_classifier.user_videos import check_video
+
+from video_classifier.data.decoding import decode_pyav, rgb24, torchcodec_problem
+from video_classifier.data.manifest import probe_video
+from video_classifier.data.preprocessing import clip_frame_indices, exact_fps, spread_clip_starts
+from video_classifier.data.user_videos import check_video
+from video_classifier.model.modeling import load_trained
 
 sys.path.insert(0, str(REPO / "bench"))
 import realworld  # noqa: E402

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from video_classifier.manifest import VideoRecord
-from video_classifier.records import SPLIT_NAMES, RecordTable, Strings, split_by_group
-from video_classifier.user_videos import SPLITS, Listed, _largest_remainder, assign_splits, file_name, group_of
+from video_classifier.data.manifest import VideoRecord
+from video_classifier.data.records import SPLIT_NAMES, RecordTable, Strings, split_by_group
+from video_classifier.data.user_videos import SPLITS, Listed, _largest_remainder, assign_splits, file_name, group_of
 
 RECORDS = [
     VideoRecord("Jump/v_Jump_g01_c01.avi", "Jump", "train", "g01", 30, 25.0, 1.2),

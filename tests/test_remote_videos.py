@@ -10,17 +10,17 @@ import av
 import numpy as np
 import pytest
 import torch
-
 from conftest import tiny_config_dict, write_config
 from http_files import serve_folder
-from video_classifier.config import load_config
-from video_classifier.data import ClipDataset
-from video_classifier.clips import decode_clip
-from video_classifier.decoding import decode_pyav, decode_torchcodec, torchcodec_problem
-from video_classifier.manifest import load_prepared
-from video_classifier.prepare import prepare
-from video_classifier.preprocessing import PreprocessSpec, clip_frame_indices, exact_fps
-from video_classifier.sources import RemoteVideo
+
+from video_classifier.core.config import load_config
+from video_classifier.data.clips import decode_clip
+from video_classifier.data.datasets import ClipDataset
+from video_classifier.data.decoding import decode_pyav, decode_torchcodec, torchcodec_problem
+from video_classifier.data.manifest import load_prepared
+from video_classifier.data.prepare import prepare
+from video_classifier.data.preprocessing import PreprocessSpec, clip_frame_indices, exact_fps
+from video_classifier.data.storage import RemoteVideo
 
 DECODERS = [pytest.param(decode_pyav, id="pyav"),
             pytest.param(decode_torchcodec, id="torchcodec",

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import talk_to_hub
 from fake_hub import serve_hub
-from video_classifier.config import TinyModelConfig
-from video_classifier.errors import UserError
-from video_classifier.model_spec import tiny_model
-from video_classifier.modeling import load_for_training, load_processor
+
+from video_classifier.core.config import TinyModelConfig
+from video_classifier.core.errors import UserError
+from video_classifier.model.model_spec import tiny_model
+from video_classifier.model.modeling import load_for_training, load_processor
 
 REPO = "someone/videomae-tiny"
 

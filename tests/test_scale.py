@@ -14,16 +14,15 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import psutil
 import torch
 from accelerate.data_loader import prepare_data_loader
 
-from video_classifier.data import ClipDataset
-from video_classifier.decoding import decode_pyav
-from video_classifier.manifest import VideoRecord, load_prepared
-from video_classifier.preprocessing import PreprocessSpec
-from video_classifier.records import RecordTable, split_by_group
-from video_classifier.user_videos import SPLITS, Listed, assign_splits
+from video_classifier.data.datasets import ClipDataset
+from video_classifier.data.decoding import decode_pyav
+from video_classifier.data.manifest import VideoRecord, load_prepared
+from video_classifier.data.preprocessing import PreprocessSpec
+from video_classifier.data.records import RecordTable, split_by_group
+from video_classifier.data.user_videos import SPLITS, Listed, assign_splits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from scale import Reader, manifest_text, read_list  # noqa: E402
@@ -127,7 +126,7 @@ import ctypes, gc, json, sys
 sys.path[:0] = [{str(root)!r}, {str(root / "bench")!r}]
 import psutil
 from scale import manifest_text, read_list
-from video_classifier.records import RecordTable
+from video_classifier.data.records import RecordTable
 libc = ctypes.CDLL(None)
 def settled():
     gc.collect()

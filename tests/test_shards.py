@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import REPO, run_main, tiny_config_dict, write_config
 from http_files import serve_folder
-from video_classifier.data import ClipDataset, ViewDataset
-from video_classifier.decoding import choose_decoder
-from video_classifier.errors import UserError
-from video_classifier.manifest import load_prepared
-from video_classifier.preprocessing import PreprocessSpec
-from video_classifier.shards import ShardClipDataset, describe_shards, iter_shard, write_shards
+
+from video_classifier.core.errors import UserError
+from video_classifier.data.datasets import ClipDataset, ViewDataset
+from video_classifier.data.decoding import choose_decoder
+from video_classifier.data.manifest import load_prepared
+from video_classifier.data.preprocessing import PreprocessSpec
+from video_classifier.data.shards import ShardClipDataset, describe_shards, iter_shard, write_shards
 
 SPEC = PreprocessSpec(num_frames=4, sample_rate=2, resize_shortest_edge=32, crop_size=(32, 32),
                       mean=(0.5,) * 3, std=(0.5,) * 3, min_scale=1.0, max_scale=1.25)

@@ -2,9 +2,9 @@ import re
 
 import numpy as np
 
-from video_classifier import synthetic
-from video_classifier.config import SyntheticConfig
-from video_classifier.manifest import load_prepared, probe_video
+from video_classifier.core.config import SyntheticConfig
+from video_classifier.data import synthetic
+from video_classifier.data.manifest import load_prepared, probe_video
 
 SMALL = SyntheticConfig(width=64, height=48, fps=25, seconds=1.0, train_groups=2, val_groups=1, test_groups=1,
                         clips_per_group=2, seed=0)

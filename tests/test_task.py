@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import torch
-
 from conftest import REPO
-from video_classifier.task import SingleLabel
+
+from video_classifier.core.task import SingleLabel
 
 
 def test_single_label_scores_loss_and_metrics():
@@ -31,7 +31,7 @@ def test_no_softmax_argmax_or_cross_entropy_outside_the_task_module():
     (trust_remote_code): its forward's loss is the one transformers' own classifiers compute for their
     users; train.py's loss comes from task.py (VideoTrainer.compute_loss)."""
     found = []
-    for path in sorted((REPO / "video_classifier").glob("*.py")):
+    for path in sorted((REPO / "video_classifier").rglob("*.py")):
         if path.name in ("task.py", "heads.py"):
             continue
         for number, line in enumerate(path.read_text().splitlines(), start=1):
@@ -49,16 +49,32 @@ from types import SimpleNamespace  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from sklearn.metrics import (accuracy_score, average_precision_score, balanced_accuracy_score,  # noqa: E402
-                             confusion_matrix, f1_score, precision_recall_fscore_support, top_k_accuracy_score)
+from sklearn.metrics import (  # noqa: E402
+    accuracy_score,
+    average_precision_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+    top_k_accuracy_score,
+)
 from sklearn.utils.class_weight import compute_class_weight  # noqa: E402
 from transformers import TrainingArguments, VideoMAEConfig, VideoMAEForVideoClassification  # noqa: E402
 
-from video_classifier.config import TrainConfig  # noqa: E402
-from video_classifier.model_spec import ModelSpec  # noqa: E402
-from video_classifier.preprocessing import PreprocessSpec  # noqa: E402
-from video_classifier.task import (LABEL_SEPARATOR, TASKS, MultiLabel, average_precisions,  # noqa: E402
-                                   class_counts, join_labels, mean_average_precision, split_labels, task_for)
+from video_classifier.core.config import TrainConfig  # noqa: E402
+from video_classifier.core.task import (  # noqa: E402
+    LABEL_SEPARATOR,
+    TASKS,
+    MultiLabel,
+    average_precisions,
+    class_counts,
+    join_labels,
+    mean_average_precision,
+    split_labels,
+    task_for,
+)
+from video_classifier.data.preprocessing import PreprocessSpec  # noqa: E402
+from video_classifier.model.model_spec import ModelSpec  # noqa: E402
 
 LABEL2ID = {"a": 0, "b": 1, "c": 2}
 # 8 videos' labels; class c has no positive (as a class a val or test split can lack)
@@ -138,7 +154,7 @@ def multi_label_trainer(tmp_path, class_weights: torch.Tensor | None):
                      PreprocessSpec(2, 1, 32, (32, 32), (0.5,) * 3, (0.5,) * 3), {0: "a", 1: "b", 2: "c"},
                      MultiLabel())
     args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
-    from video_classifier.training import VideoTrainer
+    from video_classifier.engine.training import VideoTrainer
 
     return model, spec, VideoTrainer(model=model, args=args, spec=spec, train_options=TrainConfig(),
                                      class_weights=class_weights)

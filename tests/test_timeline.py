@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import csv
 import itertools
-import math
 import json
+import math
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_config_dict, write_config
 
 import infer as infer_script
 import prepare_data
 import train as train_script
-from conftest import tiny_config_dict, write_config
-from video_classifier.timeline import SWITCH_COST, Timeline, label_path, window_starts
+from video_classifier.serve.timeline import SWITCH_COST, Timeline, label_path, window_starts
 
 COLOURS = {"Red": (200, 40, 40), "Green": (40, 190, 60), "Blue": (40, 60, 200)}
 
@@ -102,7 +102,7 @@ def test_label_path_is_the_best_path_under_the_switch_cost():
             torch.rand(6, 3, generator=generator).softmax(-1)
         log_p = probs.double().log()
         for cost in (0.0, 0.3, 1.0, 5.0):
-            def value(path):
+            def value(path, log_p=log_p, cost=cost):
                 return sum(log_p[t, c].item() for t, c in enumerate(path)) - cost * sum(
                     a != b for a, b in zip(path, path[1:]))
             best = max(value(p) for p in itertools.product(range(3), repeat=6))
@@ -164,7 +164,7 @@ def test_no_segment_is_shorter_than_one_frame():
 
 from fractions import Fraction  # noqa: E402
 
-from video_classifier.timeline import Segment, _at_least_one_frame  # noqa: E402
+from video_classifier.serve.timeline import Segment, _at_least_one_frame  # noqa: E402
 
 
 def test_window_starts_step_by_the_stride_while_a_window_fits():

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
+from conftest import run_main, tiny_config_dict, write_config
 from safetensors.torch import load_file
 
-from conftest import run_main, tiny_config_dict, write_config
-from video_classifier.decoding import torchcodec_problem
-from video_classifier.config import LoraOptions, TinyModelConfig, TrainConfig
-from video_classifier.model_spec import ARCHITECTURES, LORA_TARGETS, head_modules, tiny_model
-from video_classifier.modeling import load_for_training
-from video_classifier.trainable import ADAPTER, add_lora, parameter_counts
+from video_classifier.core.config import LoraOptions, TinyModelConfig, TrainConfig
+from video_classifier.data.decoding import torchcodec_problem
+from video_classifier.model.model_spec import ARCHITECTURES, LORA_TARGETS, head_modules, tiny_model
+from video_classifier.model.modeling import load_for_training
+from video_classifier.model.trainable import ADAPTER, add_lora, parameter_counts
 
 TINY = dict(image_size=32, patch_size=8, num_frames=4, hidden_size=32, num_attention_heads=2, num_hidden_layers=2,
             intermediate_size=64)
@@ -189,8 +189,8 @@ def test_lora_on_videomae_base_trains_under_two_percent():
 def test_a_head_on_cached_features_gives_the_whole_models_logits(architecture, tmp_path):
     """train.cache_features: the backbone's tokens, grabbed by compute_features, fed to the head through
     the stand-in backbone, give the logits of the whole model on the clips (1e-5), on each architecture."""
-    from video_classifier.features import cached_backbone, compute_features
-    from video_classifier.model_spec import describe
+    from video_classifier.engine.features import cached_backbone, compute_features
+    from video_classifier.model.model_spec import describe
 
     backbone, processor = tiny_model(TinyModelConfig(architecture=architecture, **TINY), seed=0)
     backbone.save_pretrained(tmp_path)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import av
 import pytest
+from conftest import assert_metrics_add_up, tiny_config_dict, write_config
+from videos import FORMATS, garble, garble_bytes, truncate, write
 
 import prepare_data
 import train as train_script
-from conftest import assert_metrics_add_up, tiny_config_dict, write_config
-from video_classifier.manifest import load_prepared
-from videos import FORMATS, garble, garble_bytes, truncate, write
+from video_classifier.data.manifest import load_prepared
 
 CLASSES = ("Jump", "Run", "Swim", "Throw")
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from video_classifier.decoding import decode_pyav, decode_torchcodec, torchcodec_problem
-from video_classifier.manifest import probe_video
-from video_classifier.user_videos import check_video
 from videos import frames, garble, truncate, write
+
+from video_classifier.data.decoding import decode_pyav, decode_torchcodec, torchcodec_problem
+from video_classifier.data.manifest import probe_video
+from video_classifier.data.user_videos import check_video
 
 CORPUS = {  # name -> write() arguments
     "h264 mp4 with B-frames": {"kind": "h264"},

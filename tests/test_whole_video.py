@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_main, tiny_config_dict, write_config
 from transformers.video_utils import VideoMetadata, default_sample_indices_fn
 
-from conftest import run_main, tiny_config_dict, write_config
-from video_classifier.decoding import torchcodec_problem
-from video_classifier.errors import UserError
-from video_classifier.config import load_config
-from video_classifier.manifest import load_prepared
-from video_classifier.preprocessing import PreprocessSpec
+from video_classifier.core.config import load_config
+from video_classifier.core.errors import UserError
+from video_classifier.data.decoding import torchcodec_problem
+from video_classifier.data.manifest import load_prepared
+from video_classifier.data.preprocessing import PreprocessSpec
 
 SPEC = dict(num_frames=4, sample_rate=2, resize_shortest_edge=32, crop_size=(32, 32), mean=(0.5,) * 3, std=(0.5,) * 3)
 

@@ -25,22 +25,22 @@ REPORT = REPO / "runs" / "mutation" / "report.json"
 # Report module -> {file: functions under mutation}; "*" is every function of the file. Elsewhere in
 # these files the functions read files, decode videos or drive DataLoaders: the end-to-end tests'.
 TARGETS: dict[str, dict[str, list[str]]] = {
-    "task": {"video_classifier/task.py": ["*"]},
-    "preprocessing": {"video_classifier/preprocessing.py": ["*"]},
+    "task": {"video_classifier/core/task.py": ["*"]},
+    "preprocessing": {"video_classifier/data/preprocessing.py": ["*"]},
     "records + splits": {
-        "video_classifier/records.py": ["*"],
+        "video_classifier/data/records.py": ["*"],
         # the split rule split_by_group reproduces over arrays (user_videos' other functions probe files)
-        "video_classifier/user_videos.py": ["assign_splits", "_largest_remainder", "group_of", "file_name"],
+        "video_classifier/data/user_videos.py": ["assign_splits", "_largest_remainder", "group_of", "file_name"],
     },
     "timeline smoother": {
-        "video_classifier/timeline.py": ["Timeline.class_intervals", "Timeline.segments", "Timeline.place_cut",
+        "video_classifier/serve/timeline.py": ["Timeline.class_intervals", "Timeline.segments", "Timeline.place_cut",
                                          "_at_least_one_frame", "label_path", "window_starts"],
     },
     "sources: frame-index math": {
-        "video_classifier/data.py": ["ClipItems.*", "ClipDataset.window"],
-        "video_classifier/decoding.py": ["playback_time", "BestEffortClock.*"],
-        "video_classifier/shards.py": ["shards_of", "ShardClipDataset.assigned"],
-        "video_classifier/sources.py": ["is_url", "join", "video_source"],
+        "video_classifier/data/datasets.py": ["ClipItems.*", "ClipDataset.window"],
+        "video_classifier/data/decoding.py": ["playback_time", "BestEffortClock.*"],
+        "video_classifier/data/shards.py": ["shards_of", "ShardClipDataset.assigned"],
+        "video_classifier/data/storage.py": ["is_url", "join", "video_source"],
     },
 }
 DETECTED = ("killed", "timeout")
@@ -121,7 +121,7 @@ def table(report: dict) -> str:
     if report.get("wall_seconds") is not None:
         lines.append(f"\nmake mutate: {report['wall_seconds'] // 60} min {report['wall_seconds'] % 60} s "
                      f"(mutmut {report['mutmut']}); score = (killed + timeout) / mutants")
-    for name, m in report["modules"].items():
+    for m in report["modules"].values():
         for s in m["survivors"]:
             lines.append(f"\n{s['status']}: {s['mutant']}")
             lines.extend(f"    {line}" for line in s["change"])

@@ -32,11 +32,11 @@ from urllib.parse import urlsplit
 import av
 from tqdm.auto import tqdm
 
-from .config import DataConfig
+from ..core.config import DataConfig
+from ..core.errors import UserError, first_line
+from ..core.task import LABEL_SEPARATOR, join_labels, split_labels
 from .decoding import opened, stream_header
-from .errors import UserError, first_line
-from .sources import ARROW_ROW, is_url, video_source
-from .task import LABEL_SEPARATOR, join_labels, split_labels
+from .storage import ARROW_ROW, is_url, video_source
 
 SPLITS = ("train", "val", "test")
 VIDEO_SUFFIXES = {".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}

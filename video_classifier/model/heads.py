@@ -17,8 +17,14 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import (AutoConfig, AutoModel, AutoModelForVideoClassification, PreTrainedConfig, PreTrainedModel,
-                          VJEPA2Config)
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForVideoClassification,
+    PreTrainedConfig,
+    PreTrainedModel,
+    VJEPA2Config,
+)
 from transformers.modeling_outputs import ImageClassifierOutput
 from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2AttentivePooler
 

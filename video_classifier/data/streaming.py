@@ -11,13 +11,13 @@ from typing import Any, Iterator
 
 import torch
 
+from ..core.errors import DecodeError
+from ..core.task import Task
 from .clips import DecodeFailures, decode_clip
 from .decoding import Decoder
-from .errors import DecodeError
 from .manifest import VideoRecord
 from .preprocessing import ClipTransform, PreprocessSpec, uniform_clip_starts
-from .sources import InMemoryVideo
-from .task import Task
+from .storage import InMemoryVideo
 
 
 def process_rank() -> tuple[int, int]:
@@ -28,8 +28,8 @@ def process_rank() -> tuple[int, int]:
 
 
 class ClipStream(torch.utils.data.IterableDataset):
-    """Clips of videos streamed one after another (from shards in shards.py, from a `datasets` stream in hf_source.py),
-    each split of the stream by process and DataLoader worker being the subclass's `__iter__`.
+    """Clips of videos streamed one after another (from shards in shards.py, from a `datasets` stream in
+    hf_source.py), each split of the stream by process and DataLoader worker being the subclass's `__iter__`.
 
     Items as ClipDataset's: {"video": (T, C, H, W) uint8, "label", "video_index", "clip_index", "index"},
     "video_index" the video's row in its split of the manifest (`row`: a video's key -> that row). `train`: one

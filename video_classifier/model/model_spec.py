@@ -30,10 +30,10 @@ import transformers
 from torchvision.transforms import InterpolationMode
 from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
 
-from .config import TinyModelConfig, TrainConfig
-from .errors import UserError
-from .preprocessing import Normalize, PreprocessSpec
-from .task import SingleLabel, Task, task_for
+from ..core.config import TinyModelConfig, TrainConfig
+from ..core.errors import UserError
+from ..core.task import SingleLabel, Task, task_for
+from ..data.preprocessing import Normalize, PreprocessSpec
 
 # model.tiny_init.architecture -> the transformers model type it builds
 ARCHITECTURES = {

@@ -22,11 +22,11 @@ import torch
 from tqdm.auto import tqdm
 from transformers.modeling_outputs import BaseModelOutput
 
-from .config import Config
-from .data import ViewDataset
-from .decoding import choose_decoder
-from .errors import UserError
-from .model_spec import ModelSpec, backbone
+from ..core.config import Config
+from ..core.errors import UserError
+from ..data.datasets import ViewDataset
+from ..data.decoding import choose_decoder
+from ..model.model_spec import ModelSpec, backbone
 
 
 def check_cacheable(config: Config) -> None:

@@ -12,10 +12,10 @@ from typing import Any
 import av
 import torch
 
+from ..core.errors import DecodeError, first_line
 from .decoding import Decoder
-from .errors import DecodeError, first_line
 from .manifest import VideoRecord
-from .sources import InMemoryVideo, ShardMember
+from .storage import InMemoryVideo, ShardMember
 
 
 def decode_clip(decode: Decoder, path: Path, indices: list[int], fps: float) -> torch.Tensor:

@@ -35,11 +35,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .clips import decode_clip
-from .decoding import Decoding
-from .model_spec import ModelSpec
-from .preprocessing import MultiCropTransform, clip_frame_indices, exact_fps
-from .manifest import probe_video
+from ..data.clips import decode_clip
+from ..data.decoding import Decoding
+from ..data.manifest import probe_video
+from ..data.preprocessing import MultiCropTransform, clip_frame_indices, exact_fps
+from ..model.model_spec import ModelSpec
 
 # nats a change of label costs: two windows at 0.95 against 0.05 (2 x 2.94) pay for a short scene's two
 # changes (2 x 2.5); one window, even at 0.99 against 0.01 (4.6), or a few at 0.6 against 0.4, do not

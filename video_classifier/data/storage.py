@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 
 import fsspec
 
-from .errors import UserError
+from ..core.errors import UserError
 
 # <shard>.tar:<offset of the member's data>:<its size>:<member name>
 SHARD_MEMBER = re.compile(r"^(?P<shard>[^/:]+\.tar):(?P<offset>\d+):(?P<size>\d+):(?P<name>.+)$")

@@ -17,17 +17,17 @@ from typing import Any
 
 from transformers.utils import logging as transformers_logging
 
-from .config import Config
-from .data import ViewDataset
-from .decoding import announce, choose_decoder, torchcodec_problem
-from .errors import DecodeError, UserError, first_line
-from .model_spec import ModelSpec
-from .modeling import load_trained
+from ..core.config import Config
+from ..core.errors import DecodeError, UserError, first_line
+from ..data.datasets import ViewDataset
+from ..data.decoding import announce, choose_decoder, torchcodec_problem
+from ..data.manifest import VideoRecord, probe_video
+from ..data.user_videos import VIDEO_SUFFIXES
+from ..engine.scoring import video_scores
+from ..model.model_spec import ModelSpec
+from ..model.modeling import load_trained
 from .onnx_export import load_onnx
-from .manifest import VideoRecord, probe_video
-from .scoring import video_scores
 from .timeline import SWITCH_COST, timeline, write_timeline
-from .user_videos import VIDEO_SUFFIXES
 
 PIPELINE_NOTE = (
     "note: --mode pipeline samples num_frames frames evenly over the whole video (transformers' video "

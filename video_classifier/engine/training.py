@@ -19,19 +19,19 @@ from transformers import EvalPrediction, Trainer, TrainerCallback, TrainingArgum
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging as transformers_logging
 
-from .config import Config, TrainConfig, save_config
-from .clips import DecodeFailures
-from .data import build_datasets, pipeline_stride, streams_training
+from ..core.config import Config, TrainConfig, save_config
+from ..core.errors import UserError
+from ..core.task import TASKS, MultiLabel, SingleLabel, Task, class_counts
+from ..data.clips import DecodeFailures
+from ..data.datasets import build_datasets, pipeline_stride, streams_training
+from ..data.manifest import copy_labels, load_prepared, prepared_task
+from ..data.streaming import per_process_loader
+from ..model.model_spec import ModelSpec, backbone, describe, layer_depths, record_in_config, save_image_processor
+from ..model.modeling import ensure_tiny_checkpoint, load_for_training, load_processor
+from ..model.trainable import ADAPTER, describe_trainable, load_adapter, make_trainable, save_merged
 from .evaluation import evaluate_model, plot_training
 from .features import cached_backbone, check_cacheable, feature_datasets
 from .model_card import CARD, write_model_card
-from .errors import UserError
-from .model_spec import ModelSpec, backbone, describe, layer_depths, record_in_config, save_image_processor
-from .modeling import ensure_tiny_checkpoint, load_for_training, load_processor
-from .manifest import copy_labels, load_prepared, prepared_task
-from .task import TASKS, MultiLabel, SingleLabel, Task, class_counts
-from .streaming import per_process_loader
-from .trainable import ADAPTER, describe_trainable, load_adapter, make_trainable, save_merged
 
 METRICS = "metrics.json"  # the final evaluation of val and test
 RESOLVED_CONFIG = "config.yaml"

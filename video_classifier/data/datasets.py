@@ -19,17 +19,17 @@ import numpy as np
 import torch
 from pytorchvideo.data import LabeledVideoDataset, make_clip_sampler
 
+from ..core.config import DataConfig
+from ..core.errors import DecodeError, UserError
+from ..core.task import SingleLabel, Task
 from .clips import DecodeFailures, decode_clip, in_memory
-from .config import DataConfig
 from .decoding import Decoder, announce, choose_decoder
-from .errors import DecodeError, UserError
 from .hf_source import HfStreamClipDataset
 from .manifest import VideoRecord
 from .preprocessing import ClipTransform, MultiCropTransform, PreprocessSpec, spread_clip_starts, uniform_clip_starts
 from .records import RecordTable
 from .shards import ShardClipDataset, describe_shards
-from .sources import ShardMember, video_source
-from .task import SingleLabel, Task
+from .storage import ShardMember, video_source
 
 
 class ClipItems:

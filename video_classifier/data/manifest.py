@@ -10,10 +10,10 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..core.errors import DecodeError, UserError
+from ..core.task import MultiLabel, SingleLabel, split_labels
 from .decoding import probe_header
-from .errors import DecodeError, UserError
-from .sources import is_url, read_bytes
-from .task import MultiLabel, SingleLabel, split_labels
+from .storage import is_url, read_bytes
 
 MANIFEST = "manifest.csv"
 LABELS = "labels.json"

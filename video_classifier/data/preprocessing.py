@@ -33,7 +33,6 @@ from torchvision.transforms import InterpolationMode, v2
 from torchvision.transforms.v2 import functional as F
 
 
-
 @dataclass(frozen=True)
 class PreprocessSpec:
     num_frames: int  # frames the model takes per clip

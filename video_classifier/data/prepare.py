@@ -17,9 +17,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ..core.config import DataConfig
+from ..core.errors import UserError
 from . import synthetic, user_videos
-from .config import DataConfig
-from .errors import UserError
 from .hf_source import dataset_videos, write_stream
 from .manifest import MANIFEST, SOURCE_RECORD, VideoRecord, probe_video, write_labels, write_manifest
 from .shards import describe_shards

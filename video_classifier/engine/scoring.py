@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .data import ClipDataset, ViewDataset, collate_views
-from .model_spec import ModelSpec
+from ..data.datasets import ClipDataset, ViewDataset, collate_views
+from ..model.model_spec import ModelSpec
 
 
 @torch.inference_mode()

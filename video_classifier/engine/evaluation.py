@@ -26,16 +26,16 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from .config import Config  # noqa: E402
-from .clips import DecodeFailures  # noqa: E402
-from .data import ClipDataset, ViewDataset  # noqa: E402
-from .decoding import announce, choose_decoder, decode_pyav, torchcodec_problem  # noqa: E402
-from .errors import UserError, first_line  # noqa: E402
-from .model_spec import ModelSpec  # noqa: E402
+from ..core.config import Config  # noqa: E402
+from ..core.errors import UserError, first_line  # noqa: E402
+from ..core.task import SingleLabel, Task  # noqa: E402
+from ..data.clips import DecodeFailures  # noqa: E402
+from ..data.datasets import ClipDataset, ViewDataset  # noqa: E402
+from ..data.decoding import announce, choose_decoder, decode_pyav, torchcodec_problem  # noqa: E402
+from ..data.manifest import VideoRecord  # noqa: E402
+from ..data.storage import video_source  # noqa: E402
+from ..model.model_spec import ModelSpec  # noqa: E402
 from .scoring import clip_scores, video_scores  # noqa: E402
-from .sources import video_source  # noqa: E402
-from .manifest import VideoRecord  # noqa: E402
-from .task import SingleLabel, Task  # noqa: E402
 
 
 def plot_confusion(matrix: list[list[int]], class_names: list[str], title: str, path: Path) -> None:

@@ -32,16 +32,16 @@ import fsspec
 import torch
 from tqdm.auto import tqdm
 
+from ..core.config import DataConfig, HfDatasetConfig
+from ..core.errors import DecodeError, UserError, first_line
+from ..core.task import SingleLabel, Task
 from . import user_videos
-from .config import DataConfig, HfDatasetConfig
 from .clips import DecodeFailures
 from .decoding import Decoder, probe_header
-from .errors import DecodeError, UserError, first_line
 from .manifest import VideoRecord
 from .preprocessing import PreprocessSpec
+from .storage import ARROW_ROW, InMemoryVideo, arrow_row, arrow_table, is_url
 from .streaming import ClipStream
-from .sources import ARROW_ROW, InMemoryVideo, arrow_row, arrow_table, is_url
-from .task import SingleLabel, Task
 
 STREAM = "stream.json"  # in data.root: the streamed dataset at its pinned commit
 

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import SyntheticConfig
-from .task import join_labels
+from ..core.config import SyntheticConfig
+from ..core.task import join_labels
 
 _H = 0.5**0.5
 # class name -> the camera's direction of motion (x right, y down), unit length

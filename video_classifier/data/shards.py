@@ -6,7 +6,7 @@ split, and the path it was prepared from), members of one video next to each oth
 reads them. A shard closes before it would pass `--shard-mb` megabytes (a video bigger than that
 gets a shard to itself). Beside the shards: `index.json` (the videos per split and per shard),
 `labels.json`, and `manifest.csv`, whose paths name each video's byte range in its shard
-(`<shard>:<offset>:<size>:<member>`, sources.py). The folder can be copied anywhere fsspec reads
+(`<shard>:<offset>:<size>:<member>`, storage.py). The folder can be copied anywhere fsspec reads
 (`data.root`: a folder, `file://`, `http(s)://`, `hf://`, `s3://`).
 
 With `data.source: shards`:
@@ -42,14 +42,14 @@ from typing import Any, Iterator
 import torch
 from tqdm.auto import tqdm
 
+from ..core.errors import UserError, first_line
+from ..core.task import SingleLabel, Task, split_labels
 from .clips import DecodeFailures
 from .decoding import Decoder, probe_header
-from .errors import UserError, first_line
 from .manifest import LABELS, VideoRecord, load_prepared, prepared_task, write_manifest
 from .preprocessing import PreprocessSpec
-from .sources import SHARD_MEMBER, InMemoryVideo, join, open_stream, read_bytes, video_source
+from .storage import SHARD_MEMBER, InMemoryVideo, join, open_stream, read_bytes, video_source
 from .streaming import ClipStream
-from .task import SingleLabel, Task, split_labels
 from .user_videos import SPLITS, file_name
 
 INDEX = "index.json"
@@ -166,7 +166,7 @@ def read_index(root: str | Path) -> dict[str, Any]:
 def describe_shards(root: str | Path) -> str:
     """One line on the shards at `root`, after checking that the index and the first shard of each split read."""
     index = read_index(root)
-    for split, entry in index["splits"].items():
+    for entry in index["splits"].values():
         if entry["shards"]:
             check_tar(str(join(root, next(iter(entry["shards"])))))
     return f"shards at {root}: " + ", ".join(f"{v['videos']} {s} videos in {len(v['shards'])} shards"

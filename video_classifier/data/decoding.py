@@ -21,7 +21,7 @@ both decoders, and a constant-rate video gives exactly its frame `index`. A vide
 that does not decode raises DecodeError, naming the file.
 
 A video is a path, or an object that opens as a binary file (`open()`; its `str()` names it): a
-shard member held in memory, a remote file read by byte ranges (sources.py). Both decoders read
+shard member held in memory, a remote file read by byte ranges (storage.py). Both decoders read
 such a file object as they read a path.
 """
 
@@ -39,7 +39,7 @@ import av
 import numpy as np
 import torch
 
-from .errors import DecodeError, UserError, first_line
+from ..core.errors import DecodeError, UserError, first_line
 
 # (path, indices, average frame rate or None: read from the file) -> (T, C, H, W) uint8
 Decoder = Callable[..., torch.Tensor]

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .config import LoraOptions, TrainConfig
-from .errors import UserError
+from ..core.config import LoraOptions, TrainConfig
+from ..core.errors import UserError
 from .model_spec import LORA_TARGETS, backbone, head_modules
 
 ADAPTER = "adapter"  # the LoRA adapter's folder inside the output folder

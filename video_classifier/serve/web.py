@@ -25,22 +25,23 @@ from typing import Any
 import torch
 from transformers.utils import logging as transformers_logging
 
-from .config import Config
-from .data import ViewDataset
-from .decoding import Decoding, announce, choose_decoder
-from .errors import DecodeError, UserError, first_line
+from ..core.config import Config
+from ..core.errors import DecodeError, UserError, first_line
+from ..data.datasets import ViewDataset
+from ..data.decoding import Decoding, announce, choose_decoder
+from ..data.manifest import load_prepared
+from ..engine.scoring import video_scores
+from ..model.model_spec import ModelSpec
 from .inference import load_model, video_records
-from .model_spec import ModelSpec
-from .manifest import load_prepared
-from .scoring import video_scores
 from .timeline import SWITCH_COST, timeline, write_timeline
 
 MAX_UPLOAD_MB = 200  # a 10-minute 1080p phone video is about 130 MB; the server refuses larger uploads
 TIMELINE_CLIPS = 4  # a video at least this many clips long is long enough for a timeline to say more
 EXAMPLES = 12  # test videos offered on the page at most, one per class first
 
-REPO = Path(__file__).resolve().parents[1]
-REQUIREMENTS_NOT_SERVED = ("gradio", "pytest", "selenium")  # a Space's sdk_version brings gradio
+REPO = Path(__file__).resolve().parents[2]
+# a Space's sdk_version brings gradio; the others test and check the code
+REQUIREMENTS_NOT_SERVED = ("gradio", "pytest", "import-linter", "ruff", "selenium")
 
 
 @dataclass
@@ -241,15 +242,15 @@ def serve(page: Any, host: str | None = None, port: int | None = None, block: bo
     return page
 
 
-SPACE_APP = '''"""A Hugging Face Space: {model} behind the video classifier's web page (video_classifier/web.py).
+SPACE_APP = '''"""A Hugging Face Space: {model} behind the video classifier's web page (video_classifier/serve/web.py).
 
 Written by `python app.py --model {source} --space DIR`; `python app.py` serves it here as on the Space.
 """
 
 from pathlib import Path
 
-from video_classifier.config import load_config
-from video_classifier.web import build_page, load_demo, serve
+from video_classifier.core.config import load_config
+from video_classifier.serve.web import build_page, load_demo, serve
 
 HERE = Path(__file__).resolve().parent
 MODEL = {model_expr}

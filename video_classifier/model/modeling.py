@@ -7,11 +7,11 @@ from typing import Any
 
 from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification, AutoVideoProcessor
 
-from .config import ModelConfig, TrainConfig
-from .errors import UserError, first_line
+from ..core.config import ModelConfig, TrainConfig
+from ..core.errors import UserError, first_line
+from ..core.task import SingleLabel, Task
 from .heads import AttentiveProbeConfig, attentive_probe
 from .model_spec import ATTENTIVE_HEADS, ModelSpec, describe, fine_tuning_overrides, tiny_model, trained_stride
-from .task import SingleLabel, Task
 
 
 def ensure_tiny_checkpoint(config: ModelConfig, seed: int, quiet: bool = False) -> None:

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from transformers import AutoConfig
 
-from .errors import UserError, first_line
-from .model_spec import ModelSpec, describe, trained_stride
-from .modeling import load_processor
+from ..core.errors import UserError, first_line
+from ..model.model_spec import ModelSpec, describe, trained_stride
+from ..model.modeling import load_processor
 
 ONNX_FILE = "model.onnx"
 PARITY_FILE = "parity.json"

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .config import Config
+from ..core.config import Config
 
 CARD = "README.md"
 # metrics.json key -> the metric's short name (the Hub's model-index) and what it is (the card's table)

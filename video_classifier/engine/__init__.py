@@ -1,0 +1,3 @@
+"""Training and evaluation: `training` (the Trainer run), `evaluation` (multi-view metrics and plots),
+`scoring` (the loops that score videos and clips, shared with inference), `features` (the cached
+backbone features of a probe) and `model_card` (the output folder's README.md)."""
