@@ -24,11 +24,10 @@ from ..core.errors import DecodeError, UserError
 from ..core.task import SingleLabel, Task
 from .clips import DecodeFailures, decode_clip, in_memory
 from .decoding import Decoder, announce, choose_decoder
-from .hf_source import HfStreamClipDataset
 from .manifest import VideoRecord
 from .preprocessing import ClipTransform, MultiCropTransform, PreprocessSpec, spread_clip_starts, uniform_clip_starts
 from .records import RecordTable
-from .shards import ShardClipDataset, describe_shards
+from .sources import source_of
 from .storage import ShardMember, video_source
 
 
@@ -234,25 +233,18 @@ def build_datasets(data: DataConfig, splits: dict[str, list[VideoRecord]], label
     datasets = {s: ClipDataset(rows, data.root, label2id, spec, train=s == "train", decoder=decoding.decode,
                                max_stride=max_stride, failures=failures, task=task)
                 for s, rows in splits.items()}
-    if streams_training(data) and max_stride and max_stride > spec.sample_rate and "train" in splits:
-        raise UserError(f"train.max_stride (temporal-scale jitter) is not offered for a stream ({data.source}): "
+    source = source_of(data)
+    if source.streams(data) and max_stride and max_stride > spec.sample_rate and "train" in splits:
+        raise UserError(f"train.max_stride (temporal-scale jitter) is not offered for a stream ({source.name}): "
                         "set train.max_stride: null")
-    if data.source == "shards" and "train" in splits:  # training streams; evaluation reads byte ranges
-        describe_shards(data.root)  # the index and a shard per split read: one line naming one that does not
-        datasets["train"] = ShardClipDataset(data.root, splits["train"], label2id, spec, train=True,
-                                             decoder=decoding.decode, shuffle_buffer=data.shuffle_buffer,
-                                             failures=failures, task=task)
-        return datasets, (f"ShardClipDataset streaming {len(datasets['train'].shards)} training shards from "
-                          f"{data.root} (shuffle buffer {data.shuffle_buffer} videos), {decoding.describe()}")
-    if streams_training(data) and "train" in splits:  # training streams through `datasets`; evaluation as above
-        datasets["train"] = HfStreamClipDataset(data.root, splits["train"], label2id, spec, train=True,
-                                                decoder=decoding.decode, shuffle_buffer=data.shuffle_buffer,
-                                                failures=failures, task=task)
-        return datasets, f"{datasets['train'].describe()}, {decoding.describe()}"
+    if source.streams(data) and "train" in splits:  # training streams; evaluation as above, map-style
+        datasets["train"], how = source.training_stream(data, splits["train"], label2id, spec, decoding, failures,
+                                                        task)
+        return datasets, how
     return datasets, f"native ClipDataset, {decoding.describe()}, only the sampled frames decoded"
 
 
 def streams_training(data: DataConfig) -> bool:
     """Whether training reads a stream (shards, or a dataset streamed through `datasets`): no length, no
     sampler, no per-video index."""
-    return data.source == "shards" or (data.source == "hf_dataset" and data.hf_dataset.streaming)
+    return source_of(data).streams(data)

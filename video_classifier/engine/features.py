@@ -26,6 +26,7 @@ from ..core.config import Config
 from ..core.errors import UserError
 from ..data.datasets import ViewDataset
 from ..data.decoding import choose_decoder
+from ..data.sources import source_of
 from ..model.model_spec import ModelSpec, backbone
 
 
@@ -39,7 +40,7 @@ def check_cacheable(config: Config) -> None:
         ("train.max_stride", train.max_stride is not None, "null"),
         ("train.mixup_alpha / cutmix_alpha", train.mixup_alpha > 0 or train.cutmix_alpha > 0, "0 both"),
         ("data.backend", config.data.backend != "native", "native"),
-        ("data.hf_dataset.streaming", config.data.source == "hf_dataset" and config.data.hf_dataset.streaming,
+        ("data.hf_dataset.streaming", not source_of(config.data).probes_training_videos(config.data),
          "false (a streamed train split is read as it streams, not once ahead)"),
     ]
     for key, bad, fix in problems:

@@ -17,6 +17,7 @@ import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..core.config import Config
+from ..data.sources import source_of
 
 CARD = "README.md"
 # metrics.json key -> the metric's short name (the Hub's model-index) and what it is (the card's table)
@@ -46,8 +47,9 @@ def model_card(config: Config, metrics: dict[str, Any], model_type: str, num_fra
     """The card of a finished run: `metrics` as metrics.json holds them."""
     name = (config.train.hub_model_id or out.name).split("/")[-1]
     base = _hub_id(config.model.checkpoint)
-    dataset = config.data.hub_repo if config.data.source == "hub" else None
-    dataset_name = dataset or f"{config.data.source} videos ({Path(config.data.root).name})"
+    source = source_of(config.data)
+    dataset = source.hub_dataset(config.data)
+    dataset_name = dataset or f"{source.name} videos ({Path(config.data.root).name})"
     test = metrics.get("test", {})
     views = test.get("views", "multi-view")
     multi_label = "mAP" in test
