@@ -14,11 +14,11 @@ from pathlib import Path
 from video_classifier.core.cli import add_view_args, config_parser, config_path, view_overrides
 from video_classifier.core.config import load_config
 from video_classifier.core.errors import UserError, exit_on_user_error
+from video_classifier.core.run_folder import FAILURES
 from video_classifier.data.clips import DecodeFailures
 from video_classifier.data.manifest import load_prepared
 from video_classifier.data.user_videos import SPLITS
 from video_classifier.engine.evaluation import evaluate_model
-from video_classifier.engine.training import FAILURES
 from video_classifier.model.modeling import load_trained
 
 

@@ -16,6 +16,7 @@ import torch
 from video_classifier.core.cli import config_parser, config_path
 from video_classifier.core.config import load_config
 from video_classifier.core.errors import UserError, exit_on_user_error
+from video_classifier.core.run_folder import EXPORT, ONNX_FILE
 from video_classifier.data.datasets import ViewDataset
 from video_classifier.data.decoding import choose_decoder
 from video_classifier.data.manifest import load_prepared
@@ -41,9 +42,9 @@ def main(argv: list[str] | None = None) -> None:
     views = ViewDataset(test, config.data.root, label2id, spec.preprocess, 1, 1,
                         choose_decoder(config.data.decoder).decode)
     clips = torch.cat([views[i]["views"] for i in range(len(views))])  # (N, T, C, H, W), real clips
-    out = Path(args.out) if args.out else folder / "onnx"
+    out = Path(args.out) if args.out else folder / EXPORT
     record = export_onnx(model, spec, folder, clips, out, args.atol)
-    print(f"exported {spec.model_type} to {out / 'model.onnx'}; parity on {record['clips']} real clips at batch "
+    print(f"exported {spec.model_type} to {out / ONNX_FILE}; parity on {record['clips']} real clips at batch "
           f"sizes {record['batch_sizes']}: max |logit difference| {record['max_abs_logit_difference']:.2e} "
           f"<= {args.atol:.0e}")
 

@@ -17,7 +17,7 @@ from video_classifier.data.decoding import decode_pyav
 from video_classifier.data.manifest import load_prepared
 from video_classifier.data.preprocessing import PreprocessSpec
 from video_classifier.engine.scoring import video_scores
-from video_classifier.engine.training import VideoTrainer
+from video_classifier.engine.trainer import VideoTrainer
 from video_classifier.model.model_spec import ModelSpec
 
 SPEC = PreprocessSpec(num_frames=4, sample_rate=2, resize_shortest_edge=32, crop_size=(32, 32),

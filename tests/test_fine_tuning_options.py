@@ -18,7 +18,7 @@ from video_classifier.core.errors import UserError
 from video_classifier.data.datasets import ClipDataset, build_datasets, pipeline_stride
 from video_classifier.data.manifest import VideoRecord
 from video_classifier.data.preprocessing import Normalize, PreprocessSpec
-from video_classifier.engine.training import VideoTrainer
+from video_classifier.engine.trainer import VideoTrainer
 from video_classifier.model.model_spec import ModelSpec, fine_tuning_overrides, layer_depths
 
 SPEC = PreprocessSpec(num_frames=4, sample_rate=2, resize_shortest_edge=32, crop_size=(32, 32),

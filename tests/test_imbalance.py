@@ -14,7 +14,7 @@ from conftest import run_main, tiny_config_dict, write_config
 from video_classifier.core.config import SyntheticConfig
 from video_classifier.core.task import SingleLabel
 from video_classifier.data.synthetic import CLASSES, plan
-from video_classifier.engine.training import BalancedSampler, VideoTrainer, sample_weights
+from video_classifier.engine.trainer import BalancedSampler, VideoTrainer, sample_weights
 
 
 def test_weighted_loss_is_torchs_weighted_cross_entropy():

@@ -8,7 +8,7 @@ from conftest import tiny_config_dict, write_config
 
 import train as train_script
 from video_classifier.core.errors import UserError
-from video_classifier.engine.training import MARKER, clear_output_dir
+from video_classifier.core.run_folder import MARKER, clear_output_dir
 
 
 def test_an_unmarked_folder_is_refused_and_left_as_it_was(tmp_path):

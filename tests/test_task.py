@@ -154,7 +154,7 @@ def multi_label_trainer(tmp_path, class_weights: torch.Tensor | None):
                      PreprocessSpec(2, 1, 32, (32, 32), (0.5,) * 3, (0.5,) * 3), {0: "a", 1: "b", 2: "c"},
                      MultiLabel())
     args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
-    from video_classifier.engine.training import VideoTrainer
+    from video_classifier.engine.trainer import VideoTrainer
 
     return model, spec, VideoTrainer(model=model, args=args, spec=spec, train_options=TrainConfig(),
                                      class_weights=class_weights)

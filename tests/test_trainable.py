@@ -18,10 +18,11 @@ from conftest import run_main, tiny_config_dict, write_config
 from safetensors.torch import load_file
 
 from video_classifier.core.config import LoraOptions, TinyModelConfig, TrainConfig
+from video_classifier.core.run_folder import ADAPTER
 from video_classifier.data.decoding import torchcodec_problem
 from video_classifier.model.model_spec import ARCHITECTURES, LORA_TARGETS, head_modules, tiny_model
 from video_classifier.model.modeling import load_for_training
-from video_classifier.model.trainable import ADAPTER, add_lora, parameter_counts
+from video_classifier.model.trainable import add_lora, parameter_counts
 
 TINY = dict(image_size=32, patch_size=8, num_frames=4, hidden_size=32, num_attention_heads=2, num_hidden_layers=2,
             intermediate_size=64)

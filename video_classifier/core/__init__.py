@@ -1,2 +1,3 @@
 """The bottom layer: the typed config (`config`), the one user-facing error (`errors`), what a label means
-(`task`: scores, loss, metrics) and the command-line pieces the scripts share (`cli`)."""
+(`task`: scores, loss, metrics), the command-line pieces the scripts share (`cli`) and the run folder's
+names and rules (`run_folder`)."""

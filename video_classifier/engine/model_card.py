@@ -17,9 +17,9 @@ import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..core.config import Config
+from ..core.run_folder import CARD
 from ..data.sources import source_of
 
-CARD = "README.md"
 # metrics.json key -> the metric's short name (the Hub's model-index) and what it is (the card's table)
 ACCURACIES = (
     ("top1", "top-1, {views}", "{views}, softmax averaged (as the VideoMAE paper tests)"),
@@ -51,9 +51,9 @@ def model_card(config: Config, metrics: dict[str, Any], model_type: str, num_fra
     dataset = source.hub_dataset(config.data)
     dataset_name = dataset or f"{source.name} videos ({Path(config.data.root).name})"
     test = metrics.get("test", {})
-    views = test.get("views", "multi-view")
     multi_label = "mAP" in test
     table, metric = (MEAN_APS, "mAP") if multi_label else (ACCURACIES, "accuracy")
+    views = test.get("views", "multi-view")
     results = [
         EvalResult(task_type="video-classification", task_name="Video Classification",
                    dataset_type=dataset or "local", dataset_name=dataset_name, dataset_split="test",
@@ -66,16 +66,23 @@ def model_card(config: Config, metrics: dict[str, Any], model_type: str, num_fra
         tags=["video-classification", model_type] + (["multi-label-classification"] if multi_label else []),
         model_name=name, eval_results=results or None,
     )
-    stride = config.data.sample_rate
+    base_link = f"[{base}](https://huggingface.co/{base})" if base else config.model.checkpoint
+    data_link = f"[{dataset}](https://huggingface.co/datasets/{dataset})" if dataset else dataset_name
     lines = [
         f"# {name}",
         "",
-        f"A video classifier fine-tuned from {f'[{base}](https://huggingface.co/{base})' if base else config.model.checkpoint}"
-        f" on {f'[{dataset}](https://huggingface.co/datasets/{dataset})' if dataset else dataset_name}: "
-        f"{len(test.get('per_class', {}))} classes"
+        f"A video classifier fine-tuned from {base_link} on {data_link}: {len(test.get('per_class', {}))} classes"
         + (" (multi-label: any number per video, each with its own sigmoid score and threshold)" if multi_label else "")
-        + f", clips of {num_frames} frames taken every {stride} frames.",
+        + f", clips of {num_frames} frames taken every {config.data.sample_rate} frames.",
         "",
+    ]
+    lines += _metric_table(metrics, table, views, multi_label) + _how_to_use(config, out, num_frames)
+    lines += _per_class(test, multi_label) + _training(config)
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
+
+
+def _metric_table(metrics: dict[str, Any], table: tuple, views: str, multi_label: bool) -> list[str]:
+    lines = [
         "## Mean average precision" if multi_label else "## Accuracy",
         "",
         "| split | " + " | ".join(long.format(views=views) for _, _, long in table) + " |",
@@ -86,7 +93,12 @@ def model_card(config: Config, metrics: dict[str, Any], model_type: str, num_fra
             m = metrics[split]
             cells = [f"{m[key]:.3f}" if m.get(key) is not None else "not measured" for key, _, _ in table]
             lines.append(f"| {split} ({m['videos']} videos) | " + " | ".join(cells) + " |")
-    lines += [
+    return lines
+
+
+def _how_to_use(config: Config, out: Path, num_frames: int) -> list[str]:
+    stride = config.data.sample_rate
+    return [
         "",
         "## How to use",
         "",
@@ -108,20 +120,27 @@ def model_card(config: Config, metrics: dict[str, Any], model_type: str, num_fra
         "```",
         "",
     ]
-    if test.get("per_class") and multi_label:
-        lines += ["## Per class (test)", "", "Thresholds chosen on val (config.json `label_thresholds`); "
-                  "infer.py shows the labels whose score reaches theirs.", "",
-                  "| class | AP | threshold | precision | recall | F1 | videos |", "|---|---|---|---|---|---|---|"]
+
+
+def _per_class(test: dict[str, Any], multi_label: bool) -> list[str]:
+    if not test.get("per_class"):
+        return []
+    if multi_label:
+        lines = ["## Per class (test)", "", "Thresholds chosen on val (config.json `label_thresholds`); "
+                 "infer.py shows the labels whose score reaches theirs.", "",
+                 "| class | AP | threshold | precision | recall | F1 | videos |", "|---|---|---|---|---|---|---|"]
         lines += [f"| {label} | {'n/a' if c['ap'] is None else format(c['ap'], '.3f')} | {c['threshold']:.3f} | "
                   f"{c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |"
                   for label, c in test["per_class"].items()]
-        lines += ["", "![per-class AP and F1 of the test split](per_class_test.png)", ""]
-    elif test.get("per_class"):
-        lines += ["## Per class (test)", "", "| class | precision | recall | F1 | videos |", "|---|---|---|---|---|"]
-        lines += [f"| {label} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |"
-                  for label, c in test["per_class"].items()]
-        lines += ["", "![confusion matrix of the test split](confusion_test.png)", ""]
-    lines += [
+        return lines + ["", "![per-class AP and F1 of the test split](per_class_test.png)", ""]
+    lines = ["## Per class (test)", "", "| class | precision | recall | F1 | videos |", "|---|---|---|---|---|"]
+    lines += [f"| {label} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |"
+              for label, c in test["per_class"].items()]
+    return lines + ["", "![confusion matrix of the test split](confusion_test.png)", ""]
+
+
+def _training(config: Config) -> list[str]:
+    return [
         "## Training",
         "",
         "The run's resolved config (`config.yaml` in this repository):",
@@ -138,7 +157,6 @@ def model_card(config: Config, metrics: dict[str, Any], model_type: str, num_fra
         "```",
         "",
     ]
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
 
 
 def write_model_card(config: Config, metrics: dict[str, Any], model_type: str, num_frames: int, out: Path) -> Path:

@@ -14,9 +14,8 @@ from typing import Any
 
 from ..core.config import LoraOptions, TrainConfig
 from ..core.errors import UserError
+from ..core.run_folder import ADAPTER
 from .model_spec import LORA_TARGETS, backbone, head_modules
-
-ADAPTER = "adapter"  # the LoRA adapter's folder inside the output folder
 
 
 def parameter_counts(model: Any) -> tuple[int, int]:

@@ -24,11 +24,10 @@ import torch
 from transformers import AutoConfig
 
 from ..core.errors import UserError, first_line
+from ..core.run_folder import ONNX_FILE, PARITY_FILE
 from ..model.model_spec import ModelSpec, describe, trained_stride
 from ..model.modeling import load_processor
 
-ONNX_FILE = "model.onnx"
-PARITY_FILE = "parity.json"
 SIDE_FILES = ("config.json", "preprocessor_config.json", "video_preprocessor_config.json", "labels.json")
 
 

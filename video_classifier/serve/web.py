@@ -27,6 +27,7 @@ from transformers.utils import logging as transformers_logging
 
 from ..core.config import Config
 from ..core.errors import DecodeError, UserError, first_line
+from ..core.run_folder import METRICS
 from ..data.datasets import ViewDataset
 from ..data.decoding import Decoding, announce, choose_decoder
 from ..data.manifest import load_prepared
@@ -155,14 +156,14 @@ def run_metrics(model_ref: str) -> dict[str, Any]:
     folder = Path(model_ref)
     if folder.is_dir():
         for candidate in (folder, folder.parent) if (folder / "model.onnx").is_file() else (folder,):
-            if (candidate / "metrics.json").is_file():
-                return json.loads((candidate / "metrics.json").read_text())
+            if (candidate / METRICS).is_file():
+                return json.loads((candidate / METRICS).read_text())
         return {}
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
     try:
-        return json.loads(Path(hf_hub_download(model_ref, "metrics.json")).read_text())
+        return json.loads(Path(hf_hub_download(model_ref, METRICS)).read_text())
     except (OSError, EntryNotFoundError):  # not pushed, or the Hub out of reach: the card says it is unknown
         return {}
 
@@ -295,7 +296,7 @@ def write_space(model_folder: str, config_file: str, config: Config, out: Path, 
         for f in folder.iterdir():
             if f.is_file():  # checkpoint-*, runs/ and onnx/ are subfolders: left out
                 shutil.copy2(f, out / "model" / f.name)
-        metrics = folder.parent / "metrics.json"  # an export's test metrics are its run's, one folder up
+        metrics = folder.parent / METRICS  # an export's test metrics are its run's, one folder up
         if (folder / "model.onnx").is_file() and metrics.is_file() and not (out / "model" / metrics.name).exists():
             shutil.copy2(metrics, out / "model" / metrics.name)
     for video in example_videos(config):
