@@ -1,9 +1,13 @@
+import re
 
 import pytest
 from conftest import REPO, write_config
 
+import prepare_data
+import train
 from video_classifier.core.config import load_config
 from video_classifier.core.errors import UserError
+from video_classifier.data.sources import source_of
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "configs/demo.yaml"])
@@ -30,7 +34,6 @@ def test_real_recipe_is_the_guides():
         ({"train": {"batch_size": 0}}, "train.batch_size = 0: must be > 0"),
         ({"train": {"epochs": True}}, "train.epochs = True: expected int"),
         ({"data": {"source": "ftp"}}, "data.source = 'ftp': must be one of 'hub' | 'archive' | 'synthetic'"),
-        ({"data": {"source": "archive"}}, "data.archive is empty"),
         ({"data": {"synthetic": {"width": 65}}}, "data.synthetic.width = 65: must be an even number"),
         ({"train": {"min_scale": 0.5}}, "train.min_scale = 0.5: must be >= 1"),
         ({"model": {"tiny_init": {"image_size": 60}}}, "model.tiny_init.image_size must be a multiple of patch_size"),
@@ -45,6 +48,34 @@ def test_bad_values_name_the_key(tmp_path, data, message):
         load_config(write_config(tmp_path / "c.yaml", data))
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"source": "archive"}, "data.archive is empty: source 'archive' needs the path of a .tar.gz"),
+        ({"source": "folder"}, "data.videos is empty: source 'folder' needs a folder"),
+        ({"source": "hf_dataset"}, "data.hf_dataset is not set: source 'hf_dataset' needs data.hf_dataset.path"),
+        ({"source": "shards", "backend": "pytorchvideo"}, "a stream (data.source: shards), which trains through the "
+                                                          "native backend; set backend: native"),
+        ({"source": "hf_dataset", "backend": "pytorchvideo", "hf_dataset": {"path": "a/b", "streaming": True,
+                                                                             "splits": {"train": "train"}}},
+         "a stream (data.hf_dataset.streaming), which trains through the native backend"),
+    ],
+)
+def test_each_source_refuses_its_own_missing_settings_before_anything_runs(tmp_path, capsys, data, message):
+    """The source checks its block (data/sources/): prepare_data.py and train.py stop with its one line
+    before reading or writing anything."""
+    path = write_config(tmp_path / "c.yaml", {"data": {"root": str(tmp_path / "data"), **data},
+                                             "train": {"output_dir": str(tmp_path / "run")}})
+    with pytest.raises(UserError, match=re.escape(message)):
+        source_of(load_config(path).data)
+    for script in (prepare_data, train):
+        with pytest.raises(SystemExit):
+            script.main(["--config", str(path)])
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]  # nothing prepared, no run folder
 
 
 def test_defaults_and_types(tmp_path):

@@ -140,14 +140,6 @@ class DataConfig:
     hf_dataset: Optional[HfDatasetConfig] = None  # source: hf_dataset
 
     def validate(self, prefix: str) -> None:
-        if self.source == "hf_dataset" and self.hf_dataset is None:
-            raise UserError(f"{prefix}.hf_dataset is not set: source 'hf_dataset' needs {prefix}.hf_dataset.path "
-                            "(a Hub dataset id or a local folder)")
-        if self.source == "archive" and not self.archive:
-            raise UserError(f"{prefix}.archive is empty: source 'archive' needs the path of a .tar.gz")
-        if self.source == "folder" and not self.videos:
-            raise UserError(f"{prefix}.videos is empty: source 'folder' needs a folder <Class>/<video> or a "
-                            ".csv/.jsonl list")
         if len(self.split_fractions) != 3 or min(self.split_fractions) < 0 or self.split_fractions[0] <= 0:
             raise UserError(f"{prefix}.split_fractions = {self.split_fractions}: give [train, val, test], "
                             "each >= 0 and train > 0")
@@ -158,10 +150,6 @@ class DataConfig:
         _positive(self, prefix, "sample_rate", "prefetch_factor")
         if self.shuffle_buffer < 0:
             raise UserError(f"{prefix}.shuffle_buffer = {self.shuffle_buffer}: must be >= 0 (0: no shuffling)")
-        streamed = self.source == "hf_dataset" and self.hf_dataset.streaming
-        if (self.source == "shards" or streamed) and self.backend != "native":
-            raise UserError(f"{prefix}.backend: a stream ({'data.hf_dataset.streaming' if streamed else 'source shards'}) "
-                            "trains through the native backend; set backend: native")
         if self.num_workers is not None and self.num_workers < 0:
             raise UserError(f"{prefix}.num_workers = {self.num_workers}: must be >= 0, or null for one per core")
         if self.backend == "pytorchvideo" and self.sampling == "whole_video":

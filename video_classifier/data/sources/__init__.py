@@ -24,5 +24,7 @@ SOURCES: dict[str, Source] = {
 
 
 def source_of(data: DataConfig) -> Source:
-    """The source `data.source` names (config.py has checked the name)."""
-    return SOURCES[data.source]
+    """The source `data.source` names (config.py has checked the name), once it has checked its settings."""
+    source = SOURCES[data.source]
+    source.check(data)
+    return source

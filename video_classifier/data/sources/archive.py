@@ -101,6 +101,11 @@ class Archive(Source):
     name = "archive"
     refuses = "a stream: the archive is extracted, and its videos read from the prepared folder"
 
+    def check(self, data: DataConfig) -> None:
+        if not data.archive:
+            raise UserError("data.archive is empty: source 'archive' needs the path of a .tar.gz")
+        super().check(data)
+
     def record(self, data: DataConfig) -> dict[str, Any]:
         return {"archive": str(Path(data.archive).resolve())}
 
@@ -118,6 +123,9 @@ class Hub(Archive):
     """The archive downloaded from a Hub dataset repo (`data.hub_repo`, `hub_filename`, `hub_revision`)."""
 
     name = "hub"
+
+    def check(self, data: DataConfig) -> None:
+        Source.check(self, data)  # the archive is downloaded: data.archive is not asked for
 
     def record(self, data: DataConfig) -> dict[str, Any]:
         return {"repo": data.hub_repo, "filename": data.hub_filename, "revision": data.hub_revision}

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from ...core.config import DataConfig
+from ...core.errors import UserError
 from ...core.task import Task
 from ..clips import DecodeFailures
 from ..decoding import Decoding
@@ -21,6 +22,15 @@ class Source:
 
     name = ""
     refuses = ""
+
+    def check(self, data: DataConfig) -> None:
+        """Refuse, in one line, settings of `data` this source cannot read or train with (its own block
+        missing, a stream on another backend than native). Asked by source_of, so before any use."""
+        if self.streams(data) and data.backend != "native":
+            raise UserError(f"data.backend: {self.name}'s training data is a stream ({self.stream_setting}), which "
+                            "trains through the native backend; set backend: native")
+
+    stream_setting = ""  # the setting that makes the source stream, for the message above
 
     def record(self, data: DataConfig) -> dict[str, Any]:
         """What decides a prepared folder's content besides the source's name (prepared_from.json): a rerun

@@ -54,6 +54,12 @@ class Folder(Source):
     name = "folder"
     refuses = "a stream: the videos are read in place, map-style, by file or URL"
 
+    def check(self, data: DataConfig) -> None:
+        if not data.videos:
+            raise UserError("data.videos is empty: source 'folder' needs a folder <Class>/<video> or a "
+                            ".csv/.jsonl list")
+        super().check(data)
+
     def record(self, data: DataConfig) -> dict[str, Any]:
         return {"videos": str(Path(data.videos).expanduser().resolve()), "split_fractions": data.split_fractions,
                 "group_pattern": data.group_pattern, "split_seed": data.split_seed}

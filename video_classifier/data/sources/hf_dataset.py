@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from ...core.config import DataConfig
+from ...core.errors import UserError
 from ...core.task import Task
 from ..clips import DecodeFailures
 from ..decoding import Decoding
@@ -25,6 +26,14 @@ class HfDataset(Source):
     name = "hf_dataset"
     refuses = ("with streaming: videos stored as bytes (a stream keeps no files), cached features and temporal-scale "
                "jitter (the training videos are read only as they stream)")
+
+    stream_setting = "data.hf_dataset.streaming"
+
+    def check(self, data: DataConfig) -> None:
+        if data.hf_dataset is None:
+            raise UserError("data.hf_dataset is not set: source 'hf_dataset' needs data.hf_dataset.path "
+                            "(a Hub dataset id or a local folder)")
+        super().check(data)
 
     def record(self, data: DataConfig) -> dict[str, Any]:
         hf = data.hf_dataset

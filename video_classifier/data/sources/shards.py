@@ -19,6 +19,7 @@ class Shards(Source):
     name = "shards"
     refuses = ("the pytorchvideo backend and temporal-scale jitter: training streams, and each video is read "
                "once per epoch")
+    stream_setting = "data.source: shards"
 
     def in_place(self, data: DataConfig) -> str | None:
         return describe_shards(data.root)
