@@ -11,6 +11,7 @@ import pytest
 from conftest import OUR_TO_THEIRS, REPO_ID, hub_files, run_main, talk_to_hub, tiny_config_dict, write_config
 from fake_hub import serve_hub
 
+from video_classifier.data.hf_source import datasets_library
 from video_classifier.data.manifest import load_prepared
 from video_classifier.data.storage import video_source
 
@@ -178,9 +179,9 @@ def test_train_py_fine_tunes_on_a_hub_parquet_dataset_of_video_bytes(videofolder
     """A Parquet dataset whose Video column holds each video's bytes (as `push_to_hub` writes one): the manifest
     names each video's row in `datasets`' Arrow cache, nothing is copied out, and training and evaluation read
     the same videos, labels and clips as the folder."""
-    import datasets
     import datasets.config
 
+    datasets = datasets_library()  # as the package uses it (a torchcodec that does not import is left out)
     parquet = tmp_path / "parquet"
     features = datasets.Features({"video": datasets.Video(), "label": datasets.Value("string")})
     for split in OUR_TO_THEIRS.values():

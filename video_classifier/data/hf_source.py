@@ -46,18 +46,27 @@ from .streaming import ClipStream
 STREAM = "stream.json"  # in data.root: the streamed dataset at its pinned commit
 
 
-def _datasets() -> Any:
+def datasets_library() -> Any:
+    """The `datasets` library, told the truth about torchcodec: it imports torchcodec to encode any Video
+    column once torchcodec is installed, and a torchcodec that does not import (built for another torch
+    release than the one installed, as the newest torchcodec is for torch 2.6) would stop every video
+    dataset. This package reads the videos itself (Video(decode=False)), so datasets is told it has none."""
     try:
         import datasets
     except ImportError:
         raise UserError("data.source hf_dataset reads through the `datasets` library: pip install datasets") from None
+    if datasets.config.TORCHCODEC_AVAILABLE:
+        try:
+            import torchcodec.decoders  # noqa: F401
+        except (ImportError, OSError, RuntimeError):
+            datasets.config.TORCHCODEC_AVAILABLE = False
     return datasets
 
 
 def load(hf: HfDatasetConfig, streaming: bool, revision: str | None = None) -> Any:
     """`datasets.load_dataset` of `hf` (every split), at `revision` (default hf.revision); one line naming a
     dataset that is not found or will not load."""
-    datasets = _datasets()
+    datasets = datasets_library()
     local = Path(hf.path).expanduser()
     try:
         return datasets.load_dataset(str(local) if local.exists() else hf.path, hf.name,
@@ -77,7 +86,7 @@ class Columns:
     """How one split's rows give a video, a label and a group (data.hf_dataset's columns)."""
 
     def __init__(self, hf: HfDatasetConfig, split: Any, theirs: str):
-        datasets = _datasets()
+        datasets = datasets_library()
         self.hf, self.theirs = hf, theirs
         features = split.features or {}  # a stream may not know its features before it is read
         columns = list(split.column_names or features)
@@ -160,7 +169,7 @@ def dataset_videos(config: DataConfig) -> tuple[list[user_videos.Listed], dict[s
     """The rows of `data.hf_dataset` as the user's videos, each with the split it maps to
     (data.hf_dataset.splits) and its group; and, when streaming, what `stream.json` keeps (else None)."""
     hf = config.hf_dataset
-    datasets = _datasets()
+    datasets = datasets_library()
     loaded = load(hf, hf.streaming)
     wanted = _wanted(hf, loaded)
     listed = []
