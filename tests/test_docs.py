@@ -1,13 +1,20 @@
 """The front page stays short and the manual stays walkable: README.md is at most 250 lines, every
 relative link in README.md and docs/*.md reaches a file (and a heading, for an #anchor), every page of
-docs/ is linked from the README, and the scripts, make targets and configs the commands name exist."""
+docs/ is linked from the README, the scripts, make targets and configs the commands name exist, and the
+options and config keys they pass are ones the scripts take."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
 import re
 from pathlib import Path
 
 import pytest
+
+from video_classifier.core.config import load_config
+from video_classifier.core.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -80,3 +87,45 @@ def test_commands_name_what_exists(page: Path):
                 if not (REPO / f).exists()]
     missing += [f for f in re.findall(r"\b(configs/[\w.-]+\.yaml)", code) if not (REPO / f).exists()]
     assert not missing, f"{page.name} names what does not exist: {missing}"
+
+
+COMMAND = re.compile(r"\bpython3? ((?:[\w.-]+/)*[\w-]+)\.py\b([^#\n]*)")
+
+
+def commands(page: Path) -> list[tuple[str, list[str]]]:
+    """The script and arguments of every `python SCRIPT.py ...` the page's code shows (a line ending in \\
+    goes on), placeholders and shell left as written."""
+    _, code = prose_and_code(page.read_text())
+    code = re.sub(r"\\\n\s*", " ", code)
+    return [(script, args.split()) for script, args in COMMAND.findall(code)]
+
+
+def script_options(script: str) -> str:
+    """The script's --help text, from its own parser (in-process: nothing runs past argument parsing)."""
+    module = importlib.import_module(script)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        module.main(["--help"])
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
+def test_commands_use_options_and_config_keys_that_exist(page: Path):
+    """Each --option a command passes is one its script takes, and each --set KEY=VALUE is a config key that
+    takes that value, so a command copied from the manual does not stop at its arguments."""
+    wrong, helps = [], {}
+    for script, args in commands(page):
+        if "/" in script or not (REPO / f"{script}.py").is_file():
+            continue  # bench/ and tools/ scripts: test_commands_name_what_exists checks they exist
+        helps.setdefault(script, script_options(script))
+        for option in {a.split("=")[0] for a in args if re.fullmatch(r"--[a-z][\w-]*(=\S*)?", a)}:
+            if not re.search(rf"(^|[\s,\[]){option}\b", helps[script]):
+                wrong.append(f"{script}.py {option}")
+        for i, arg in enumerate(args[:-1]):
+            override = args[i + 1]
+            if arg == "--set" and not re.search(r"[A-Z<]", override.split("=")[0]):
+                try:
+                    load_config(REPO / "configs" / "demo.yaml", [override])
+                except UserError as err:
+                    wrong.append(f"{script}.py --set {override}: {err}")
+    assert not wrong, f"{page.name}: " + "; ".join(wrong)
