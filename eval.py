@@ -20,6 +20,7 @@ from video_classifier.data.manifest import load_prepared
 from video_classifier.data.user_videos import SPLITS
 from video_classifier.engine.evaluation import evaluate_model
 from video_classifier.model.modeling import load_trained
+from video_classifier.model.precision import with_precision
 
 
 @exit_on_user_error
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
                         "test, or prepare the dataset with data.hf_dataset.streaming: false")
     model_ref = args.model or config.train.output_dir
     model, spec = load_trained(model_ref, config.data.sample_rate)
+    spec = with_precision(model, spec, config.infer.precision)
     if {label: i for i, label in spec.id2label.items()} != label2id:
         raise UserError(f"model {model_ref} was trained on other classes than {config.data.root}/labels.json holds")
 

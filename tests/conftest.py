@@ -4,6 +4,7 @@ that a machine may lack: skipped here, but a failure of the run under CI."""
 from __future__ import annotations
 
 import atexit
+import ctypes
 import importlib
 import io
 import os
@@ -16,11 +17,13 @@ from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from functools import cache
+from importlib.metadata import version
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,6 +62,26 @@ def ffmpeg_problem() -> str | None:
     return None if result.returncode == 0 else f"ffmpeg does not run: {result.stderr.strip()[-200:]}"
 
 
+def loads(library: Path) -> bool:
+    """Whether the shared library loads (a library hidden under /dev/null does not)."""
+    try:
+        ctypes.CDLL(str(library))
+    except OSError:
+        return False
+    return True
+
+
+def torchcodec_fix() -> str:
+    """Where FFmpeg's libraries are here, the torchcodec installed does not match torch; else they are missing."""
+    if find_spec("torchcodec") is None:
+        return "pip install -r requirements.txt"
+    if any(loads(lib) for lib in Path("/usr/lib").glob("**/libavutil.so.*")):
+        return (f"FFmpeg's libraries are here, so torchcodec {version('torchcodec')} does not match torch "
+                f"{torch.__version__}: install the torchcodec release built for this torch (torchcodec's README "
+                "lists the pairs), or run on PyAV as this run does")
+    return "apt-get install ffmpeg (Debian; .ci/run as root installs it) and pip install -r requirements.txt"
+
+
 def expects(variable: str, default: str | None) -> str | None:
     """What makes this run expect a need, or None. EXPECT_BROWSER / EXPECT_TORCHCODEC: 1, this run must have
     it; 0, it may lack it (.ci/run as non-root says which); unset, `default`."""
@@ -73,12 +96,13 @@ class Need:
     marker: str  # the tests that need it carry @pytest.mark.<marker>
     what: str
     problem: Callable[[], str | None]  # why it is not here; None where it is
-    how_to_get: str
+    how_to_get: str | Callable[[], str]  # or a function that tells, where the fix depends on the cause
     expected: str | None  # what makes this run expect it ("CI", "EXPECT_TORCHCODEC=1"): a missing one fails the run
     skips: bool = True  # False: the tests skip themselves (a torchcodec test may check the PyAV side)
 
     def line(self) -> str:
-        return f"{self.what} missing ({self.problem()}): {self.how_to_get}"
+        fix = self.how_to_get() if callable(self.how_to_get) else self.how_to_get
+        return f"{self.what} missing ({self.problem()}): {fix}"
 
 
 NEEDS = [
@@ -94,8 +118,7 @@ NEEDS = [
                                  (("chromium", BROWSER), ("chromedriver", DRIVER)) if not found) or None),
          "apt-get install chromium chromium-driver (Debian; .ci/run as root installs them)",
          expected=expects("EXPECT_BROWSER", CI)),
-    Need("torchcodec", "torchcodec on FFmpeg's libraries", torchcodec_problem,
-         "apt-get install ffmpeg (Debian; .ci/run as root installs it) and pip install -r requirements.txt",
+    Need("torchcodec", "torchcodec on FFmpeg's libraries", torchcodec_problem, torchcodec_fix,
          expected=expects("EXPECT_TORCHCODEC", None), skips=False),
     # Debian's ffmpeg package brings the command line with the libraries torchcodec loads: expected with them
     Need("ffmpeg", "FFmpeg's command line", ffmpeg_problem,
@@ -154,7 +177,9 @@ def tiny_config_dict(root: Path) -> dict:
             "output_dir": str(root / "run"), "batch_size": 4, "learning_rate": 1e-3, "epochs": 2,
             "horizontal_flip": False, "min_scale": 1.0, "max_scale": 1.25, "logging_steps": 1,
         },
-        "infer": {"top_k": 3},
+        # fp32: inference is compared exactly with train.py's (fp32) evaluation; test_precision.py covers auto,
+        # bf16 and fp16
+        "infer": {"top_k": 3, "precision": "fp32"},
     }
 
 

@@ -321,6 +321,9 @@ class EvalConfig:
 class InferConfig:
     top_k: int = 5
     mode: Literal["manual", "pipeline"] = "manual"
+    # the number format of inference, evaluation, the timeline and the page (model/precision.py): auto is
+    # bf16 where the CPU or GPU multiplies it natively (AMX, AVX512-BF16), fp32 elsewhere
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
 
     def validate(self, prefix: str) -> None:
         _positive(self, prefix, "top_k")

@@ -72,6 +72,7 @@ class ModelSpec:
     preprocess: PreprocessSpec
     id2label: dict[int, str] = field(default_factory=dict)
     task: Task = field(default_factory=SingleLabel)  # what the logits mean: scores, loss, metrics
+    autocast: torch.dtype | None = None  # inference in bf16 or fp16 under torch.autocast (precision.py)
 
     def inputs(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, T, C, H, W) model input (pixels(), float) -> the model's keyword arguments."""
@@ -93,9 +94,11 @@ class ModelSpec:
 
     def logits(self, model: Any, clips: torch.Tensor) -> torch.Tensor:
         """(B, classes) float32 logits for uint8 (B, T, C, H, W) clips: sent to the model's device as
-        uint8, normalised there into its dtype."""
+        uint8, normalised there into its dtype; the forward pass under autocast where `autocast` is set."""
         pixels = self.pixels(clips.to(model.device, non_blocking=True), model.dtype)
-        return self.class_scores(model(**self.inputs(pixels)).logits).float()
+        with torch.autocast(model.device.type, dtype=self.autocast, enabled=self.autocast is not None):
+            logits = model(**self.inputs(pixels)).logits
+        return self.class_scores(logits).float()
 
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         """Dataset items -> the Trainer's batch: uint8 clips (B, T, C, H, W) under the model's key

@@ -1,0 +1,85 @@
+"""infer.precision: the number format a trained model answers in (infer.py, eval.py, the timeline, the page).
+
+`auto` picks bf16 where the hardware multiplies bf16 natively (a CPU with AMX or AVX512-BF16, a CUDA device
+that supports it) and fp32 elsewhere; elsewhere bf16 is emulated and slower than fp32, so asking for it
+there is refused in one line. bf16 and fp16 run under torch.autocast: the matrix products in the low
+precision, the normalisations and softmax in float32, the logits returned in float32 (the task's scores
+are computed from those). Training has its own setting (train.mixed_precision)."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..core.errors import UserError
+from .model_spec import ModelSpec
+
+DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# the CPU flags (Linux's /proc/cpuinfo names) of native low-precision matrix instructions
+NATIVE = {"bf16": ("amx_bf16", "avx512_bf16"), "fp16": ("amx_fp16", "avx512_fp16")}
+
+
+@dataclass(frozen=True)
+class Precision:
+    name: str  # fp32, bf16 or fp16
+    why: str  # one line: what was asked, and what the hardware has
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """The autocast dtype; None for float32 (no autocast)."""
+        return DTYPES[self.name]
+
+
+def cpu_flags() -> frozenset[str]:
+    """This CPU's feature flags as Linux names them; empty where /proc/cpuinfo is not there."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        return frozenset()
+    for line in cpuinfo.read_text().splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
+
+
+def choose_precision(requested: str, device_type: str, flags: frozenset[str] = frozenset(),
+                     cuda_bf16: bool = False) -> Precision:
+    """The precision for `requested` (auto, fp32, bf16, fp16) on a device of `device_type` whose CPU has
+    `flags` (cuda: whether the GPU supports bf16); a low precision the hardware lacks is refused."""
+    if requested == "fp32":
+        return Precision("fp32", "infer.precision: fp32")
+    if device_type == "cpu":
+        native = {name: [f for f in units if f in flags] for name, units in NATIVE.items()}
+        if requested == "auto":
+            if native["bf16"]:
+                return Precision("bf16", f"infer.precision: auto, this CPU has {' and '.join(native['bf16'])}")
+            return Precision("fp32", "infer.precision: auto, this CPU has no bf16 matrix instructions "
+                                     "(amx_bf16, avx512_bf16)")
+        if not native[requested]:
+            raise UserError(f"infer.precision: {requested}: this CPU has no {requested} matrix instructions "
+                            f"({', '.join(NATIVE[requested])}), so {requested} would run slower than fp32: "
+                            "set infer.precision: auto or fp32")
+        return Precision(requested, f"infer.precision: {requested}, this CPU has {' and '.join(native[requested])}")
+    if device_type == "cuda":
+        if requested == "auto":
+            return Precision("bf16" if cuda_bf16 else "fp32",
+                             f"infer.precision: auto, this GPU {'supports' if cuda_bf16 else 'lacks'} bf16")
+        if requested == "bf16" and not cuda_bf16:
+            raise UserError("infer.precision: bf16: this GPU does not support bf16: set infer.precision: auto, "
+                            "fp16 or fp32")
+        return Precision(requested, f"infer.precision: {requested}")
+    if requested == "auto":
+        return Precision("fp32", f"infer.precision: auto, fp32 on {device_type}")
+    return Precision(requested, f"infer.precision: {requested}")
+
+
+def with_precision(model: torch.nn.Module, spec: ModelSpec, requested: str) -> ModelSpec:
+    """`spec` answering in the precision chosen for `model`'s device, said once on stderr."""
+    device = model.device.type
+    precision = choose_precision(requested, device, cpu_flags() if device == "cpu" else frozenset(),
+                                 device == "cuda" and torch.cuda.is_bf16_supported())
+    print(f"precision: {precision.name} ({precision.why})", file=sys.stderr)
+    return dataclasses.replace(spec, autocast=precision.dtype)
