@@ -1,17 +1,21 @@
-"""Inference latency per video, split into decode, preprocess and model: torch eager vs sdpa attention vs
-onnxruntime, for 1 clip x 1 crop and 5 clips x 3 crops.
+"""Inference latency per video, split into decode, preprocess and model: torch eager vs sdpa attention, torch
+in bf16 and fp16 (infer.precision, where the hardware has them) vs onnxruntime, for 1 clip x 1 crop and
+5 clips x 3 crops; each beside torch sdpa fp32, the baseline, measured in the same run.
 
-    python bench/infer.py [--model runs/demo] [--videos 16] [--device cpu|cuda]
+    python bench/infer.py [--model runs/demo] [--videos 16] [--views 1x1,5x3] [--device cpu|cuda]
     python bench/infer.py --model videomae-base        # VideoMAE-B's shape (16 x 224 px), random weights
 
 Scores --videos test videos of the config's data one at a time (all of a video's views in one batch), as
-infer.py does, after one warm-up video. Prints mean milliseconds per video for each part and videos per
-second, with the machine. Asserts nothing.
+infer.py does, after one warm-up video. Prints mean milliseconds per video for each part, videos per second,
+the speed-up of the model step over fp32, and how far each path's scores are from fp32's (largest score
+difference, videos whose top-1 is the same), with the machine and its CPU's low-precision flags. Asserts
+nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import sys
@@ -27,6 +31,7 @@ import transformers  # noqa: E402
 from transformers import AutoModelForVideoClassification  # noqa: E402
 
 from video_classifier.core.config import load_config  # noqa: E402
+from video_classifier.core.errors import UserError  # noqa: E402
 from video_classifier.data.clips import decode_clip  # noqa: E402
 from video_classifier.data.decoding import choose_decoder  # noqa: E402
 from video_classifier.data.manifest import load_prepared  # noqa: E402
@@ -39,9 +44,8 @@ from video_classifier.data.preprocessing import (  # noqa: E402
 )
 from video_classifier.model.model_spec import describe  # noqa: E402
 from video_classifier.model.modeling import load_processor  # noqa: E402
+from video_classifier.model.precision import DTYPES, NATIVE, choose_precision, cpu_flags  # noqa: E402
 from video_classifier.serve.onnx_export import export_onnx, load_onnx  # noqa: E402
-
-VIEWS = ((1, 1), (5, 3))
 
 
 def videomae_base(folder: Path, labels: dict[str, int]) -> Path:
@@ -56,10 +60,12 @@ def videomae_base(folder: Path, labels: dict[str, int]) -> Path:
     return folder
 
 
-def measure(model, spec, records, root: Path, decode, clips: int, crops: int, device: str) -> dict[str, float]:
-    """Mean seconds per video of decode, preprocess and model, after one warm-up video."""
+def measure(model, spec, records, root: Path, decode, clips: int, crops: int,
+            device: str) -> tuple[dict[str, float], torch.Tensor]:
+    """Mean seconds per video of decode, preprocess and model, after one warm-up video; each video's scores."""
     transform = MultiCropTransform(spec.preprocess, crops)
     totals = {"decode": 0.0, "preprocess": 0.0, "model": 0.0}
+    scores = []
     for n, record in enumerate(records):
         path, fps = root / record.path, exact_fps(record.fps)
         length = spec.preprocess.clip_duration(record.fps)
@@ -70,7 +76,7 @@ def measure(model, spec, records, root: Path, decode, clips: int, crops: int, de
         views = torch.cat([transform(frames) for frames in raw])
         prepared = time.perf_counter()
         with torch.inference_mode():
-            spec.task.scores(spec.logits(model, views.to(device))).cpu()
+            scores.append(spec.task.scores(spec.logits(model, views.to(device))).mean(0).cpu())
         if device == "cuda":
             torch.cuda.synchronize()
         done = time.perf_counter()
@@ -78,7 +84,19 @@ def measure(model, spec, records, root: Path, decode, clips: int, crops: int, de
             totals["decode"] += decoded - start
             totals["preprocess"] += prepared - decoded
             totals["model"] += done - prepared
-    return {k: v / (len(records) - 1) for k, v in totals.items()}
+    return {k: v / (len(records) - 1) for k, v in totals.items()}, torch.stack(scores)
+
+
+def low_precisions(device: str) -> list[str]:
+    """bf16 and fp16 where this machine multiplies them natively (infer.precision refuses them elsewhere)."""
+    kept = []
+    for name in ("bf16", "fp16"):
+        try:
+            choose_precision(name, device, cpu_flags(), device == "cuda" and torch.cuda.is_bf16_supported())
+            kept.append(name)
+        except UserError:
+            pass
+    return kept
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", default=str(REPO / "configs" / "demo.yaml"))
     parser.add_argument("--model", default="runs/demo", help="a trained folder, or videomae-base (random weights)")
     parser.add_argument("--videos", type=int, default=16)
+    parser.add_argument("--views", default="1x1,5x3", help="clips x crops per video, comma-separated")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     config = load_config(args.config)
@@ -102,6 +121,9 @@ def main(argv: list[str] | None = None) -> None:
     for attention in ("eager", "sdpa"):
         model = AutoModelForVideoClassification.from_pretrained(folder, attn_implementation=attention).eval()
         backends[f"torch {attention}"] = (model.to(args.device), describe(model, processor, model.config.sample_rate))
+    for name in low_precisions(args.device):  # infer.precision: autocast over the sdpa model
+        model, spec = backends["torch sdpa"]
+        backends[f"torch sdpa {name}"] = (model, dataclasses.replace(spec, autocast=DTYPES[name]))
     if args.device == "cpu":  # onnxruntime here runs on the CPU
         model, spec = backends["torch sdpa"]
         clip = MultiCropTransform(spec.preprocess, 1)(decode_clip(decoding.decode, Path(config.data.root) / records[0].path,
@@ -109,18 +131,37 @@ def main(argv: list[str] | None = None) -> None:
         export_onnx(model, spec, folder, torch.cat([clip, clip]), work / "onnx", atol=1e-3)
         backends["onnxruntime"] = load_onnx(work / "onnx")
     torch.set_num_threads(os.cpu_count() or 1)
-    print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, device {args.device}"
-          + (f" ({torch.cuda.get_device_name()})" if args.device == "cuda" else "")
+    flags = sorted(f for units in NATIVE.values() for f in units if f in cpu_flags())
+    print(f"machine: {os.cpu_count()} cores, {cpu_name()}, low-precision flags: {', '.join(flags) or 'none'}, "
+          f"device {args.device}" + (f" ({torch.cuda.get_device_name()})" if args.device == "cuda" else "")
           + f"; {decoding.name} decoder; model {args.model}; {len(records) - 1} videos (+1 warm-up)")
-    print("\n| backend | views | decode ms | preprocess ms | model ms | total ms per video | videos/s |")
-    print("|---|---|---|---|---|---|---|")
-    for name, (model, spec) in backends.items():
-        for clips, crops in VIEWS:
-            t = measure(model, spec, records, Path(config.data.root), decoding.decode, clips, crops,
-                        args.device if name.startswith("torch") else "cpu")
+    print("\n| backend | views | decode ms | preprocess ms | model ms | total ms per video | videos/s "
+          "| model step vs sdpa fp32 | max score diff vs fp32 | top-1 same |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    views = [tuple(int(n) for n in v.split("x")) for v in args.views.split(",")]
+    for clips, crops in views:
+        baseline = None
+        for name in ["torch sdpa"] + [n for n in backends if n != "torch sdpa"]:  # the baseline first
+            model, spec = backends[name]
+            t, scores = measure(model, spec, records, Path(config.data.root), decoding.decode, clips, crops,
+                                args.device if name.startswith("torch") else "cpu")
+            baseline = baseline or (t, scores)
             total = sum(t.values())
+            same = (scores.argmax(1) == baseline[1].argmax(1)).sum().item()
             print(f"| {name} | {clips}x{crops} | {1000 * t['decode']:.1f} | {1000 * t['preprocess']:.1f} | "
-                  f"{1000 * t['model']:.1f} | {1000 * total:.1f} | {1 / total:.1f} |", flush=True)
+                  f"{1000 * t['model']:.1f} | {1000 * total:.1f} | {1 / total:.2f} | "
+                  f"{baseline[0]['model'] / t['model']:.2f}x | {(scores - baseline[1]).abs().max().item():.4f} | "
+                  f"{same}/{len(scores)} |", flush=True)
+
+
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what platform knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":
