@@ -70,7 +70,8 @@ def measure(model, spec, records, root: Path, decode, clips: int, crops: int,
         path, fps = root / record.path, exact_fps(record.fps)
         length = spec.preprocess.clip_duration(record.fps)
         start = time.perf_counter()
-        raw = [decode_clip(decode, path, clip_frame_indices(s, s + length, fps, record.frames, spec.preprocess.num_frames))
+        raw = [decode_clip(decode, path, clip_frame_indices(s, s + length, fps, record.frames, spec.preprocess.num_frames),
+                           record.fps)
                for s in spread_clip_starts(record.duration, length, clips)]
         decoded = time.perf_counter()
         views = torch.cat([transform(frames) for frames in raw])

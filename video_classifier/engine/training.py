@@ -96,7 +96,7 @@ def train(config: Config) -> dict[str, Any]:
 def check_options(config: Config) -> None:
     """The options that can be refused before anything is read or loaded, each with its one-line error."""
     check_report_to(config.train.report_to)
-    source_of(config.data)  # the data source checks its own settings
+    source_of(config.data)  # the source named checks its own settings
     if config.train.cache_features:
         check_cacheable(config)
 
