@@ -1,27 +1,33 @@
 """Export a trained model to ONNX, with its configs beside it, and prove parity with torch on real clips.
 
     python export.py [--config config.yaml] [--model FOLDER] [--out FOLDER] [--clips N] [--atol 1e-4]
+                     [--quantize int8 [--calibrate N] [--min-agreement 0.99]]
 
 Writes model.onnx (dynamic batch), config.json, the processor configs, labels.json and parity.json into
 --out (default: <model>/onnx). Stops with an error when the ONNX logits differ from torch's by more than
---atol on the clips. Then: python infer.py VIDEO --backend onnxruntime --model <out>.
+--atol on the clips. --quantize int8 also writes an int8 copy into <out>-int8 (onnxruntime's static
+quantization calibrated on N val videos' centre clips; --calibrate 0: dynamic), kept only where at least
+--min-agreement of the clips keep torch's top-1. Then: python infer.py VIDEO --backend onnxruntime --model <out>.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from video_classifier.core.cli import config_parser, config_path
-from video_classifier.core.config import load_config
+from video_classifier.core.config import Config, load_config
 from video_classifier.core.errors import UserError, exit_on_user_error
 from video_classifier.core.run_folder import EXPORT, ONNX_FILE
 from video_classifier.data.datasets import ViewDataset
 from video_classifier.data.decoding import choose_decoder
 from video_classifier.data.manifest import load_prepared
+from video_classifier.model.model_spec import ModelSpec
 from video_classifier.model.modeling import load_trained
 from video_classifier.serve.onnx_export import export_onnx
+from video_classifier.serve.quantize import int8_parity, quantize_int8
 
 
 @exit_on_user_error
@@ -31,22 +37,51 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", help="folder for the export (default: <model>/onnx)")
     parser.add_argument("--clips", type=int, default=12, help="test videos whose centre clip checks parity")
     parser.add_argument("--atol", type=float, default=1e-4, help="largest |logit difference| allowed")
+    parser.add_argument("--quantize", choices=("int8",), help="also write an int8 copy into <out>-int8")
+    parser.add_argument("--calibrate", type=int, default=32,
+                        help="val videos whose centre clips calibrate int8 (default 32; 0: dynamic quantization)")
+    parser.add_argument("--min-agreement", type=float, default=0.99,
+                        help="share of the parity clips whose top-1 int8 must keep (default 0.99)")
     args = parser.parse_args(argv)
     config = load_config(config_path(args), args.overrides)
     folder = Path(args.model or config.train.output_dir)
     if not (folder / "config.json").is_file():
         raise UserError(f"model folder {folder} has no config.json: train first, or pass --model")
     model, spec = load_trained(str(folder), config.data.sample_rate)
-    label2id, records = load_prepared(config.data.root)
-    test = [r for r in records if r.split == "test"][: args.clips] or records[: args.clips]
-    views = ViewDataset(test, config.data.root, label2id, spec.preprocess, 1, 1,
-                        choose_decoder(config.data.decoder).decode)
-    clips = torch.cat([views[i]["views"] for i in range(len(views))])  # (N, T, C, H, W), real clips
+    clips = centre_clips(config, spec, "test", args.clips)  # (N, T, C, H, W), real clips
     out = Path(args.out) if args.out else folder / EXPORT
     record = export_onnx(model, spec, folder, clips, out, args.atol)
     print(f"exported {spec.model_type} to {out / ONNX_FILE}; parity on {record['clips']} real clips at batch "
           f"sizes {record['batch_sizes']}: max |logit difference| {record['max_abs_logit_difference']:.2e} "
           f"<= {args.atol:.0e}")
+    if args.quantize:
+        export_int8(args, config, model, spec, clips, out)
+
+
+def centre_clips(config: Config, spec: ModelSpec, split: str, count: int) -> torch.Tensor:
+    """The centre clip (one crop) of up to `count` videos of `split` (all splits where it has none)."""
+    label2id, records = load_prepared(config.data.root)
+    chosen = [r for r in records if r.split == split][:count] or records[:count]
+    views = ViewDataset(chosen, config.data.root, label2id, spec.preprocess, 1, 1,
+                        choose_decoder(config.data.decoder).decode)
+    return torch.cat([views[i]["views"] for i in range(len(views))])
+
+
+def export_int8(args: Any, config: Config, model: Any, spec: ModelSpec, clips: torch.Tensor, fp32: Path) -> None:
+    """The int8 copy of the fp32 export, calibrated on val clips (or dynamic), and its top-1 parity."""
+    if args.calibrate < 0 or not 0 < args.min_agreement <= 1:
+        raise UserError("--calibrate must be >= 0 and --min-agreement in (0, 1]")
+    out = fp32.with_name(fp32.name + "-int8")
+    calibration = (spec.pixels(centre_clips(config, spec, "val", args.calibrate)).numpy()
+                   if args.calibrate else None)
+    method = f"static, calibrated on {len(calibration)} val clips" if args.calibrate else "dynamic"
+    quantize_int8(fp32, out, spec.input_key, calibration)
+    with torch.inference_mode():
+        reference = spec.logits(model, clips).numpy()
+    record = int8_parity(out, spec.input_key, spec.pixels(clips), reference, method, args.min_agreement)
+    print(f"quantized to int8 ({method}) in {out / ONNX_FILE}; {record['top1_agreement']:.1%} of {len(clips)} clips "
+          f"keep torch's top-1, max |logit difference| {record['max_abs_logit_difference']:.3f} "
+          f"(logits up to {record['logit_range']:.2f})")
 
 
 if __name__ == "__main__":

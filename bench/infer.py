@@ -1,5 +1,6 @@
 """Inference latency per video, split into decode, preprocess and model: torch eager vs sdpa attention, torch
-in bf16 and fp16 (infer.precision, where the hardware has them) vs onnxruntime, for 1 clip x 1 crop and
+in bf16 and fp16 (infer.precision, where the hardware has them) vs onnxruntime in fp32 and int8 (static,
+calibrated on 8 val clips, and dynamic: export.py --quantize int8), for 1 clip x 1 crop and
 5 clips x 3 crops; each beside torch sdpa fp32, the baseline, measured in the same run.
 
     python bench/infer.py [--model runs/demo] [--videos 16] [--views 1x1,5x3] [--device cpu|cuda]
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -46,6 +48,7 @@ from video_classifier.model.model_spec import describe  # noqa: E402
 from video_classifier.model.modeling import load_processor  # noqa: E402
 from video_classifier.model.precision import DTYPES, NATIVE, choose_precision, cpu_flags  # noqa: E402
 from video_classifier.serve.onnx_export import export_onnx, load_onnx  # noqa: E402
+from video_classifier.serve.quantize import quantize_int8  # noqa: E402
 
 
 def videomae_base(folder: Path, labels: dict[str, int]) -> Path:
@@ -127,10 +130,20 @@ def main(argv: list[str] | None = None) -> None:
         backends[f"torch sdpa {name}"] = (model, dataclasses.replace(spec, autocast=DTYPES[name]))
     if args.device == "cpu":  # onnxruntime here runs on the CPU
         model, spec = backends["torch sdpa"]
-        clip = MultiCropTransform(spec.preprocess, 1)(decode_clip(decoding.decode, Path(config.data.root) / records[0].path,
-                                                               list(range(spec.preprocess.num_frames)), records[0].fps))
+
+        def first_clip(record: Any) -> torch.Tensor:
+            return MultiCropTransform(spec.preprocess, 1)(decode_clip(
+                decoding.decode, Path(config.data.root) / record.path, list(range(spec.preprocess.num_frames)),
+                record.fps))
+
+        clip = first_clip(records[0])
         export_onnx(model, spec, folder, torch.cat([clip, clip]), work / "onnx", atol=1e-3)
         backends["onnxruntime"] = load_onnx(work / "onnx")
+        val = [r for r in load_prepared(config.data.root)[1] if r.split == "val"][:8]
+        calibration = spec.pixels(torch.cat([first_clip(r) for r in val])).numpy()
+        for method, clips in (("dynamic", None), ("static", calibration)):  # export.py --quantize int8
+            quantize_int8(work / "onnx", work / f"onnx-int8-{method}", spec.input_key, clips)
+            backends[f"onnxruntime int8 {method}"] = load_onnx(work / f"onnx-int8-{method}")
     torch.set_num_threads(os.cpu_count() or 1)
     flags = sorted(f for units in NATIVE.values() for f in units if f in cpu_flags())
     print(f"machine: {os.cpu_count()} cores, {cpu_name()}, low-precision flags: {', '.join(flags) or 'none'}, "

@@ -1,0 +1,80 @@
+"""int8 exports: an fp32 ONNX export (onnx_export.py) quantized with onnxruntime's own tools, and its parity.
+
+Static quantization (the default) calibrates the activations' ranges on real clips of the run's own val
+videos and writes a QDQ model (weights int8 per channel, activations uint8); dynamic quantization
+(calibration 0) quantizes the weights and computes each activation's range as it runs. Both are checked
+on clips against torch's fp32 logits: int8 moves logits by far more than fp32's 1e-4, so what must hold is
+each clip's top-1 (at least `min_agreement` of the clips keep it), and the largest logit difference is
+reported beside it. The folder takes the fp32 export's side files (configs, labels), so it loads as any
+export does (`--backend onnxruntime`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..core.errors import UserError, first_line
+from ..core.run_folder import ONNX_FILE, PARITY_FILE
+from .onnx_export import SIDE_FILES, onnx_session
+
+
+class _Clips:
+    """onnxruntime's CalibrationDataReader over normalised clips, one at a time."""
+
+    def __init__(self, name: str, pixels: np.ndarray):
+        self.items = iter([{name: pixels[i:i + 1]} for i in range(len(pixels))])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self.items, None)
+
+
+def quantize_int8(fp32: Path, out: Path, input_name: str, calibration: np.ndarray | None) -> None:
+    """`fp32`/model.onnx quantized into `out`/model.onnx: static QDQ calibrated on `calibration` (normalised
+    clips), or dynamic where it is None; the side files copied."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    out.mkdir(parents=True, exist_ok=True)
+    quiet = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)  # the quantizer warns on the root logger of layers it leaves alone
+    with tempfile.TemporaryDirectory() as work:
+        prepared = Path(work) / "prepared.onnx"  # shapes inferred and the graph optimised, as quantization wants
+        try:
+            quant_pre_process(str(fp32 / ONNX_FILE), str(prepared))
+            if calibration is None:
+                quantize_dynamic(str(prepared), str(out / ONNX_FILE), weight_type=QuantType.QInt8)
+            else:
+                quantize_static(str(prepared), str(out / ONNX_FILE), _Clips(input_name, calibration),
+                                quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                                weight_type=QuantType.QInt8, per_channel=True)
+        except Exception as err:  # onnxruntime's quantizer fails in many types; name the model and why
+            raise UserError(f"int8 quantization of {fp32 / ONNX_FILE} failed: {first_line(err)}") from None
+        finally:
+            logging.getLogger().setLevel(quiet)
+    for name in SIDE_FILES:
+        if (fp32 / name).is_file():
+            shutil.copy(fp32 / name, out / name)
+
+
+def int8_parity(out: Path, input_name: str, pixels: torch.Tensor, reference: np.ndarray, method: str,
+                min_agreement: float) -> dict[str, Any]:
+    """The int8 model in `out` against torch's fp32 logits `reference` on `pixels`: written to parity.json;
+    a UserError where fewer than `min_agreement` of the clips keep their top-1."""
+    got = onnx_session(out / ONNX_FILE).run(None, {input_name: pixels.numpy()})[0]
+    agreement = float((got.argmax(1) == reference.argmax(1)).mean())
+    record = {"quantization": f"int8 {method}", "clips": len(pixels), "top1_agreement": agreement,
+              "min_agreement": min_agreement, "max_abs_logit_difference": float(np.abs(got - reference).max()),
+              "logit_range": float(np.abs(reference).max()), "passed": agreement >= min_agreement}
+    (out / PARITY_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    if agreement < min_agreement:
+        raise UserError(f"int8 parity failed for {out / ONNX_FILE}: {agreement:.1%} of {len(pixels)} clips keep torch's "
+                        f"top-1 (at least {min_agreement:.0%} required); use the fp32 export, or calibrate on more "
+                        f"val videos (details in {out / PARITY_FILE})")
+    return record
