@@ -22,8 +22,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = config_parser(__doc__.splitlines()[0])
     parser.add_argument("--model", help=f"trained model folder or Hub id (default: {DEMO_RUN} when it exists, "
                                         "else the config's train.output_dir)")
-    parser.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
-                        help="onnxruntime: --model is a folder export.py wrote")
+    parser.add_argument("--backend", choices=["torch", "onnxruntime", "openvino"], default="torch",
+                        help="onnxruntime, openvino: --model is a folder export.py wrote")
     parser.add_argument("--host", help="address to listen on (default: 127.0.0.1, this machine only; "
                                        "0.0.0.0: every network interface)")
     parser.add_argument("--port", type=int, help="port (default: 7860, or the next free one)")

@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     add_view_args(parser)
     parser.add_argument("--mode", choices=["manual", "pipeline"], help="default: infer.mode")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
-                        help="onnxruntime: --model is a folder export.py wrote")
+    parser.add_argument("--backend", choices=["torch", "onnxruntime", "openvino"], default="torch",
+                        help="onnxruntime, openvino: --model is a folder export.py wrote")
     parser.add_argument("--timeline", action="store_true",
                         help="slide one clip over each video: top-k per window, segments, a plot (in --out)")
     parser.add_argument("--stride", type=float, help="--timeline: seconds between windows (default: half a clip)")

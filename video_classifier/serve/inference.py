@@ -28,6 +28,7 @@ from ..model.model_spec import ModelSpec
 from ..model.modeling import load_trained
 from ..model.precision import with_precision
 from .onnx_export import load_onnx
+from .openvino_backend import load_openvino
 from .timeline import SWITCH_COST, timeline, write_timeline
 
 PIPELINE_NOTE = (
@@ -111,12 +112,14 @@ def predict_pipeline(model_ref: str, videos: list[Path], top_k: int) -> list[Pre
 
 def load_model(model_ref: str, config: Config, backend: str = "torch") -> tuple[Any, ModelSpec]:
     """The trained model and its description: torch (a trained folder or Hub id) answering in
-    infer.precision, or onnxruntime (a folder export.py wrote)."""
+    infer.precision, onnxruntime (a folder export.py wrote), or OpenVINO (the same, in infer.precision)."""
     if backend == "onnxruntime":
         if config.infer.precision not in ("auto", "fp32"):
             raise UserError(f"infer.precision: {config.infer.precision} runs on the torch backend; the onnxruntime "
                             "backend runs the export as written (fp32): set infer.precision: auto, or --backend torch")
         return load_onnx(model_ref, config.data.sample_rate)
+    if backend == "openvino":
+        return load_openvino(model_ref, config.data.sample_rate, config.infer.precision)
     model, spec = load_trained(model_ref, config.data.sample_rate)
     return model, with_precision(model, spec, config.infer.precision)
 

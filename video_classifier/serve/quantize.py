@@ -38,6 +38,8 @@ class _Clips:
 def quantize_int8(fp32: Path, out: Path, input_name: str, calibration: np.ndarray | None) -> None:
     """`fp32`/model.onnx quantized into `out`/model.onnx: static QDQ calibrated on `calibration` (normalised
     clips), or dynamic where it is None; the side files copied."""
+    import onnx
+    import onnxscript.optimizer
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -45,9 +47,12 @@ def quantize_int8(fp32: Path, out: Path, input_name: str, calibration: np.ndarra
     quiet = logging.getLogger().level
     logging.getLogger().setLevel(logging.ERROR)  # the quantizer warns on the root logger of layers it leaves alone
     with tempfile.TemporaryDirectory() as work:
-        prepared = Path(work) / "prepared.onnx"  # shapes inferred and the graph optimised, as quantization wants
+        optimized, prepared = Path(work) / "optimized.onnx", Path(work) / "prepared.onnx"
         try:
-            quant_pre_process(str(fp32 / ONNX_FILE), str(prepared))
+            # constants folded (older exporters leave the weights behind Transpose and Constant nodes, where the
+            # quantizer does not see them), then shapes inferred as quantization wants
+            onnx.save(onnxscript.optimizer.optimize(onnx.load(str(fp32 / ONNX_FILE))), str(optimized))
+            quant_pre_process(str(optimized), str(prepared))
             if calibration is None:
                 quantize_dynamic(str(prepared), str(out / ONNX_FILE), weight_type=QuantType.QInt8)
             else:

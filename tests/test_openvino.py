@@ -1,0 +1,86 @@
+"""--backend openvino (serve/openvino_backend.py): the export folder compiled by OpenVINO, in fp32 equal to
+torch's logits (computed here), in the precision infer.precision picks, serving through infer.py; a static
+int8 export refused in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import run_main
+
+from video_classifier.core.config import load_config
+from video_classifier.core.errors import UserError
+from video_classifier.data.datasets import ViewDataset
+from video_classifier.data.decoding import choose_decoder
+from video_classifier.data.manifest import load_prepared
+from video_classifier.model.modeling import load_trained
+from video_classifier.model.precision import choose_precision, cpu_flags
+from video_classifier.serve.openvino_backend import OpenVinoModel, load_openvino
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    """The tiny run exported (fp32, and a static int8 copy), its test clips and torch's fp32 logits."""
+    config_path, out, _ = trained
+    folder = tmp_path_factory.mktemp("export") / "onnx"
+    result = run_main("export.py", "--config", str(config_path), "--model", str(out), "--out", str(folder),
+                      "--quantize", "int8", "--calibrate", "4", "--min-agreement", "0.5")
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = load_config(config_path)
+    model, spec = load_trained(str(out), config.data.sample_rate)
+    label2id, records = load_prepared(config.data.root)
+    test = [r for r in records if r.split == "test"]
+    views = ViewDataset(test, config.data.root, label2id, spec.preprocess, 3, 1, choose_decoder("pyav").decode)
+    pixels = spec.pixels(torch.cat([views[i]["views"] for i in range(len(test))]))
+    with torch.inference_mode():
+        logits = model(**spec.inputs(pixels)).logits.numpy()
+    return config_path, folder, spec.input_key, pixels, logits
+
+
+def test_openvino_fp32_gives_torchs_logits(exported):
+    _, folder, key, pixels, reference = exported
+    model = OpenVinoModel(folder, "fp32")
+    got = model(**{key: pixels}).logits.numpy()
+    assert got.shape == reference.shape
+    assert np.abs(got - reference).max() <= 1e-4
+
+
+def test_openvino_answers_in_the_precision_auto_picks(exported, capsys):
+    config_path, folder, key, pixels, reference = exported
+    model, spec = load_openvino(folder, None, "auto")
+    chosen = choose_precision("auto", "cpu", cpu_flags())
+    assert f"precision: {chosen.name} ({chosen.why}; OpenVINO)" in capsys.readouterr().err
+    got = model(**{key: pixels}).logits.numpy()
+    # bf16 keeps 8 significant bits: as tests/test_precision.py bounds it, 4% of the largest logit; fp32 exact
+    bound = 0.04 * np.abs(reference).max() if chosen.name == "bf16" else 1e-4
+    assert np.abs(got - reference).max() <= bound
+    assert spec.id2label and len(spec.id2label) == reference.shape[1]
+
+
+def test_a_static_int8_export_is_refused_in_one_line(exported):
+    _, folder, _, _, _ = exported
+    int8 = folder.with_name(folder.name + "-int8")
+    assert json.loads((int8 / "parity.json").read_text())["quantization"].startswith("int8 static")
+    with pytest.raises(UserError) as err:
+        OpenVinoModel(int8, "fp32")
+    assert "--backend onnxruntime" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_infer_py_serves_through_openvino(exported, trained):
+    config_path, folder, _, _, _ = exported
+    config = load_config(config_path)
+    _, records = load_prepared(config.data.root)
+    videos = [str(Path(config.data.root) / r.path) for r in records if r.split == "test"][:3]
+    answered = run_main("infer.py", "--config", str(config_path), "--model", str(folder), "--backend", "openvino",
+                        "--json", *videos)
+    assert answered.returncode == 0, answered.stderr[-2000:]
+    torch_answer = run_main("infer.py", "--config", str(config_path), "--model", str(trained[1]), "--json", *videos)
+    ours, theirs = json.loads(answered.stdout), json.loads(torch_answer.stdout)
+    assert len(ours) == len(theirs) == len(videos)
+    for a, b in zip(ours, theirs):
+        assert a["video"] == b["video"]
+        assert a["scores"] == pytest.approx(b["scores"], abs=1e-4)  # the tests' config: fp32 on both

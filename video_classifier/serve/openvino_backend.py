@@ -1,0 +1,67 @@
+"""The OpenVINO backend of inference (`--backend openvino`): an export folder's model.onnx compiled by
+OpenVINO for the CPU, in the precision infer.precision chooses (model/precision.py: bf16 where the CPU has
+native bf16, else fp32), behind the interface ModelSpec scores through (`model(**inputs).logits`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+from transformers import AutoConfig
+
+from ..core.errors import UserError, first_line
+from ..core.run_folder import ONNX_FILE, PARITY_FILE
+from ..model.model_spec import ModelSpec, describe, trained_stride
+from ..model.modeling import load_processor
+from ..model.precision import choose_precision, cpu_flags
+
+HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}  # OpenVINO's INFERENCE_PRECISION_HINT
+
+
+def _openvino():
+    try:
+        import openvino
+    except ImportError:
+        raise UserError("--backend openvino needs OpenVINO: pip install -r requirements.txt") from None
+    return openvino
+
+
+class OpenVinoModel:
+    """An export folder compiled by OpenVINO for the CPU."""
+
+    def __init__(self, folder: Path, precision: str):
+        if not (folder / ONNX_FILE).is_file():
+            raise UserError(f"no {ONNX_FILE} in {folder}: export it first (python export.py --model ...)")
+        parity = json.loads((folder / PARITY_FILE).read_text()) if (folder / PARITY_FILE).is_file() else {}
+        if parity.get("quantization", "").startswith("int8 static"):
+            raise UserError(f"{folder} is a static int8 export (QDQ), which OpenVINO scores wrongly here (the demo's "
+                            "top-1 agreed on 58% of clips): serve it with --backend onnxruntime, or export with "
+                            "--calibrate 0 (dynamic int8)")
+        openvino = _openvino()
+        try:
+            self.compiled = openvino.Core().compile_model(str(folder / ONNX_FILE), "CPU", {
+                "INFERENCE_PRECISION_HINT": HINTS[precision],
+                "INFERENCE_NUM_THREADS": os.cpu_count() or 1})
+        except RuntimeError as err:
+            raise UserError(f"OpenVINO could not compile {folder / ONNX_FILE}: {first_line(err)}") from None
+        self.config = AutoConfig.from_pretrained(folder)
+        self.main_input_name = self.compiled.inputs[0].get_any_name()
+        self.device, self.dtype = torch.device("cpu"), torch.float32
+
+    def __call__(self, **inputs: torch.Tensor) -> SimpleNamespace:
+        (clips,) = inputs.values()
+        return SimpleNamespace(logits=torch.from_numpy(self.compiled(clips.numpy())[0].copy()))
+
+
+def load_openvino(folder: str | Path, sample_rate: int | None, requested: str) -> tuple[OpenVinoModel, ModelSpec]:
+    """The export in `folder` on OpenVINO, in the precision `requested` (infer.precision) resolves to on this
+    CPU, said on stderr as the torch backend says it."""
+    precision = choose_precision(requested, "cpu", cpu_flags())
+    print(f"precision: {precision.name} ({precision.why}; OpenVINO)", file=sys.stderr)
+    folder = Path(folder)
+    model = OpenVinoModel(folder, precision.name)
+    return model, describe(model, load_processor(str(folder)), trained_stride(model.config, sample_rate))
