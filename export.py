@@ -7,7 +7,8 @@ Writes model.onnx (dynamic batch), config.json, the processor configs, labels.js
 --out (default: <model>/onnx). Stops with an error when the ONNX logits differ from torch's by more than
 --atol on the clips. --quantize int8 also writes an int8 copy into <out>-int8 (onnxruntime's static
 quantization calibrated on N val videos' centre clips; --calibrate 0: dynamic), kept only where at least
---min-agreement of the clips keep torch's top-1. Then: python infer.py VIDEO --backend onnxruntime --model <out>.
+--min-agreement of the clips keep torch's prediction (the top-1; a multi-label model's labels).
+Then: python infer.py VIDEO --backend onnxruntime --model <out>.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calibrate", type=int, default=32,
                         help="val videos whose centre clips calibrate int8 (default 32; 0: dynamic quantization)")
     parser.add_argument("--min-agreement", type=float, default=0.99,
-                        help="share of the parity clips whose top-1 int8 must keep (default 0.99)")
+                        help="share of the parity clips whose prediction int8 must keep (default 0.99)")
     args = parser.parse_args(argv)
     config = load_config(config_path(args), args.overrides)
     folder = Path(args.model or config.train.output_dir)
@@ -68,7 +69,7 @@ def centre_clips(config: Config, spec: ModelSpec, split: str, count: int) -> tor
 
 
 def export_int8(args: Any, config: Config, model: Any, spec: ModelSpec, clips: torch.Tensor, fp32: Path) -> None:
-    """The int8 copy of the fp32 export, calibrated on val clips (or dynamic), and its top-1 parity."""
+    """The int8 copy of the fp32 export, calibrated on val clips (or dynamic), and its parity."""
     if args.calibrate < 0 or not 0 < args.min_agreement <= 1:
         raise UserError("--calibrate must be >= 0 and --min-agreement in (0, 1]")
     out = fp32.with_name(fp32.name + "-int8")
@@ -78,9 +79,9 @@ def export_int8(args: Any, config: Config, model: Any, spec: ModelSpec, clips: t
     quantize_int8(fp32, out, spec.input_key, calibration)
     with torch.inference_mode():
         reference = spec.logits(model, clips).numpy()
-    record = int8_parity(out, spec.input_key, spec.pixels(clips), reference, method, args.min_agreement)
-    print(f"quantized to int8 ({method}) in {out / ONNX_FILE}; {record['top1_agreement']:.1%} of {len(clips)} clips "
-          f"keep torch's top-1, max |logit difference| {record['max_abs_logit_difference']:.3f} "
+    record = int8_parity(out, spec.input_key, spec.pixels(clips), reference, spec.task, method, args.min_agreement)
+    print(f"quantized to int8 ({method}) in {out / ONNX_FILE}; {record['agreement']:.1%} of {len(clips)} clips "
+          f"keep torch's prediction, max |logit difference| {record['max_abs_logit_difference']:.3f} "
           f"(logits up to {record['logit_range']:.2f})")
 
 

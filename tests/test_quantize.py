@@ -15,6 +15,7 @@ from conftest import run_main
 
 from video_classifier.core.config import load_config
 from video_classifier.core.errors import UserError
+from video_classifier.core.task import SingleLabel
 from video_classifier.data.datasets import ViewDataset
 from video_classifier.data.decoding import choose_decoder
 from video_classifier.data.manifest import load_prepared
@@ -58,7 +59,7 @@ def test_int8_export_holds_int8_weights_and_its_parity_is_what_it_says(trained, 
     record = json.loads((folder / "parity.json").read_text())
     got = onnx_session(folder / "model.onnx").run(None, {key: pixels})[0]
     assert record["quantization"] == f"int8 {method}" and record["clips"] == len(pixels)
-    assert record["top1_agreement"] == pytest.approx(float((got.argmax(1) == reference.argmax(1)).mean()))
+    assert record["agreement"] == pytest.approx(float((got.argmax(1) == reference.argmax(1)).mean()))
     assert record["max_abs_logit_difference"] == pytest.approx(float(np.abs(got - reference).max()), abs=1e-6)
     # int8 keeps 256 levels per tensor: the logits may move by some percent of their range, not more
     assert record["max_abs_logit_difference"] <= 0.25 * np.abs(reference).max()
@@ -90,6 +91,6 @@ def test_an_int8_copy_that_loses_the_top1_is_refused_in_one_line(trained, tmp_pa
     assert exported.returncode == 0, exported.stderr[-2000:]
     wrong = -reference  # a reference whose top-1 is every clip's last class: the copy cannot agree with it
     with pytest.raises(UserError) as err:
-        int8_parity(tmp_path / "onnx-int8", key, torch.from_numpy(pixels), wrong, "dynamic", 0.99)
+        int8_parity(tmp_path / "onnx-int8", key, torch.from_numpy(pixels), wrong, SingleLabel(), "dynamic", 0.99)
     assert "int8 parity failed" in str(err.value) and "\n" not in str(err.value)
     assert json.loads((tmp_path / "onnx-int8" / "parity.json").read_text())["passed"] is False

@@ -4,7 +4,7 @@ Static quantization (the default) calibrates the activations' ranges on real cli
 videos and writes a QDQ model (weights int8 per channel, activations uint8); dynamic quantization
 (calibration 0) quantizes the weights and computes each activation's range as it runs. Both are checked
 on clips against torch's fp32 logits: int8 moves logits by far more than fp32's 1e-4, so what must hold is
-each clip's top-1 (at least `min_agreement` of the clips keep it), and the largest logit difference is
+each clip's prediction (at least `min_agreement` of the clips keep it), and the largest logit difference is
 reported beside it. The folder takes the fp32 export's side files (configs, labels), so it loads as any
 export does (`--backend onnxruntime`)."""
 
@@ -22,6 +22,7 @@ import torch
 
 from ..core.errors import UserError, first_line
 from ..core.run_folder import ONNX_FILE, PARITY_FILE
+from ..core.task import Task
 from .onnx_export import SIDE_FILES, onnx_session
 
 
@@ -68,18 +69,20 @@ def quantize_int8(fp32: Path, out: Path, input_name: str, calibration: np.ndarra
             shutil.copy(fp32 / name, out / name)
 
 
-def int8_parity(out: Path, input_name: str, pixels: torch.Tensor, reference: np.ndarray, method: str,
+def int8_parity(out: Path, input_name: str, pixels: torch.Tensor, reference: np.ndarray, task: Task, method: str,
                 min_agreement: float) -> dict[str, Any]:
     """The int8 model in `out` against torch's fp32 logits `reference` on `pixels`: written to parity.json;
-    a UserError where fewer than `min_agreement` of the clips keep their top-1."""
+    a UserError where fewer than `min_agreement` of the clips keep the task's prediction (the top-1; a
+    multi-label model's labels over their thresholds)."""
     got = onnx_session(out / ONNX_FILE).run(None, {input_name: pixels.numpy()})[0]
-    agreement = float((got.argmax(1) == reference.argmax(1)).mean())
-    record = {"quantization": f"int8 {method}", "clips": len(pixels), "top1_agreement": agreement,
+    ours, theirs = (task.predicted(task.scores(torch.from_numpy(x))).reshape(len(x), -1) for x in (got, reference))
+    agreement = float((ours == theirs).all(1).float().mean())
+    record = {"quantization": f"int8 {method}", "clips": len(pixels), "agreement": agreement,
               "min_agreement": min_agreement, "max_abs_logit_difference": float(np.abs(got - reference).max()),
               "logit_range": float(np.abs(reference).max()), "passed": agreement >= min_agreement}
     (out / PARITY_FILE).write_text(json.dumps(record, indent=2) + "\n")
     if agreement < min_agreement:
         raise UserError(f"int8 parity failed for {out / ONNX_FILE}: {agreement:.1%} of {len(pixels)} clips keep torch's "
-                        f"top-1 (at least {min_agreement:.0%} required); use the fp32 export, or calibrate on more "
-                        f"val videos (details in {out / PARITY_FILE})")
+                        f"prediction (at least {min_agreement:.0%} required); use the fp32 export, or calibrate on "
+                        f"more val videos (details in {out / PARITY_FILE})")
     return record
