@@ -40,8 +40,11 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 sys.path.insert(0, str(REPO))
 
 from video_classifier.core.config import load_config  # noqa: E402
-from video_classifier.data.decoding import torchcodec_problem  # noqa: E402
+from video_classifier.data.datasets import ViewDataset  # noqa: E402
+from video_classifier.data.decoding import choose_decoder, torchcodec_problem  # noqa: E402
+from video_classifier.data.manifest import load_prepared  # noqa: E402
 from video_classifier.data.prepare import prepare  # noqa: E402
+from video_classifier.model.modeling import load_trained  # noqa: E402
 
 # What some tests need that a machine may lack. Each such test carries the need's mark (pyproject.toml's
 # markers). Where a need is missing the test is skipped, and the run ends with one line per missing need:
@@ -262,6 +265,21 @@ def trained(tiny_workspace, tmp_path_factory):
     result = run_script("train.py", "--config", str(config_path))
     assert result.returncode == 0, result.stderr[-3000:]
     return config_path, Path(data["train"]["output_dir"]), result.stdout
+
+
+def torch_test_logits(config_path: Path, out: Path, clips: int) -> tuple[str, torch.Tensor, Any]:
+    """`clips` clips (one crop) of each test video of a trained run, decoded with PyAV and normalised, and the
+    run's torch fp32 logits for them: (the model's input name, pixels, logits as numpy), a reference that
+    exported copies are checked against."""
+    config = load_config(config_path)
+    model, spec = load_trained(str(out), config.data.sample_rate)
+    label2id, records = load_prepared(config.data.root)
+    test = [r for r in records if r.split == "test"]
+    views = ViewDataset(test, config.data.root, label2id, spec.preprocess, clips, 1, choose_decoder("pyav").decode)
+    pixels = spec.pixels(torch.cat([views[i]["views"] for i in range(len(test))]))
+    with torch.inference_mode():
+        logits = model(**spec.inputs(pixels)).logits.numpy()
+    return spec.input_key, pixels, logits
 
 
 def talk_to_hub(monkeypatch: pytest.MonkeyPatch, hub: Any, cache: Path) -> None:

@@ -9,15 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from conftest import run_main
+from conftest import run_main, torch_test_logits
 
 from video_classifier.core.config import load_config
 from video_classifier.core.errors import UserError
-from video_classifier.data.datasets import ViewDataset
-from video_classifier.data.decoding import choose_decoder
 from video_classifier.data.manifest import load_prepared
-from video_classifier.model.modeling import load_trained
 from video_classifier.model.precision import choose_precision, cpu_flags
 from video_classifier.serve.openvino_backend import OpenVinoModel, load_openvino
 
@@ -30,15 +26,7 @@ def exported(trained, tmp_path_factory):
     result = run_main("export.py", "--config", str(config_path), "--model", str(out), "--out", str(folder),
                       "--quantize", "int8", "--calibrate", "4", "--min-agreement", "0.5")
     assert result.returncode == 0, result.stderr[-2000:]
-    config = load_config(config_path)
-    model, spec = load_trained(str(out), config.data.sample_rate)
-    label2id, records = load_prepared(config.data.root)
-    test = [r for r in records if r.split == "test"]
-    views = ViewDataset(test, config.data.root, label2id, spec.preprocess, 3, 1, choose_decoder("pyav").decode)
-    pixels = spec.pixels(torch.cat([views[i]["views"] for i in range(len(test))]))
-    with torch.inference_mode():
-        logits = model(**spec.inputs(pixels)).logits.numpy()
-    return config_path, folder, spec.input_key, pixels, logits
+    return config_path, folder, *torch_test_logits(config_path, out, 3)
 
 
 def test_openvino_fp32_gives_torchs_logits(exported):

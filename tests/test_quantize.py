@@ -11,15 +11,12 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import run_main
+from conftest import run_main, torch_test_logits
 
 from video_classifier.core.config import load_config
 from video_classifier.core.errors import UserError
 from video_classifier.core.task import SingleLabel
-from video_classifier.data.datasets import ViewDataset
-from video_classifier.data.decoding import choose_decoder
 from video_classifier.data.manifest import load_prepared
-from video_classifier.model.modeling import load_trained
 from video_classifier.serve.onnx_export import onnx_session
 from video_classifier.serve.quantize import int8_parity
 
@@ -30,15 +27,8 @@ INT8 = {onnx.TensorProto.INT8, onnx.TensorProto.UINT8}
 def test_clips(trained):
     """Centre clips of the tiny run's test videos, decoded with PyAV, and torch's fp32 logits for them."""
     config_path, out, _ = trained
-    config = load_config(config_path)
-    model, spec = load_trained(str(out), config.data.sample_rate)
-    label2id, records = load_prepared(config.data.root)
-    test = [r for r in records if r.split == "test"]
-    views = ViewDataset(test, config.data.root, label2id, spec.preprocess, 1, 1, choose_decoder("pyav").decode)
-    pixels = spec.pixels(torch.cat([views[i]["views"] for i in range(len(test))]))
-    with torch.inference_mode():
-        logits = model(**spec.inputs(pixels)).logits.numpy()
-    return spec.input_key, pixels.numpy(), logits
+    key, pixels, logits = torch_test_logits(config_path, out, 1)
+    return key, pixels.numpy(), logits
 
 
 @pytest.mark.parametrize("calibrate, method", [("4", "static, calibrated on 4 val clips"), ("0", "dynamic")])

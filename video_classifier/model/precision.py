@@ -81,5 +81,10 @@ def with_precision(model: torch.nn.Module, spec: ModelSpec, requested: str) -> M
     device = model.device.type
     precision = choose_precision(requested, device, cpu_flags() if device == "cpu" else frozenset(),
                                  device == "cuda" and torch.cuda.is_bf16_supported())
-    print(f"precision: {precision.name} ({precision.why})", file=sys.stderr)
+    announce(precision)
     return dataclasses.replace(spec, autocast=precision.dtype)
+
+
+def announce(precision: Precision, runtime: str = "") -> None:
+    """Say on stderr which precision answers, and why (`runtime`: the backend, where not torch)."""
+    print(f"precision: {precision.name} ({precision.why}{f'; {runtime}' if runtime else ''})", file=sys.stderr)

@@ -96,20 +96,34 @@ def onnx_session(path: Path) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-class OnnxModel:
-    """An exported folder behind the interface ModelSpec scores through: `model(**inputs).logits`."""
+class ExportedModel:
+    """An exported folder behind the interface ModelSpec scores through: `model(**inputs).logits`, on the
+    CPU; a runtime gives `run` (float32 clips in, logits out)."""
 
     def __init__(self, folder: Path):
         if not (folder / ONNX_FILE).is_file():
             raise UserError(f"no {ONNX_FILE} in {folder}: export it first (python export.py --model ...)")
         self.config = AutoConfig.from_pretrained(folder)
-        self.session = onnx_session(folder / ONNX_FILE)
-        self.main_input_name = self.session.get_inputs()[0].name
         self.device, self.dtype = torch.device("cpu"), torch.float32
+
+    def run(self, clips: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     def __call__(self, **inputs: torch.Tensor) -> SimpleNamespace:
         (clips,) = inputs.values()
-        return SimpleNamespace(logits=torch.from_numpy(self.session.run(None, {self.main_input_name: clips.numpy()})[0]))
+        return SimpleNamespace(logits=torch.from_numpy(self.run(clips.numpy())))
+
+
+class OnnxModel(ExportedModel):
+    """An exported folder on onnxruntime."""
+
+    def __init__(self, folder: Path):
+        super().__init__(folder)
+        self.session = onnx_session(folder / ONNX_FILE)
+        self.main_input_name = self.session.get_inputs()[0].name
+
+    def run(self, clips: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.main_input_name: clips})[0]
 
 
 def load_onnx(folder: str | Path, sample_rate: int | None = None) -> tuple[OnnxModel, ModelSpec]:

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
-from types import SimpleNamespace
 
-import torch
-from transformers import AutoConfig
+import numpy as np
 
 from ..core.errors import UserError, first_line
 from ..core.run_folder import ONNX_FILE, PARITY_FILE
 from ..model.model_spec import ModelSpec, describe, trained_stride
 from ..model.modeling import load_processor
-from ..model.precision import choose_precision, cpu_flags
+from ..model.precision import announce, choose_precision, cpu_flags
+from .onnx_export import ExportedModel
 
 HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}  # OpenVINO's INFERENCE_PRECISION_HINT
 
@@ -30,12 +28,11 @@ def _openvino():
     return openvino
 
 
-class OpenVinoModel:
+class OpenVinoModel(ExportedModel):
     """An export folder compiled by OpenVINO for the CPU."""
 
     def __init__(self, folder: Path, precision: str):
-        if not (folder / ONNX_FILE).is_file():
-            raise UserError(f"no {ONNX_FILE} in {folder}: export it first (python export.py --model ...)")
+        super().__init__(folder)
         parity = json.loads((folder / PARITY_FILE).read_text()) if (folder / PARITY_FILE).is_file() else {}
         if parity.get("quantization", "").startswith("int8 static"):
             raise UserError(f"{folder} is a static int8 export (QDQ), which OpenVINO scores wrongly here (the demo's "
@@ -48,20 +45,17 @@ class OpenVinoModel:
                 "INFERENCE_NUM_THREADS": os.cpu_count() or 1})
         except RuntimeError as err:
             raise UserError(f"OpenVINO could not compile {folder / ONNX_FILE}: {first_line(err)}") from None
-        self.config = AutoConfig.from_pretrained(folder)
         self.main_input_name = self.compiled.inputs[0].get_any_name()
-        self.device, self.dtype = torch.device("cpu"), torch.float32
 
-    def __call__(self, **inputs: torch.Tensor) -> SimpleNamespace:
-        (clips,) = inputs.values()
-        return SimpleNamespace(logits=torch.from_numpy(self.compiled(clips.numpy())[0].copy()))
+    def run(self, clips: np.ndarray) -> np.ndarray:
+        return self.compiled(clips)[0].copy()
 
 
 def load_openvino(folder: str | Path, sample_rate: int | None, requested: str) -> tuple[OpenVinoModel, ModelSpec]:
     """The export in `folder` on OpenVINO, in the precision `requested` (infer.precision) resolves to on this
     CPU, said on stderr as the torch backend says it."""
     precision = choose_precision(requested, "cpu", cpu_flags())
-    print(f"precision: {precision.name} ({precision.why}; OpenVINO)", file=sys.stderr)
+    announce(precision, "OpenVINO")
     folder = Path(folder)
     model = OpenVinoModel(folder, precision.name)
     return model, describe(model, load_processor(str(folder)), trained_stride(model.config, sample_rate))
