@@ -220,6 +220,10 @@ class MultiLabel:
         """(..., classes) bool: the classes whose score reaches their threshold."""
         return scores >= self.threshold_vector(scores.shape[-1]).to(scores.device)
 
+    def exact_match(self, scores: torch.Tensor, targets: list[Any]) -> float:
+        """Share of rows whose labels at their thresholds are exactly the row's labels."""
+        return float((self.predicted(scores) == (self.stack(targets) > 0.5)).all(-1).float().mean())
+
     def top1(self, scores: torch.Tensor, labels: torch.Tensor) -> float:
         """Share of rows whose top-scored class is one of their labels (rows with none left out)."""
         has = labels.bool().any(-1)

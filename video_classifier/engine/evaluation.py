@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import matplotlib
 
@@ -28,7 +28,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from ..core.config import Config  # noqa: E402
 from ..core.errors import UserError, first_line  # noqa: E402
-from ..core.task import SingleLabel, Task  # noqa: E402
+from ..core.task import MultiLabel, SingleLabel, Task  # noqa: E402
 from ..data.clips import DecodeFailures  # noqa: E402
 from ..data.datasets import ClipDataset, ViewDataset  # noqa: E402
 from ..data.decoding import announce, choose_decoder, decode_pyav, torchcodec_problem  # noqa: E402
@@ -133,7 +133,8 @@ def stock_pipeline_score(folder: str | Path, records: list[VideoRecord], root: s
     its scores for every class read back (softmax or, multi-label, sigmoid: the pipeline's own choice).
     Where torchcodec does not load the pipeline cannot open a path, so it gets every frame decoded by
     PyAV instead (the same frames: it samples them as from a path). A video it raises on counts as
-    wrong (scores of 0) and is counted."""
+    wrong (scores of 0) and is counted. Multi-label: also the exact match of its labels at the model's
+    thresholds, as its users read them (0.5: a trained model has its thresholds folded in)."""
     from transformers import pipeline
 
     classify = pipeline("video-classification", model=str(folder), device=device)
@@ -149,9 +150,12 @@ def stock_pipeline_score(folder: str | Path, records: list[VideoRecord], root: s
                 scores[row, label2id[result["label"]]] = result["score"]
         except Exception as err:  # the pipeline's own limits (e.g. fewer frames than the model takes)
             failed.append(f"{record.path}: {first_line(err)}")
-    value = task.headline(scores, [task.target(r.label, label2id) for r in records])
-    return {  # None: the pipeline raised on every video (e.g. it cannot read VideoPrism's logits)
-        f"pipeline_{task.headline_name}": value if len(failed) < len(records) else None,
+    targets = [task.target(r.label, label2id) for r in records]
+    answered = len(failed) < len(records)  # not: the pipeline raised on every video (VideoPrism's logits)
+    sets = {"pipeline_exact_match": task.exact_match(scores, targets) if answered else None} \
+        if isinstance(task, MultiLabel) else {}  # its labels read at the model's thresholds (0.5 once folded)
+    return {
+        f"pipeline_{task.headline_name}": task.headline(scores, targets) if answered else None, **sets,
         "pipeline_input": "video path (torchcodec)" if by_path else "every frame, decoded with PyAV",
         "pipeline_failed": failed,
     }
@@ -183,14 +187,16 @@ def plot_training(log_history: list[dict[str, Any]], path: Path, metric: str = "
 def evaluate_model(model: Any, spec: ModelSpec, config: Config, by_split: dict[str, list[VideoRecord]],
                    label2id: dict[str, int], out: Path, metrics_name: str, tag: str = "",
                    saved: str | Path | None = None, pipeline_splits: tuple[str, ...] = ("test",),
-                   failures: DecodeFailures | None = None, fit_on: str | None = None) -> dict[str, Any]:
+                   failures: DecodeFailures | None = None, fit_on: str | None = None,
+                   after_fit: Callable[[ModelSpec], ModelSpec] | None = None) -> dict[str, Any]:
     """Evaluate every split of `by_split` with config.eval's views, and those of `pipeline_splits` with
     transformers' stock pipeline on the `saved` folder or Hub id when given; write `metrics_name`,
     confusion PNGs and per-video scores (named by split and `tag`) into `out`; print a summary line per
     split. Videos that do not decode are left out, listed in the metrics and recorded in `failures`
     (without it, one stops the evaluation with its name). `fit_on` (training: "val"): the split on which
     the task chooses what it chooses (multi-label: per-class thresholds, in metrics[fit_on]["thresholds"]),
-    used for the splits after it."""
+    used for the splits after it; `after_fit(spec)` runs then and gives the spec they use (training: the
+    thresholds folded into the saved model)."""
     decoding = choose_decoder("pyav" if config.data.backend == "pytorchvideo" else config.data.decoder)
     announce(decoding)
     decoder = decoding.decode
@@ -203,6 +209,8 @@ def evaluate_model(model: Any, spec: ModelSpec, config: Config, by_split: dict[s
                             failures=failures, task=spec.task)
         metrics[split], spec = evaluate_split(model, spec, views, clips, class_names, split, config.eval.batch_size,
                                               config.data.workers(), out, f"{split}{tag}", fit=split == fit_on)
+        if split == fit_on and after_fit is not None:
+            spec = after_fit(spec)
         m = metrics[split]
         if saved is not None and split in pipeline_splits:
             decoded = [r for r in records if r.path not in m["videos_left_out"]]
@@ -212,6 +220,7 @@ def evaluate_model(model: Any, spec: ModelSpec, config: Config, by_split: dict[s
         print(
             f"{split}: {spec.task.summary(m)}"
             + (f"; stock pipeline {piped:.4f}" if piped is not None else "")
+            + (f", exact match {m['pipeline_exact_match']:.4f}" if m.get("pipeline_exact_match") is not None else "")
             + (f" ({len(m['pipeline_failed'])} videos it raised on)" if m.get("pipeline_failed") else "")
             + (f"; {len(m['videos_left_out'])} videos left out: they do not decode" if m["videos_left_out"] else "")
         )

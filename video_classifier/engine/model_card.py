@@ -10,6 +10,7 @@ commands that reproduce the run.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from ..core.config import Config
 from ..core.run_folder import CARD
 from ..data.sources import source_of
+from ..model.folding import FOLDED
 
 # metrics.json key -> the metric's short name (the Hub's model-index) and what it is (the card's table)
 ACCURACIES = (
@@ -77,7 +79,7 @@ def model_card(config: Config, metrics: dict[str, Any], model_type: str, num_fra
         "",
     ]
     lines += _metric_table(metrics, table, views, multi_label) + _how_to_use(config, out, num_frames)
-    lines += _per_class(test, multi_label) + _training(config)
+    lines += _per_class(test, multi_label, _folded(out)) + _training(config)
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
 
 
@@ -122,14 +124,24 @@ def _how_to_use(config: Config, out: Path, num_frames: int) -> list[str]:
     ]
 
 
-def _per_class(test: dict[str, Any], multi_label: bool) -> list[str]:
+def _folded(out: Path) -> dict[str, float] | None:
+    """The thresholds folded into the saved classifier (config.json), if they were."""
+    config = out / "config.json"
+    return json.loads(config.read_text()).get(FOLDED) if config.is_file() else None
+
+
+def _per_class(test: dict[str, Any], multi_label: bool, folded: dict[str, float] | None) -> list[str]:
     if not test.get("per_class"):
         return []
     if multi_label:
-        lines = ["## Per class (test)", "", "Thresholds chosen on val (config.json `label_thresholds`); "
-                 "infer.py shows the labels whose score reaches theirs.", "",
-                 "| class | AP | threshold | precision | recall | F1 | videos |", "|---|---|---|---|---|---|---|"]
-        lines += [f"| {label} | {'n/a' if c['ap'] is None else format(c['ap'], '.3f')} | {c['threshold']:.3f} | "
+        chosen = folded or {label: c["threshold"] for label, c in test["per_class"].items()}
+        said = ("folded into the classifier's bias (config.json `label_thresholds_folded`): a label is on where its "
+                "score passes 0.5, for infer.py and the stock pipeline alike" if folded else
+                "kept in config.json (`label_thresholds`), where infer.py reads them")
+        lines = ["## Per class (test)", "", f"Thresholds chosen on val (each class's best F1), {said}.", "",
+                 "| class | AP | threshold chosen on val | precision | recall | F1 | videos |",
+                 "|---|---|---|---|---|---|---|"]
+        lines += [f"| {label} | {'n/a' if c['ap'] is None else format(c['ap'], '.3f')} | {chosen[label]:.3f} | "
                   f"{c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |"
                   for label, c in test["per_class"].items()]
         return lines + ["", "![per-class AP and F1 of the test split](per_class_test.png)", ""]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +28,12 @@ from ..core.run_folder import (
     mark,
     resume_point,
 )
-from ..core.task import TASKS, MultiLabel, SingleLabel, Task, class_counts
+from ..core.task import TASKS, MultiLabel, SingleLabel, Task, class_counts, task_for
 from ..data.clips import DecodeFailures
 from ..data.datasets import build_datasets, pipeline_stride, streams_training
 from ..data.manifest import VideoRecord, copy_labels, load_prepared, prepared_task
 from ..data.sources import source_of
+from ..model.folding import fold_thresholds
 from ..model.model_spec import ModelSpec, describe, record_in_config, save_image_processor
 from ..model.modeling import ensure_tiny_checkpoint, load_for_training, load_processor
 from ..model.trainable import describe_trainable, load_adapter, make_trainable, save_merged
@@ -324,15 +325,12 @@ def save_outputs(trainer: VideoTrainer, config: Config, processor: Any) -> None:
 def final_evaluation(trainer: VideoTrainer, config: Config, plan: Plan, spec: ModelSpec,
                      failures: DecodeFailures) -> dict[str, Any]:
     """The kept model at video level (multi-view) and clip level, on val and test. A multi-label task
-    chooses its per-class thresholds on val, kept in config.json (label_thresholds) for inference; clips of
-    training videos that did not decode are counted beside the numbers they touched."""
+    chooses its per-class thresholds on val and folds them into the saved model (fold_saved) before test
+    is scored; clips of training videos that did not decode are counted beside the numbers they touched."""
     out = Path(config.train.output_dir)
     final = {s: plan.by_split[s] for s in ("val", "test")}
     metrics = evaluate_model(trainer.model.eval(), spec, config, final, plan.label2id, out, METRICS, saved=out,
-                             failures=failures, fit_on="val")
-    if "thresholds" in metrics["val"]:
-        trainer.model.config.label_thresholds = metrics["val"]["thresholds"]
-        trainer.model.config.save_pretrained(out)
+                             failures=failures, fit_on="val", after_fit=lambda fitted: fold_saved(trainer, fitted))
     training_failures = DecodeFailures.summary(out / FAILURES).get("train")
     if training_failures:  # the run went on without these videos' clips: say so where its numbers are
         metrics["train"] = {"clips_replaced": training_failures["failures"], "videos_failing": training_failures["videos"]}
@@ -340,6 +338,26 @@ def final_evaluation(trainer: VideoTrainer, config: Config, plan: Plan, spec: Mo
         print(f"train: {training_failures['failures']} clips of {len(training_failures['videos'])} videos did not "
               f"decode and were replaced (listed in {out / FAILURES})")
     return metrics
+
+
+def fold_saved(trainer: VideoTrainer, spec: ModelSpec) -> ModelSpec:
+    """The thresholds the task chose on val folded into the classifier's bias and the model saved again, so
+    the stock pipeline's labels at 0.5 are infer.py's (folding.py); the spec returned scores the folded
+    model at 0.5. A model without a linear classifier keeps its thresholds in config.json only."""
+    thresholds = getattr(spec.task, "thresholds", None)
+    if thresholds is None:
+        return spec
+    by_label = {spec.id2label[i]: t for i, t in enumerate(thresholds)}
+    if not fold_thresholds(trainer.model, by_label):
+        trainer.model.config.label_thresholds = by_label
+        trainer.model.config.save_pretrained(trainer.args.output_dir)
+        print("thresholds kept in config.json (label_thresholds): this model has no linear classifier to fold "
+              "them into, so the stock pipeline reads its scores at 0.5, not at them")
+        return spec
+    trainer.save_model()
+    print("thresholds chosen on val folded into the classifier's bias (config.json label_thresholds_folded): "
+          "a label is on where its score passes 0.5, in infer.py and the stock pipeline alike")
+    return replace(spec, task=task_for(trainer.model.config))
 
 
 def publish(trainer: VideoTrainer, config: Config, metrics: dict[str, Any], spec: ModelSpec) -> None:
