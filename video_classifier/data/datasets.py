@@ -88,10 +88,7 @@ class ClipDataset(torch.utils.data.Dataset):
         """The clip's [start, end) in seconds."""
         video, _, start = self.items[index]
         record = self.records[video]
-        length = self.spec.clip_span(record.duration, record.fps)
-        if self.max_stride:
-            stride = random.uniform(self.spec.sample_rate, self.max_stride)
-            length = length * Fraction(stride).limit_denominator(1000) / self.spec.sample_rate
+        length = self.spec.jittered_span(record.duration, record.fps, self.max_stride, random.uniform)
         if start is None:  # training, as pytorchvideo's RandomClipSampler
             start = Fraction(random.uniform(0, max(record.duration - float(length), 0)))
         return start, start + length
@@ -234,12 +231,9 @@ def build_datasets(data: DataConfig, splits: dict[str, list[VideoRecord]], label
                                max_stride=max_stride, failures=failures, task=task)
                 for s, rows in splits.items()}
     source = source_of(data)
-    if source.streams(data) and max_stride and max_stride > spec.sample_rate and "train" in splits:
-        raise UserError(f"train.max_stride (temporal-scale jitter) is not offered for a stream ({source.name}): "
-                        "set train.max_stride: null")
     if source.streams(data) and "train" in splits:  # training streams; evaluation as above, map-style
         datasets["train"], how = source.training_stream(data, splits["train"], label2id, spec, decoding, failures,
-                                                        task)
+                                                        task, max_stride)
         return datasets, how
     return datasets, f"native ClipDataset, {decoding.describe()}, only the sampled frames decoded"
 

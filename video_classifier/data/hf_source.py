@@ -256,8 +256,9 @@ class HfStreamClipDataset(ClipStream):
 
     def __init__(self, root: str | Path, records: list[VideoRecord], label2id: dict[str, int], spec: PreprocessSpec,
                  train: bool, decoder: Decoder, shuffle_buffer: int = 100, seed: int | None = None,
-                 failures: DecodeFailures | None = None, task: Task = SingleLabel(), split: str = "train"):
-        super().__init__(label2id, spec, train, decoder, shuffle_buffer, seed, failures, task)
+                 failures: DecodeFailures | None = None, task: Task = SingleLabel(), split: str = "train",
+                 max_stride: float | None = None):
+        super().__init__(label2id, spec, train, decoder, shuffle_buffer, seed, failures, task, max_stride)
         self.hf = read_stream(root)
         self.theirs = self.hf.splits[split]
         streamed = load(self.hf, streaming=True, revision=self.hf.revision)[self.theirs]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Callable
 
 import torch
 from torchvision import tv_tensors
@@ -58,6 +59,17 @@ class PreprocessSpec:
     def clip_span(self, duration: float, fps: float) -> Fraction:
         """Seconds one clip of a video of `duration` covers: the window, or the whole video."""
         return Fraction(duration) if self.whole_video else self.clip_duration(fps)
+
+    def jittered_span(self, duration: float, fps: float, max_stride: float | None,
+                      uniform: Callable[[float, float], float]) -> Fraction:
+        """A training clip's span under temporal-scale jitter: its stride drawn by `uniform` from
+        [sample_rate, max_stride] (as a fraction of denominator <= 1000), the window stretched to match;
+        clip_span where `max_stride` is None. Map-style and streamed training draw it alike."""
+        length = self.clip_span(duration, fps)
+        if not max_stride:
+            return length
+        stride = uniform(self.sample_rate, max_stride)
+        return length * Fraction(stride).limit_denominator(1000) / self.sample_rate
 
     def frame_indices(self, start: Fraction, end: Fraction, fps: float, total: int) -> list[int]:
         """The frames of the clip [start, end) of a video of `total` frames: clip_frame_indices, or with

@@ -219,8 +219,8 @@ class ShardClipDataset(ClipStream):
 
     def __init__(self, root: str | Path, records: list[VideoRecord], label2id: dict[str, int], spec: PreprocessSpec,
                  train: bool, decoder: Decoder, shuffle_buffer: int = 64, seed: int | None = None,
-                 failures: DecodeFailures | None = None, task: Task = SingleLabel()):
-        super().__init__(label2id, spec, train, decoder, shuffle_buffer, seed, failures, task)
+                 failures: DecodeFailures | None = None, task: Task = SingleLabel(), max_stride: float | None = None):
+        super().__init__(label2id, spec, train, decoder, shuffle_buffer, seed, failures, task, max_stride)
         self.root = root
         self.shards = shards_of(records)
         self.row = {SHARD_MEMBER.match(r.path)["name"].partition(".")[0]: i for i, r in enumerate(records)}

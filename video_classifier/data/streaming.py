@@ -39,8 +39,11 @@ class ClipStream(torch.utils.data.IterableDataset):
     splits_by_process = True  # VideoTrainer gives each process its own loader (no re-sharding by accelerate)
 
     def __init__(self, label2id: dict[str, int], spec: PreprocessSpec, train: bool, decoder: Decoder,
-                 shuffle_buffer: int, seed: int | None, failures: DecodeFailures | None, task: Task):
+                 shuffle_buffer: int, seed: int | None, failures: DecodeFailures | None, task: Task,
+                 max_stride: float | None = None):
         self.label2id, self.spec, self.train, self.decode = label2id, spec, train, decoder
+        # training only: each clip's stride drawn from [spec.sample_rate, max_stride], as ClipDataset's
+        self.max_stride = max_stride if train and max_stride and max_stride > spec.sample_rate else None
         # seed None: torch's, which train.py has set from train.seed (the same in every process)
         seed = torch.initial_seed() % 2**31 if seed is None else seed
         self.shuffle_buffer, self.seed, self.failures, self.task = shuffle_buffer if train else 0, seed, failures, task
@@ -61,14 +64,15 @@ class ClipStream(torch.utils.data.IterableDataset):
     def _items(self, key: str, meta: dict[str, Any], video: InMemoryVideo, rng: random.Random
                ) -> Iterator[dict[str, Any]]:
         """The item(s) of one video (`meta`: its label or labels, split, group, frames, fps and duration): one
-        random clip (train) or every uniform clip."""
+        random clip (train, its stride jittered up to `max_stride`) or every uniform clip."""
         label = "|".join(meta["labels"]) if "labels" in meta else meta["label"]
         record = VideoRecord(str(video), label, meta["split"], meta["group"], meta["frames"], meta["fps"],
                              meta["duration"])
-        length = self.spec.clip_span(record.duration, record.fps)
-        if self.train:  # as ClipDataset's training windows
+        if self.train:  # as ClipDataset's training windows: the frame counts come with the video (its header)
+            length = self.spec.jittered_span(record.duration, record.fps, self.max_stride, rng.uniform)
             starts = [Fraction(rng.uniform(0, max(record.duration - float(length), 0)))]
         else:
+            length = self.spec.clip_span(record.duration, record.fps)
             starts = uniform_clip_starts(record.duration, length)
         for clip, start in enumerate(starts):
             indices = self.spec.frame_indices(start, start + length, record.fps, record.frames)

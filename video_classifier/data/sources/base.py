@@ -53,8 +53,9 @@ class Source:
 
     def training_stream(self, data: DataConfig, records: list[VideoRecord], label2id: dict[str, int],
                         spec: PreprocessSpec, decoding: Decoding, failures: DecodeFailures | None,
-                        task: Task) -> tuple[torch.utils.data.IterableDataset, str]:
-        """The streamed training dataset, and a line saying how it reads and decodes (when `streams`)."""
+                        task: Task, max_stride: float | None = None) -> tuple[torch.utils.data.IterableDataset, str]:
+        """The streamed training dataset (clip strides jittered up to `max_stride`), and a line saying how it
+        reads and decodes (when `streams`)."""
         raise NotImplementedError(f"data.source {self.name} trains map-style")
 
     def probes_training_videos(self, data: DataConfig) -> bool:

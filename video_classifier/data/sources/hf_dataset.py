@@ -24,8 +24,8 @@ from .folder import user_video_records
 
 class HfDataset(Source):
     name = "hf_dataset"
-    refuses = ("with streaming: videos stored as bytes (a stream keeps no files), cached features and temporal-scale "
-               "jitter (the training videos are read only as they stream)")
+    refuses = ("with streaming: videos stored as bytes (a stream keeps no files), cached features and the "
+               "class-balanced sampler (the training videos are read only as they stream)")
 
     stream_setting = "data.hf_dataset.streaming"
 
@@ -58,8 +58,9 @@ class HfDataset(Source):
 
     def training_stream(self, data: DataConfig, records: list[VideoRecord], label2id: dict[str, int],
                         spec: PreprocessSpec, decoding: Decoding, failures: DecodeFailures | None,
-                        task: Task) -> tuple[torch.utils.data.IterableDataset, str]:
+                        task: Task, max_stride: float | None = None) -> tuple[torch.utils.data.IterableDataset, str]:
         # training streams through `datasets`; evaluation reads the val and test videos by byte ranges
         dataset = HfStreamClipDataset(data.root, records, label2id, spec, train=True, decoder=decoding.decode,
-                                      shuffle_buffer=data.shuffle_buffer, failures=failures, task=task)
+                                      shuffle_buffer=data.shuffle_buffer, failures=failures, task=task,
+                                      max_stride=max_stride)
         return dataset, f"{dataset.describe()}, {decoding.describe()}"

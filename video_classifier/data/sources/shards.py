@@ -17,7 +17,7 @@ from .base import Source
 
 class Shards(Source):
     name = "shards"
-    refuses = ("the pytorchvideo backend and temporal-scale jitter: training streams, and each video is read "
+    refuses = ("the pytorchvideo backend and the class-balanced sampler: training streams, and each video is read "
                "once per epoch")
     stream_setting = "data.source: shards"
 
@@ -29,9 +29,10 @@ class Shards(Source):
 
     def training_stream(self, data: DataConfig, records: list[VideoRecord], label2id: dict[str, int],
                         spec: PreprocessSpec, decoding: Decoding, failures: DecodeFailures | None,
-                        task: Task) -> tuple[torch.utils.data.IterableDataset, str]:
+                        task: Task, max_stride: float | None = None) -> tuple[torch.utils.data.IterableDataset, str]:
         describe_shards(data.root)  # the index and a shard per split read: one line naming one that does not
         dataset = ShardClipDataset(data.root, records, label2id, spec, train=True, decoder=decoding.decode,
-                                   shuffle_buffer=data.shuffle_buffer, failures=failures, task=task)
+                                   shuffle_buffer=data.shuffle_buffer, failures=failures, task=task,
+                                   max_stride=max_stride)
         return dataset, (f"ShardClipDataset streaming {len(dataset.shards)} training shards from {data.root} "
                          f"(shuffle buffer {data.shuffle_buffer} videos), {decoding.describe()}")
