@@ -1,10 +1,11 @@
 """Evaluate a trained model on a split: video level (clips x crops, softmax averaged) and clip level.
 
     python eval.py [--config config.yaml] [--model FOLDER_OR_HUB_ID] [--split test] [--clips N] [--crops M]
+    python eval.py --zero-shot [--model XCLIP_FOLDER_OR_HUB_ID] [...]   # no training: X-CLIP and the class names
 
 Writes eval_<split>_<N>x<M>.json, confusion_<split>_<N>x<M>.png and
-scores_<split>_<N>x<M>.json (per-video scores) into --out, by default the model folder. A video that
-does not decode is left out, listed in the metrics and in decode_failures.csv.
+scores_<split>_<N>x<M>.json (per-video scores) into --out, by default the model folder (--zero-shot:
+runs/zero-shot). A video that does not decode is left out, listed in the metrics and in decode_failures.csv.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from video_classifier.data.user_videos import SPLITS
 from video_classifier.engine.evaluation import evaluate_model
 from video_classifier.model.modeling import load_trained
 from video_classifier.model.precision import with_precision
+from video_classifier.model.zero_shot import load_zero_shot, zero_shot_classes
 
 
 @exit_on_user_error
@@ -29,7 +31,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", help="trained model folder or Hub id (default: the config's train.output_dir)")
     parser.add_argument("--split", choices=SPLITS, default="test")
     add_view_args(parser)
-    parser.add_argument("--out", help="folder for the results (default: the model folder, or runs/eval)")
+    parser.add_argument("--out", help="folder for the results (default: the model folder, or runs/eval; "
+                                      "--zero-shot: runs/zero-shot)")
+    parser.add_argument("--zero-shot", action="store_true",
+                        help="no training: an X-CLIP checkpoint (--model, default model.checkpoint) scores the videos "
+                             "against the class names of labels.json in model.zero_shot_prompt")
     args = parser.parse_args(argv)
     config = load_config(config_path(args), view_overrides(args))
 
@@ -41,18 +47,24 @@ def main(argv: list[str] | None = None) -> None:
     if any(r.fps <= 0 for r in split_records[args.split]):  # a streamed train split (data.hf_dataset.streaming)
         raise UserError(f"the {args.split} videos in {config.data.root} were streamed, never probed: evaluate val or "
                         "test, or prepare the dataset with data.hf_dataset.streaming: false")
-    model_ref = args.model or config.train.output_dir
-    model, spec = load_trained(model_ref, config.data.sample_rate)
+    if args.zero_shot:  # X-CLIP scores the videos against the class names: no trained model, no stock pipeline
+        model_ref = args.model or config.model.checkpoint
+        model, spec = load_zero_shot(model_ref, zero_shot_classes(config.data.root), config)
+        saved, default_out = None, "runs/zero-shot"
+    else:
+        model_ref = args.model or config.train.output_dir
+        model, spec = load_trained(model_ref, config.data.sample_rate)
+        saved, default_out = model_ref, model_ref if Path(model_ref).is_dir() else "runs/eval"
     spec = with_precision(model, spec, config.infer.precision)
     if {label: i for i, label in spec.id2label.items()} != label2id:
         raise UserError(f"model {model_ref} was trained on other classes than {config.data.root}/labels.json holds")
 
     # Evaluate
-    out = Path(args.out or (model_ref if Path(model_ref).is_dir() else "runs/eval"))
+    out = Path(args.out or default_out)
     tag = f"_{config.eval.num_clips}x{config.eval.num_crops}"
     out.mkdir(parents=True, exist_ok=True)
     evaluate_model(model, spec, config, split_records, label2id, out, f"eval_{args.split}{tag}.json", tag,
-                   saved=model_ref, pipeline_splits=(args.split,), failures=DecodeFailures(out / FAILURES))
+                   saved=saved, pipeline_splits=(args.split,), failures=DecodeFailures(out / FAILURES))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
                     [--mode manual|pipeline] [--backend torch|onnxruntime] [--json]
     python infer.py LONG_VIDEO --timeline [--stride SECONDS] [--min-segment SECONDS] [--switch-cost NATS]
                     [--out FOLDER]
+    python infer.py VIDEO_OR_FOLDER [...] --zero-shot [--model XCLIP_FOLDER_OR_HUB_ID] [--labels NAME,NAME,...]
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from video_classifier.core.cli import add_view_args, config_parser, config_path, view_overrides
 from video_classifier.core.config import load_config
 from video_classifier.core.errors import exit_on_user_error
+from video_classifier.model.zero_shot import zero_shot_classes
 from video_classifier.serve.inference import format_table, format_timelines, predict, predict_timeline
 from video_classifier.serve.timeline import SWITCH_COST
 
@@ -39,25 +41,34 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"--timeline: nats a change of label costs when windows are labelled (default "
                              f"{SWITCH_COST}; 0: each window's top label)")
     parser.add_argument("--out", default="runs/timeline", help="--timeline: folder for JSON, CSV and PNG")
+    parser.add_argument("--zero-shot", action="store_true",
+                        help="no training: an X-CLIP checkpoint (--model, default model.checkpoint) scores the videos "
+                             "against the class names in model.zero_shot_prompt")
+    parser.add_argument("--labels", type=lambda text: [n.strip() for n in text.split(",") if n.strip()],
+                        metavar="NAME,NAME,...", help="--zero-shot: the class names (default: data.root's labels.json)")
     args = parser.parse_args(argv)
+    if args.labels and not args.zero_shot:
+        parser.error("--labels goes with --zero-shot (a trained model has its own classes)")
     if args.stride is not None and args.stride <= 0:
         parser.error(f"--stride {args.stride}: must be > 0 seconds")
     if args.switch_cost < 0:
         parser.error(f"--switch-cost {args.switch_cost}: must be >= 0 nats")
     config = load_config(config_path(args), view_overrides(args))
+    zero_shot = zero_shot_classes(config.data.root, args.labels) if args.zero_shot else None
+    model_ref = args.model or (config.model.checkpoint if args.zero_shot else config.train.output_dir)
     if args.timeline:
-        results = predict_timeline(args.model or config.train.output_dir, args.videos, config,
-                                   args.top_k or config.infer.top_k, args.stride, args.min_segment, Path(args.out),
-                                   args.backend, args.switch_cost)
+        results = predict_timeline(model_ref, args.videos, config, args.top_k or config.infer.top_k, args.stride,
+                                   args.min_segment, Path(args.out), args.backend, args.switch_cost, zero_shot)
         print(json.dumps(results, indent=2) if args.json else format_timelines(results))
         return
     predictions = predict(
-        model_ref=args.model or config.train.output_dir,
+        model_ref=model_ref,
         paths=args.videos,
         config=config,
         top_k=args.top_k or config.infer.top_k,
         mode=args.mode or config.infer.mode,
         backend=args.backend,
+        zero_shot=zero_shot,
     )
     print(json.dumps([asdict(p) for p in predictions], indent=2) if args.json else format_table(predictions))
 

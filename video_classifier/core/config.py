@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import string
 import types
 import typing
 from dataclasses import dataclass, field
@@ -202,10 +203,21 @@ class ModelConfig:
     # initialised model of this architecture and size is saved there first, then loaded back
     # through from_pretrained like any checkpoint.
     tiny_init: Optional[TinyModelConfig] = None
+    # --zero-shot (an X-CLIP checkpoint, no training): each class's text, its name as words
+    # (ApplyEyeMakeup -> "apply eye makeup") put in for {label}; the videos are scored against these texts
+    zero_shot_prompt: str = "a video of {label}"
 
     def validate(self, prefix: str) -> None:
         if self.attentive_layers < 0:
             raise UserError(f"{prefix}.attentive_layers = {self.attentive_layers}: must be >= 0")
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(self.zero_shot_prompt) if name is not None}
+        except ValueError as err:
+            raise UserError(f"{prefix}.zero_shot_prompt {self.zero_shot_prompt!r}: {err} (write a literal brace "
+                            "as {{ or }})") from None
+        if fields != {"label"}:
+            raise UserError(f"{prefix}.zero_shot_prompt {self.zero_shot_prompt!r}: must hold {{label}} and no "
+                            "other {field}, e.g. \"a video of {label}\"")
 
 
 @dataclass

@@ -194,10 +194,17 @@ def record_in_config(model_config: Any, spec: ModelSpec) -> None:
         model_config.num_frames = spec.preprocess.num_frames
 
 
+def vision_part(model_config: Any) -> Any:
+    """The config that describes the video side: a text-video model's `vision_config` (X-CLIP keeps its
+    frame count and input size there), else the config itself."""
+    return getattr(model_config, "vision_config", None) or model_config
+
+
 def frames_per_clip(model_config: Any) -> int:
-    """Frames the model takes per clip: `num_frames`, or V-JEPA 2's `frames_per_clip`."""
+    """Frames the model takes per clip: `num_frames`, or V-JEPA 2's `frames_per_clip` (X-CLIP: its
+    vision_config's num_frames)."""
     for name in ("num_frames", "frames_per_clip"):
-        value = getattr(model_config, name, None)
+        value = getattr(vision_part(model_config), name, None)
         if value:
             return int(value)
     raise UserError(f"the checkpoint's config ({model_config.model_type}) names no frame count "
@@ -207,7 +214,7 @@ def frames_per_clip(model_config: Any) -> int:
 def model_input_size(model_config: Any) -> int | None:
     """The square input size the position embeddings were built for, where the config states one."""
     for name in ("image_size", "crop_size"):
-        value = getattr(model_config, name, None)
+        value = getattr(vision_part(model_config), name, None)
         if isinstance(value, int):
             return value
     return None
@@ -226,13 +233,16 @@ def describe(model: Any, processor: Any, sample_rate: int, train: TrainConfig | 
              whole_video: bool | None = None) -> ModelSpec:
     """The description of `model` (loaded) with `processor`, at `sample_rate`; `train` adds augmentation.
     `whole_video` (data.sampling): clips spread over whole videos; None: as the model was trained
-    (model.config.clip_sampling, which record_in_config writes)."""
+    (model.config.clip_sampling, which record_in_config writes). A text-video model's processor (X-CLIP's:
+    a tokenizer and an image processor) is read through its video_processor."""
     config = model.config
-    size, crop = processor.size, getattr(processor, "crop_size", None)
+    frames_processor = getattr(processor, "video_processor", None) or processor
+    size, crop = frames_processor.size, getattr(frames_processor, "crop_size", None)
     resize_to = None
     if getattr(size, "shortest_edge", None):
         shortest = int(size.shortest_edge)
-        use_crop = getattr(processor, "do_center_crop", True) and crop is not None and getattr(crop, "height", None)
+        use_crop = (getattr(frames_processor, "do_center_crop", True) and crop is not None
+                    and getattr(crop, "height", None))
         crop_hw = (int(crop.height), int(crop.width)) if use_crop else (shortest, shortest)
     elif getattr(size, "height", None):  # resized to exactly this size, aspect not kept (LLaVA-OneVision's)
         resize_to = crop_hw = (int(size.height), int(size.width))
@@ -260,7 +270,8 @@ def describe(model: Any, processor: Any, sample_rate: int, train: TrainConfig | 
         max_scale=augment.max_scale,
         horizontal_flip=augment.horizontal_flip,
         resize_to=resize_to,
-        interpolation=_INTERPOLATION.get(int(getattr(processor, "resample", 2) or 2), InterpolationMode.BILINEAR),
+        interpolation=_INTERPOLATION.get(int(getattr(frames_processor, "resample", 2) or 2),
+                                         InterpolationMode.BILINEAR),
         whole_video=(getattr(config, "clip_sampling", None) == "whole_video") if whole_video is None else whole_video,
     )
     return ModelSpec(

@@ -27,6 +27,7 @@ from ..engine.scoring import video_scores
 from ..model.model_spec import ModelSpec
 from ..model.modeling import load_trained
 from ..model.precision import with_precision
+from ..model.zero_shot import load_zero_shot
 from .onnx_export import load_onnx
 from .openvino_backend import load_openvino
 from .timeline import SWITCH_COST, timeline, write_timeline
@@ -110,9 +111,17 @@ def predict_pipeline(model_ref: str, videos: list[Path], top_k: int) -> list[Pre
     return predictions
 
 
-def load_model(model_ref: str, config: Config, backend: str = "torch") -> tuple[Any, ModelSpec]:
+def load_model(model_ref: str, config: Config, backend: str = "torch",
+               zero_shot: dict[str, int] | None = None) -> tuple[Any, ModelSpec]:
     """The trained model and its description: torch (a trained folder or Hub id) answering in
-    infer.precision, onnxruntime (a folder export.py wrote), or OpenVINO (the same, in infer.precision)."""
+    infer.precision, onnxruntime (a folder export.py wrote), or OpenVINO (the same, in infer.precision).
+    `zero_shot` (--zero-shot): the classes an X-CLIP checkpoint scores the videos against, on torch."""
+    if zero_shot is not None:
+        if backend != "torch":
+            raise UserError(f"--zero-shot runs X-CLIP on torch (export.py writes fine-tuned models only): drop "
+                            f"--backend {backend}")
+        model, spec = load_zero_shot(model_ref, zero_shot, config)
+        return model, with_precision(model, spec, config.infer.precision)
     if backend == "onnxruntime":
         if config.infer.precision not in ("auto", "fp32"):
             raise UserError(f"infer.precision: {config.infer.precision} runs on the torch backend; the onnxruntime "
@@ -125,24 +134,27 @@ def load_model(model_ref: str, config: Config, backend: str = "torch") -> tuple[
 
 
 def predict(model_ref: str, paths: list[str], config: Config, top_k: int, mode: str,
-            backend: str = "torch") -> list[Prediction]:
+            backend: str = "torch", zero_shot: dict[str, int] | None = None) -> list[Prediction]:
     videos = find_videos(paths)
     transformers_logging.disable_progress_bar()  # the weight-loading bar would only clutter the table
     if mode == "pipeline":
         if backend != "torch":
             raise UserError("--mode pipeline runs transformers' pipeline on torch: use --backend torch")
+        if zero_shot is not None:
+            raise UserError("--mode pipeline runs transformers' video-classification pipeline, which has no "
+                            "zero-shot form: use --mode manual with --zero-shot")
         return predict_pipeline(model_ref, videos, top_k)
-    model, spec = load_model(model_ref, config, backend)
+    model, spec = load_model(model_ref, config, backend, zero_shot)
     return predict_manual(model, spec, videos, config, top_k)
 
 
 def predict_timeline(model_ref: str, paths: list[str], config: Config, top_k: int, stride: float | None,
-                     min_segment: float, out: Path, backend: str = "torch",
-                     switch_cost: float = SWITCH_COST) -> list[dict[str, Any]]:
+                     min_segment: float, out: Path, backend: str = "torch", switch_cost: float = SWITCH_COST,
+                     zero_shot: dict[str, int] | None = None) -> list[dict[str, Any]]:
     """Each video's timeline (timeline.py), written into `out`; returns its segments and files."""
     videos = find_videos(paths)
     transformers_logging.disable_progress_bar()
-    model, spec = load_model(model_ref, config, backend)
+    model, spec = load_model(model_ref, config, backend, zero_shot)
     decoding = choose_decoder(config.data.decoder)
     announce(decoding)
     results = []

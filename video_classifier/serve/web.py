@@ -68,9 +68,10 @@ class Answer:
     segments: list[list[Any]] = field(default_factory=list)  # [start s, end s, label, score]
 
 
-def load_demo(model_ref: str, config: Config, backend: str = "torch") -> Demo:
+def load_demo(model_ref: str, config: Config, backend: str = "torch", zero_shot: dict[str, int] | None = None) -> Demo:
+    """The model the page serves (`zero_shot`: the classes an X-CLIP checkpoint scores against), loaded once."""
     transformers_logging.disable_progress_bar()
-    model, spec = load_model(model_ref, config, backend)
+    model, spec = load_model(model_ref, config, backend, zero_shot)
     decoding = choose_decoder(config.data.decoder)
     announce(decoding)
     return Demo(model, spec, config, decoding, model_ref, backend)
