@@ -18,7 +18,7 @@ from video_classifier.core.config import load_config
 from video_classifier.core.errors import exit_on_user_error
 from video_classifier.model.zero_shot import zero_shot_classes
 from video_classifier.serve.inference import format_table, format_timelines, predict, predict_timeline
-from video_classifier.serve.timeline import SWITCH_COST
+from video_classifier.serve.timeline import MIN_SEGMENT_WINDOWS, SWITCH_COST
 
 
 @exit_on_user_error
@@ -35,8 +35,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeline", action="store_true",
                         help="slide one clip over each video: top-k per window, segments, a plot (in --out)")
     parser.add_argument("--stride", type=float, help="--timeline: seconds between windows (default: half a clip)")
-    parser.add_argument("--min-segment", type=float, default=0.0,
-                        help="--timeline: merge segments shorter than this many seconds into a neighbour")
+    parser.add_argument("--min-segment", type=float,
+                        help="--timeline: merge segments shorter than this many seconds into a neighbour (default: "
+                             f"{MIN_SEGMENT_WINDOWS:g} windows, i.e. clips, long; 0: keep every segment)")
     parser.add_argument("--switch-cost", type=float, default=SWITCH_COST,
                         help=f"--timeline: nats a change of label costs when windows are labelled (default "
                              f"{SWITCH_COST}; 0: each window's top label)")
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--labels goes with --zero-shot (a trained model has its own classes)")
     if args.stride is not None and args.stride <= 0:
         parser.error(f"--stride {args.stride}: must be > 0 seconds")
+    if args.min_segment is not None and args.min_segment < 0:
+        parser.error(f"--min-segment {args.min_segment}: must be >= 0 seconds")
     if args.switch_cost < 0:
         parser.error(f"--switch-cost {args.switch_cost}: must be >= 0 nats")
     config = load_config(config_path(args), view_overrides(args))

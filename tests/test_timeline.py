@@ -68,6 +68,7 @@ def test_segments_land_within_one_stride_of_the_truth(colour_model, tmp_path, ca
     (result,) = json.loads(capsys.readouterr().out)
     window = 4 * 2 / 25  # 4 frames x stride 2 at 25 fps
     assert result["window"] == pytest.approx(window) and result["stride"] == pytest.approx(window / 2)
+    assert result["min_segment"] == pytest.approx(2 * window, abs=1e-3)  # the default: two windows
     assert result["windows"] == len(window_starts(14.4, window, window / 2))
     segments = result["segments"]
     assert [s["label"] for s in segments] == ["Red", "Blue", "Green", "Red"]
@@ -80,6 +81,23 @@ def test_segments_land_within_one_stride_of_the_truth(colour_model, tmp_path, ca
     assert saved["segments"] == segments and len(saved["windows"]) == result["windows"]
     rows = list(csv.DictReader(open(files["csv"])))
     assert len(rows) == result["windows"] * 3 and rows[0].keys() == {"start", "end", "rank", "label", "score"}
+
+
+def test_by_default_a_scene_shorter_than_two_windows_is_merged_and_with_0_it_is_kept(colour_model, tmp_path, capsys):
+    """A 0.24 s insert of another colour (3/4 of a window) in a red video: its own segment at --min-segment 0,
+    merged into the red around it at the default (two windows, 0.64 s); --switch-cost 0 both times, so the
+    difference is the shortest segment's alone."""
+    config, model = colour_model
+    video = tmp_path / "insert.avi"
+    write_colours(video, [("Red", 50), ("Green", 6), ("Red", 50)], seed=7)
+    found = {}
+    for option in ([], ["--min-segment", "0"]):
+        infer_script.main(["--config", str(config), "--model", str(model), "--timeline", "--json", "--switch-cost",
+                           "0", *option, "--out", str(tmp_path / "out"), str(video)])
+        (result,) = json.loads(capsys.readouterr().out)
+        found[tuple(option)] = [s["label"] for s in result["segments"]]
+    assert found[("--min-segment", "0")] == ["Red", "Green", "Red"]
+    assert found[()] == ["Red"]
 
 
 def test_short_stray_windows_merge_into_their_neighbours():

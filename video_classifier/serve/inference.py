@@ -149,9 +149,10 @@ def predict(model_ref: str, paths: list[str], config: Config, top_k: int, mode: 
 
 
 def predict_timeline(model_ref: str, paths: list[str], config: Config, top_k: int, stride: float | None,
-                     min_segment: float, out: Path, backend: str = "torch", switch_cost: float = SWITCH_COST,
+                     min_segment: float | None, out: Path, backend: str = "torch", switch_cost: float = SWITCH_COST,
                      zero_shot: dict[str, int] | None = None) -> list[dict[str, Any]]:
-    """Each video's timeline (timeline.py), written into `out`; returns its segments and files."""
+    """Each video's timeline (timeline.py), written into `out`; returns its segments and files. `min_segment`
+    None: the timeline's default (two windows)."""
     videos = find_videos(paths)
     transformers_logging.disable_progress_bar()
     model, spec = load_model(model_ref, config, backend, zero_shot)
@@ -163,9 +164,11 @@ def predict_timeline(model_ref: str, paths: list[str], config: Config, top_k: in
             result = timeline(model, spec, video, decoding, stride, config.eval.batch_size)
         except DecodeError as err:
             raise UserError(f"{first_line(err)}; check that the file plays") from None
-        segments = result.segments(min_segment, switch_cost)
-        files = write_timeline(result, segments, out, top_k, min_segment, switch_cost)
+        shortest = result.default_min_segment() if min_segment is None else min_segment
+        segments = result.segments(shortest, switch_cost)
+        files = write_timeline(result, segments, out, top_k, shortest, switch_cost)
         results.append({"video": str(video), "window": result.window, "stride": result.stride,
+                        "min_segment": shortest,
                         "windows": len(result.starts), "segments": [asdict(s) for s in segments],
                         "files": {k: str(v) for k, v in files.items()}})
     return results

@@ -10,8 +10,9 @@ log-probability of the windows minus `switch_cost` nats per change of label
 (Viterbi). At 0 that is each window's top label; above it, a few windows that
 hesitate between two classes no longer cut a scene in pieces, while a change
 that several windows agree on still pays for itself. Consecutive windows with
-the same label form a segment; a segment shorter than `min_segment` seconds is
-merged into its neighbour. Each boundary is then placed, within a window of
+the same label form a segment; a segment shorter than `min_segment` seconds
+(by default two windows' length, MIN_SEGMENT_WINDOWS) is merged into its
+neighbour. Each boundary is then placed, within a window of
 where the labels change, at the time whose share of each class in the windows
 around it best matches what those windows said (Timeline.place_cut).
 
@@ -44,6 +45,11 @@ from ..model.model_spec import ModelSpec
 # nats a change of label costs: two windows at 0.95 against 0.05 (2 x 2.94) pay for a short scene's two
 # changes (2 x 2.5); one window, even at 0.99 against 0.01 (4.6), or a few at 0.6 against 0.4, do not
 SWITCH_COST = 2.5
+# the shortest segment kept by default, in windows (clip lengths): a cut between two shots of one scene
+# (another camera, another place, the same action) puts the shot change inside the windows that straddle
+# it, about one window's worth, and those may read as another class; a scene shorter than this is a
+# label the windows cannot resolve anyway (bench/timeline.py measures it on scenes made of several shots)
+MIN_SEGMENT_WINDOWS = 2.0
 
 
 @dataclass
@@ -65,6 +71,10 @@ class Timeline:
     labels: list[str]  # class names by id
     fps: float  # the video's average frame rate: no segment is shorter than one frame
     thresholds: tuple[float, ...] | None = None  # multi-label: each class's threshold (per-class intervals)
+
+    def default_min_segment(self) -> float:
+        """The shortest segment kept when none is asked for: MIN_SEGMENT_WINDOWS windows."""
+        return round(MIN_SEGMENT_WINDOWS * self.window, 3)
 
     def class_intervals(self, min_segment: float = 0.0, switch_cost: float = SWITCH_COST) -> list[Segment]:
         """Multi-label: for each class, the stretches where it is on (two-state Viterbi: on scores p / t,

@@ -106,8 +106,9 @@ def _answer(demo: Demo, path: Path, out: Path) -> Answer:
             line = timeline(demo.model, spec, path, demo.decoding, None, cfg.eval.batch_size)
         except DecodeError as err:
             raise UserError(f"{first_line(err)}; check that the file plays") from None
-        segments = line.segments(0.0, SWITCH_COST)
-        files = write_timeline(line, segments, out, cfg.infer.top_k, 0.0, SWITCH_COST)
+        shortest = line.default_min_segment()  # the defaults infer.py --timeline has
+        segments = line.segments(shortest, SWITCH_COST)
+        files = write_timeline(line, segments, out, cfg.infer.top_k, shortest, SWITCH_COST)
         result.timeline_png = str(files["png"])
         result.segments = [[s.start, s.end, s.label, s.score] for s in segments]
     return result
