@@ -8,6 +8,10 @@ and runs in this process, except the DataLoader rows. Rows:
   ours, <decoder>   ClipDataset(train=True): decode the sampled frames, then scale, crop, flip, as uint8
                     (normalising is done per batch on the model's device: bench/train.py counts it)
   decode only       the same frames as "ours", decoded and nothing else: the limit for "ours"
+  RandAugment       "ours" with the VideoMAE recipe's RandAugment (4 ops, magnitude 7) and random erasing
+                    (0.25) on each clip (augment.py)
+  k = 2             "ours" with repeated augmentation: 2 clips (each its own crop and flip) from each
+                    decoded window; clips counted
   DataLoader        clips/s through torch's DataLoader with worker processes
   shards            the same videos as tar shards (prepare_data.py --shards, 16 MB each), streamed by
                     ShardClipDataset (a 16-video shuffle buffer) with the default decoder
@@ -30,6 +34,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable
@@ -299,6 +304,12 @@ def main() -> None:
     for name in decoders:
         rows[f"ours, {name}"] = timed(lambda n, name=name: run_ours(ours[name], n), args.clips)
         rows[f"decode only, {name}"] = timed(lambda n, name=name: run_decode_only(ours[name], n), args.clips)
+    recipe = ClipDataset(train, root, label2id, replace(spec, rand_augment=(4, 7), random_erasing=0.25), train=True,
+                         decoder=default_decoder)
+    rows[f"ours, {default}, RandAugment + erasing"] = timed(lambda n: run_ours(recipe, n), args.clips)
+    twice = ClipDataset(train, root, label2id, replace(spec, repeated_augmentation=2), train=True,
+                        decoder=default_decoder)
+    rows[f"ours, {default}, k = 2 clips a decode"] = timed(lambda n: run_ours(twice, n // 2), args.clips // 2 * 2)
     workers = f"DataLoader x{args.workers} workers"
     rows[f"{workers}, guide"] = timed_loader(guide_dataset(root), guide_collate, args.guide_clips, args.workers)
     # the records repeated so one epoch holds the warm-up batches and the timed clips
@@ -333,6 +344,9 @@ def main() -> None:
     print(f"{workers}: ours, {default} is {rate[f'{workers}, ours, {default}'] / rate[f'{workers}, guide']:.1f}x the guide")
     print(f"our default path ({default}) is {rate[f'ours, {default}'] / rate['guide']:.1f}x the guide's pipeline "
           f"and {rate[f'ours, {default}'] / rate[f'decode only, {default}']:.0%} of the decode-only limit")
+    print(f"RandAugment + erasing: {rate[f'ours, {default}, RandAugment + erasing'] / rate[f'ours, {default}']:.0%} of "
+          f"ours, {default}; repeated augmentation k = 2: {rate[f'ours, {default}, k = 2 clips a decode'] / rate[f'ours, {default}']:.2f}x "
+          "its clips/s")
     print(f"shards, {default}: {rate[f'shards, ours, {default}'] / rate[f'ours, {default}']:.0%} of the folder's rate in "
           f"one process, {rate[f'{workers}, shards, ours, {default}'] / rate[f'{workers}, ours, {default}']:.0%} "
           f"through the DataLoader")

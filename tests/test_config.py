@@ -10,7 +10,7 @@ from video_classifier.core.errors import UserError
 from video_classifier.data.sources import source_of
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "configs/demo.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "configs/demo.yaml", "configs/videomae-base-finetune-recipe.yaml"])
 def test_shipped_configs_load(name):
     config = load_config(REPO / name)
     assert config.train.batch_size > 0

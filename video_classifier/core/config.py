@@ -238,6 +238,20 @@ class LoraOptions:
 
 
 @dataclass
+class RandAugmentOptions:
+    """train.rand_augment: torchvision's RandAugment over each training clip, one draw for all its frames."""
+
+    num_ops: int = 4  # operations per clip (VideoMAE's rand-m7-n4: 4)
+    magnitude: int = 7  # of 10, timm's scale (VideoMAE's: 7)
+
+    def validate(self, prefix: str) -> None:
+        if self.num_ops < 1:
+            raise UserError(f"{prefix}.num_ops = {self.num_ops}: must be >= 1")
+        if not 0 <= self.magnitude <= 10:
+            raise UserError(f"{prefix}.magnitude = {self.magnitude}: must be 0-10 (timm's scale, as rand-m7)")
+
+
+@dataclass
 class TrainConfig:
     output_dir: str = "runs/videomae-base-finetuned-ucf101-subset"
     batch_size: int = 8
@@ -265,6 +279,14 @@ class TrainConfig:
     # video-classification pipeline, which spreads num_frames over the whole video, on the median
     # training video; null: every clip at data.sample_rate (the guide).
     max_stride: Optional[Union[Literal["auto"], float]] = None
+    # The VideoMAE fine-tuning script's appearance augmentation and repeated augmentation, all off in the
+    # guide's recipe (data/augment.py): RandAugment ({num_ops, magnitude}: VideoMAE's 4 and 7), random
+    # erasing (the probability of one box of pixel noise, the same box in every frame; VideoMAE's 0.25),
+    # repeated augmentation (k clips, each augmented on its own, from every decoded window; the batch counts
+    # clips, so batch_size / k videos per batch; VideoMAE's num_sample 2)
+    rand_augment: Optional[RandAugmentOptions] = None
+    random_erasing: float = 0.0
+    repeated_augmentation: int = 1
     # auto: what the prepared labels make (labels.json: a list with a `labels` column is multi-label)
     task: Literal["auto", "single_label", "multi_label"] = "auto"
     # Imbalanced classes. class_weights balanced: the loss weighs each class by the training counts
@@ -306,6 +328,11 @@ class TrainConfig:
             raise UserError(f"{prefix}.label_smoothing and {prefix}.drop_path must be in [0, 1)")
         if self.mixup_alpha < 0 or self.cutmix_alpha < 0:
             raise UserError(f"{prefix}.mixup_alpha and {prefix}.cutmix_alpha must be >= 0 (0 = off)")
+        if not 0 <= self.random_erasing <= 1:
+            raise UserError(f"{prefix}.random_erasing = {self.random_erasing}: a probability, in [0, 1] (0 = off)")
+        if self.repeated_augmentation < 1 or self.batch_size % self.repeated_augmentation:
+            raise UserError(f"{prefix}.repeated_augmentation = {self.repeated_augmentation}: must be >= 1 and divide "
+                            f"{prefix}.batch_size ({self.batch_size} clips a batch, k from each video)")
         if not 0 < self.layer_decay <= 1:
             raise UserError(f"{prefix}.layer_decay = {self.layer_decay}: must be in (0, 1] (1 = off)")
         if isinstance(self.max_stride, float) and self.max_stride < 1:

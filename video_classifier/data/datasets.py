@@ -112,7 +112,7 @@ class ClipDataset(torch.utils.data.Dataset):
                 self.failures.add(record, err, "its clips are replaced by other videos' in training" if self.train
                                   else "left out of the evaluation")
                 continue
-            frames = self.transform.frames(decoded)
+            frames = self.transform.repeated(decoded)  # training with repeated augmentation: k clips
             return {"video": frames, "label": self.task.target(record.label, self.label2id), "video_index": video,
                     "clip_index": clip, "index": index}
         if self.train:

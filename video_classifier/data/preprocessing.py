@@ -33,6 +33,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import InterpolationMode, v2
 from torchvision.transforms.v2 import functional as F
 
+from .augment import ClipAugment
+
 
 @dataclass(frozen=True)
 class PreprocessSpec:
@@ -51,6 +53,11 @@ class PreprocessSpec:
     interpolation: InterpolationMode = InterpolationMode.BILINEAR  # the processor's `resample`
     # data.sampling: whole_video: a clip is num_frames spread over the whole video (sample_rate unused)
     whole_video: bool = False
+    # train only (augment.py): RandAugment's (num_ops, magnitude of 10), random erasing's probability, and
+    # the clips made from each decoded window (repeated augmentation)
+    rand_augment: tuple[int, int] | None = None
+    random_erasing: float = 0.0
+    repeated_augmentation: int = 1
 
     def clip_duration(self, fps: float) -> Fraction:
         """Seconds one clip window covers, exactly: 16 frames x stride 4 at 25 fps = 64/25 s = 2.56 s."""
@@ -190,6 +197,7 @@ class ClipTransform:
     def __init__(self, spec: PreprocessSpec, train: bool):
         self.spec, self.train = spec, train
         self.spatial = RandomScaleCrop(spec)
+        self.appearance = ClipAugment(spec.rand_augment, spec.random_erasing, spec.mean, spec.std)
         # evaluation: the centre view of MultiCropTransform, what the processor does
         # (shortest edge to `size`, then a centre crop)
         self.centre_view = MultiCropTransform(spec, num_crops=1)
@@ -204,8 +212,17 @@ class ClipTransform:
         """The sampled frames (T, C, H, W) uint8 -> (T, C, h, w) uint8, cropped to the model's size."""
         if not self.train:
             return self.centre_view(frames)[0]
-        # torchvision treats T as a batch: one scale, crop and flip for all frames
-        return self.spatial(frames).contiguous()
+        # torchvision treats T as a batch: one scale, crop and flip for all frames; then one RandAugment and
+        # erasing draw for the whole clip
+        return self.appearance(self.spatial(frames)).contiguous()
+
+    def repeated(self, frames: torch.Tensor) -> torch.Tensor:
+        """Training's clip(s) of one decoded window: `frames` alone, or (k, T, C, h, w) of k augmented clips
+        with repeated augmentation (each its own crop, flip, RandAugment and erasing draw)."""
+        k = self.spec.repeated_augmentation
+        if k == 1 or not self.train:
+            return self.frames(frames)
+        return torch.stack([self.frames(frames) for _ in range(k)])
 
 
 class MultiCropTransform:

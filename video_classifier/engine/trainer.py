@@ -185,7 +185,8 @@ def training_arguments(config: Config, max_steps: int, iterable: bool, steps_per
         # the CPU, only when told to use the CPU
         use_cpu=(world_size() > 1 or config.train.mixed_precision == "bf16") and not (
             torch.cuda.is_available() or torch.backends.mps.is_available()),
-        per_device_train_batch_size=config.train.batch_size,
+        # repeated augmentation: batch_size clips are batch_size / k videos, k clips from each
+        per_device_train_batch_size=config.train.batch_size // config.train.repeated_augmentation,
         gradient_accumulation_steps=config.train.gradient_accumulation_steps,
         **{CHECKPOINTING: config.train.gradient_checkpointing},
         per_device_eval_batch_size=config.train.batch_size,

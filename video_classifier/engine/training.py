@@ -97,9 +97,14 @@ def train(config: Config) -> dict[str, Any]:
 def check_options(config: Config) -> None:
     """The options that can be refused before anything is read or loaded, each with its one-line error."""
     check_report_to(config.train.report_to)
-    source_of(config.data)  # the source named checks its own settings
+    source = source_of(config.data)  # the source named checks its own settings
     if config.train.cache_features:
         check_cacheable(config)
+    k = config.train.repeated_augmentation
+    if k > 1 and (config.data.backend == "pytorchvideo" or source.streams(config.data)):
+        where = "data.backend: pytorchvideo" if config.data.backend == "pytorchvideo" else source.stream_setting
+        raise UserError(f"train.repeated_augmentation: {k} makes k clips from each decoded window of the native "
+                        f"map-style dataset; {where} reads one clip per video: set train.repeated_augmentation: 1")
 
 
 def reuse_finished_run(config: Config) -> dict[str, Any] | None:
@@ -134,9 +139,10 @@ def plan_run(config: Config) -> Plan:
         if not rows:
             raise UserError(f"data folder {config.data.root} has no {split} videos: prepare the data again")
     processes, accumulation = world_size(), config.train.gradient_accumulation_steps
-    # each process takes batch_size clips per step from its own shard of the epoch; one optimizer step takes
-    # batch_size clips x gradient_accumulation_steps in each process
-    steps_per_epoch = math.ceil(len(by_split["train"]) / (config.train.batch_size * accumulation * processes))
+    # each process takes batch_size clips per step from its own shard of the epoch's videos (repeated augmentation: k clips of each
+    # of batch_size / k videos); one optimizer step takes batch_size clips x gradient_accumulation_steps
+    videos_per_batch = config.train.batch_size // config.train.repeated_augmentation
+    steps_per_epoch = math.ceil(len(by_split["train"]) / (videos_per_batch * accumulation * processes))
     return Plan(
         label2id=label2id, by_split=by_split, task=choose_task(config.train, config.data.root),
         iterable=config.data.backend == "pytorchvideo" or streams_training(config.data),
@@ -250,8 +256,9 @@ def report_plan(config: Config, plan: Plan, args: TrainingArguments, model: Any,
 def batch_and_steps(config: Config, plan: Plan, args: TrainingArguments) -> str:
     accumulation, processes, batch = plan.accumulation, plan.processes, config.train.batch_size
     where = f"{processes} processes on {args.device.type} ({args.parallel_mode.value})" if processes > 1 else str(args.device)
+    k = config.train.repeated_augmentation
     return (
-        f"batch {batch}"
+        f"batch {batch}" + (f" clips ({batch // k} videos x {k} augmented clips of each)" if k > 1 else "")
         + (f" x {accumulation} accumulation steps" if accumulation > 1 else "")
         + (f" x {processes} processes" if processes > 1 else "")
         + (f" = effective batch {batch * accumulation * processes}" if accumulation > 1 or processes > 1 else "")

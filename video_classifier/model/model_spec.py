@@ -104,8 +104,10 @@ class ModelSpec:
         """Dataset items -> the Trainer's batch: uint8 clips (B, T, C, H, W) under the model's key
         (VideoTrainer normalises them on the device), labels as the task stacks them (class ids (B,);
         multi-label: (B, classes) multi-hot), and the items' dataset indices where they have them. Clips
-        that did not decode are left out."""
+        that did not decode are left out; an item of k clips (repeated augmentation) gives k rows."""
         examples = [e for e in examples if e["video"] is not None]
+        if examples and examples[0]["video"].dim() == 5:  # repeated augmentation: k clips of each video
+            examples = [{**e, "video": clip} for e in examples for clip in e["video"]]
         batch = {
             self.input_key: (torch.stack([e["video"] for e in examples]) if examples
                              else torch.empty(0, dtype=torch.uint8)),
@@ -269,6 +271,9 @@ def describe(model: Any, processor: Any, sample_rate: int, train: TrainConfig | 
         min_scale=augment.min_scale,
         max_scale=augment.max_scale,
         horizontal_flip=augment.horizontal_flip,
+        rand_augment=(augment.rand_augment.num_ops, augment.rand_augment.magnitude) if augment.rand_augment else None,
+        random_erasing=augment.random_erasing,
+        repeated_augmentation=augment.repeated_augmentation,
         resize_to=resize_to,
         interpolation=_INTERPOLATION.get(int(getattr(frames_processor, "resample", 2) or 2),
                                          InterpolationMode.BILINEAR),
