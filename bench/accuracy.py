@@ -45,6 +45,13 @@ VARIANTS: dict[str, list[str]] = {
     "mixup 0.8 / cutmix 1.0": ["train.mixup_alpha=0.8", "train.cutmix_alpha=1.0"],
     "layer_decay 0.75": ["train.layer_decay=0.75"],
     "temporal jitter (max_stride auto)": ["train.max_stride=auto"],
+    # VideoMAE's augmentation (augment.py): RandAugment rand-m7-n4, random erasing 0.25, 2 clips a decode
+    "rand_augment m7 n4": ["train.rand_augment={}"],
+    "random_erasing 0.25": ["train.random_erasing=0.25"],
+    "repeated_augmentation 2": ["train.repeated_augmentation=2"],
+    # what the stock pipeline sees (it spreads num_frames over the whole video): a share of the training clips so
+    "whole-video clips 0.5": ["train.whole_video_clips=0.5"],
+    "whole-video clips 0.25": ["train.whole_video_clips=0.25"],
     **{arch: [f"model.checkpoint=checkpoints/{arch}-tiny-motion"] for arch in ARCHITECTURES},
 }
 # The long tail: the harder set with 50:1 between its largest and smallest class in training (100
@@ -71,6 +78,8 @@ PROBE_VARIANTS = ["baseline (videomae)", *[name for name in VARIANTS if name.sta
 # checkpoint folder (as configs/hard.yaml and the variants name it) -> the architecture pretrained into it
 PRETRAINED = {f"checkpoints/{arch}-tiny-motion": arch for arch in ("videomae", *ARCHITECTURES)}
 QUICK = ["baseline (videomae)", "label_smoothing 0.1"]
+AUGMENT_VARIANTS = ["baseline (videomae)", "rand_augment m7 n4", "random_erasing 0.25", "repeated_augmentation 2"]
+PIPELINE_VARIANTS = ["baseline (videomae)", "whole-video clips 0.25", "whole-video clips 0.5"]
 METRICS = (("clip", "clip level"), ("1x1", "1x1"), ("5x3", "5x3"), ("pipeline", "stock pipeline"),
            ("mca", "mean class accuracy (5x3)"), ("worst", "worst-class recall (5x3)"))
 
@@ -157,6 +166,18 @@ def plot(table: dict[str, dict[str, float]], path: Path) -> None:
     plt.close(fig)
 
 
+def variant_runs(overrides: list[str], name: str, seeds: int, steps: int, out: Path, row: str) -> list[dict]:
+    """A variant's runs, one per seed, each printed as it ends."""
+    runs = []
+    for seed in range(seeds):
+        folder = out / "runs" / f"{re.sub(r'[^a-z0-9]+', '-', row.lower()).strip('-')}-{seed}"
+        runs.append(run_one(overrides + VARIANTS[name], seed, steps, folder))
+        print(f"{row}, seed {seed}: " + ", ".join(f"{label} {runs[-1][k]}" if runs[-1][k] is None else
+                                                  f"{label} {runs[-1][k]:.3f}" for k, label in METRICS)
+              + f" ({runs[-1]['seconds']:.0f} s)", flush=True)
+    return runs
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"{', '.join(QUICK)}; 2 seeds")
@@ -165,13 +186,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", help=f"comma-separated, from: {', '.join(VARIANTS)}")
     parser.add_argument("--long-tail", action="store_true", help=f"the variants {', '.join(LONG_TAIL_VARIANTS)}")
     parser.add_argument("--probe", action="store_true", help=f"the variants {', '.join(PROBE_VARIANTS)}")
+    parser.add_argument("--augment", action="store_true", help=f"the variants {', '.join(AUGMENT_VARIANTS)}")
+    parser.add_argument("--pipeline", action="store_true", help=f"the variants {', '.join(PIPELINE_VARIANTS)}")
+    parser.add_argument("--equal-time", action="store_true",
+                        help="then each variant again with its steps scaled to the first variant's mean wall time")
     parser.add_argument("--out", default=str(REPO / "runs" / "bench-accuracy"), help="folder for runs and tables")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override configs/hard.yaml for every variant (a changed data.synthetic needs its own "
                              "data.root)")
     args = parser.parse_args(argv)
     names = (args.variants.split(",") if args.variants else LONG_TAIL_VARIANTS if args.long_tail
-             else PROBE_VARIANTS if args.probe else QUICK if args.quick else list(VARIANTS))
+             else PROBE_VARIANTS if args.probe else AUGMENT_VARIANTS if args.augment
+             else PIPELINE_VARIANTS if args.pipeline else QUICK if args.quick
+             else list(VARIANTS))
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant {unknown[0]!r}: choose from {', '.join(VARIANTS)}")
@@ -191,15 +218,16 @@ def main(argv: list[str] | None = None) -> None:
     print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}; "
           f"{len(names)} variants x {seeds} seeds x {steps} steps on {CONFIG.name} {' '.join(args.overrides)}")
     table: dict[str, dict[str, float]] = {}
-    for name in names:
-        runs = []
-        for seed in range(seeds):
-            runs.append(run_one(args.overrides + VARIANTS[name], seed, steps, out / "runs" / f"{re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')}-{seed}"))
-            print(f"{name}, seed {seed}: " + ", ".join(f"{label} {runs[-1][k]}" if runs[-1][k] is None else
-                                                       f"{label} {runs[-1][k]:.3f}" for k, label in METRICS)
-                  + f" ({runs[-1]['seconds']:.0f} s)", flush=True)
-        table[name] = {**summarise(runs), "pretrained": pretraining.get(name)}
+    plan = [(name, name, steps) for name in names]
+    while plan:
+        row, name, row_steps = plan.pop(0)
+        table[row] = {**summarise(variant_runs(args.overrides, name, seeds, row_steps, out, row)),
+                      "pretrained": pretraining.get(name)}
         (out / "accuracy.json").write_text(json.dumps({"seeds": seeds, "steps": steps, "table": table}, indent=2))
+        if args.equal_time and row == names[-1]:  # every variant again, at the first one's wall time
+            budget = table[names[0]]["seconds"]
+            plan = [(f"{n} (equal time: {round(steps * budget / table[n]['seconds'])} steps)", n,
+                     round(steps * budget / table[n]["seconds"])) for n in names[1:]]
     text = markdown(table, seeds, steps)
     print("\n" + text)
     (out / "accuracy.md").write_text(text + "\n")

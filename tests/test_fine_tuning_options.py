@@ -4,6 +4,7 @@ mixup/cutmix's losses, drop path's config; and a run with all of them trains."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -210,6 +211,35 @@ def test_temporal_jitter_draws_clip_lengths_across_the_stride_range():
     assert 4 * 2 / 25 <= min(lengths) < 4 * 2.5 / 25 and 4 * 5.5 / 25 < max(lengths) <= 4 * 6 / 25
     evaluation = ClipDataset(rows, ".", {"A": 0}, SPEC, train=False, decoder=None, max_stride=6)
     assert {float(evaluation.window(i)[1] - evaluation.window(i)[0]) for i in range(len(evaluation))} == {8 / 25}
+
+
+def test_whole_video_clips_take_the_pipelines_frames_for_their_share_of_training_clips():
+    """train.whole_video_clips 0.5: about half the training clips are the frames transformers' pipeline samples
+    over the whole video (k x frames // num_frames), the rest windows of num_frames x sample_rate; evaluation
+    keeps windows; at 0, no clip is drawn whole (and no random draw is spent on it)."""
+    from dataclasses import replace
+
+    asked = []
+
+    def decoder(path, indices, fps):
+        asked.append(list(indices))
+        return torch.zeros(len(indices), 3, 8, 8, dtype=torch.uint8)
+
+    rows = records([200] * 4)
+    pipeline_frames = [k * 200 // 4 for k in range(4)]  # SPEC: 4 frames
+    spec = replace(SPEC, resize_shortest_edge=8, crop_size=(8, 8), min_scale=1.0, max_scale=1.0,
+                   whole_video_clips=0.5)
+    dataset = ClipDataset(rows, ".", {"A": 0}, spec, train=True, decoder=decoder)
+    for i in range(400):
+        dataset[i % 4]
+    whole = sum(a == pipeline_frames for a in asked)
+    assert 150 < whole < 250  # binomial(400, 0.5): 200 +- 50 is beyond 5 sigma
+    assert all(a == pipeline_frames or a[-1] - a[0] <= 7 for a in asked)  # else a window of 4 x stride 2
+    asked.clear()
+    ClipDataset(rows, ".", {"A": 0}, spec, train=False, decoder=decoder)[0]
+    assert asked[0] != pipeline_frames and asked[0][-1] - asked[0][0] <= 7
+    state = random.getstate()
+    assert replace(spec, whole_video_clips=0.0).for_clip(random.random) is not None and random.getstate() == state
 
 
 def test_auto_stride_is_the_stock_pipelines_spacing_on_the_median_video():

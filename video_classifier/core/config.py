@@ -287,6 +287,10 @@ class TrainConfig:
     rand_augment: Optional[RandAugmentOptions] = None
     random_erasing: float = 0.0
     repeated_augmentation: int = 1
+    # The share of training clips that spread the clip's frames over the whole video, as transformers' stock
+    # pipeline samples (data.sampling: whole_video does it for every clip, and evaluates so too); the rest
+    # are windows. Evaluation keeps windows: 0.5 trains the model for both readings (bench/accuracy.py)
+    whole_video_clips: float = 0.0
     # auto: what the prepared labels make (labels.json: a list with a `labels` column is multi-label)
     task: Literal["auto", "single_label", "multi_label"] = "auto"
     # Imbalanced classes. class_weights balanced: the loss weighs each class by the training counts
@@ -328,6 +332,8 @@ class TrainConfig:
             raise UserError(f"{prefix}.label_smoothing and {prefix}.drop_path must be in [0, 1)")
         if self.mixup_alpha < 0 or self.cutmix_alpha < 0:
             raise UserError(f"{prefix}.mixup_alpha and {prefix}.cutmix_alpha must be >= 0 (0 = off)")
+        if not 0 <= self.whole_video_clips <= 1:
+            raise UserError(f"{prefix}.whole_video_clips = {self.whole_video_clips}: a share, in [0, 1] (0 = off)")
         if not 0 <= self.random_erasing <= 1:
             raise UserError(f"{prefix}.random_erasing = {self.random_erasing}: a probability, in [0, 1] (0 = off)")
         if self.repeated_augmentation < 1 or self.batch_size % self.repeated_augmentation:
@@ -381,9 +387,9 @@ class Config:
             if self.eval.num_clips != 1:
                 raise UserError(f"data.sampling: whole_video makes one clip per video: set eval.num_clips: 1 "
                                 f"(not {self.eval.num_clips})")
-            if self.train.max_stride is not None:
+            if self.train.max_stride is not None or self.train.whole_video_clips:
                 raise UserError("data.sampling: whole_video spreads the frames over the whole video: set "
-                                "train.max_stride: null")
+                                "train.max_stride: null and train.whole_video_clips: 0")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -84,11 +84,13 @@ class ClipDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def window(self, index: int) -> tuple[Fraction, Fraction]:
-        """The clip's [start, end) in seconds."""
+    def window(self, index: int, spec: PreprocessSpec | None = None) -> tuple[Fraction, Fraction]:
+        """The clip's [start, end) in seconds (`spec`: the clip's own, PreprocessSpec.for_clip)."""
         video, _, start = self.items[index]
         record = self.records[video]
-        length = self.spec.jittered_span(record.duration, record.fps, self.max_stride, random.uniform)
+        spec = spec or self.spec
+        length = spec.jittered_span(record.duration, record.fps, None if spec.whole_video else self.max_stride,
+                                    random.uniform)
         if start is None:  # training, as pytorchvideo's RandomClipSampler
             start = Fraction(random.uniform(0, max(record.duration - float(length), 0)))
         return start, start + length
@@ -102,8 +104,9 @@ class ClipDataset(torch.utils.data.Dataset):
             record = self.records[video]
             if self.failures and self.failures.dropped(record):
                 continue
-            start, end = self.window(item)
-            indices = self.spec.frame_indices(start, end, record.fps, record.frames)
+            spec = self.spec.for_clip(random.random) if self.train else self.spec
+            start, end = self.window(item, spec)
+            indices = spec.frame_indices(start, end, record.fps, record.frames)
             try:
                 decoded = decode_clip(self.decode, video_source(self.root, record.path), indices, record.fps)
             except DecodeError as err:
@@ -222,6 +225,9 @@ def build_datasets(data: DataConfig, splits: dict[str, list[VideoRecord]], label
         if max_stride and max_stride > spec.sample_rate:
             raise UserError("train.max_stride (temporal-scale jitter) needs data.backend: native; "
                             "set train.max_stride: null for the pytorchvideo backend")
+        if spec.whole_video_clips:
+            raise UserError("train.whole_video_clips needs data.backend: native (pytorchvideo samples windows); "
+                            "set train.whole_video_clips: 0 for the pytorchvideo backend")
         datasets = {s: pytorchvideo_dataset(rows, data.root, label2id, spec, train=s == "train")
                     for s, rows in splits.items()}
         return datasets, "pytorchvideo LabeledVideoDataset, PyAV decoder (every frame of each window)"

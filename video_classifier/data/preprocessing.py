@@ -23,6 +23,7 @@ copies carry a quarter of float32's bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -58,6 +59,16 @@ class PreprocessSpec:
     rand_augment: tuple[int, int] | None = None
     random_erasing: float = 0.0
     repeated_augmentation: int = 1
+    # train only: the share of training clips that spread num_frames over the whole video, as transformers'
+    # stock pipeline samples (the others: windows of num_frames x sample_rate)
+    whole_video_clips: float = 0.0
+
+    def for_clip(self, draw: Callable[[], float]) -> "PreprocessSpec":
+        """The spec one training clip is sampled with: whole-video for a `whole_video_clips` share of the
+        draws (`draw`: a uniform number in [0, 1)), else this one. No draw when the share is 0."""
+        if not self.whole_video_clips or self.whole_video or draw() >= self.whole_video_clips:
+            return self
+        return dataclasses.replace(self, whole_video=True)
 
     def clip_duration(self, fps: float) -> Fraction:
         """Seconds one clip window covers, exactly: 16 frames x stride 4 at 25 fps = 64/25 s = 2.56 s."""

@@ -68,14 +68,16 @@ class ClipStream(torch.utils.data.IterableDataset):
         label = "|".join(meta["labels"]) if "labels" in meta else meta["label"]
         record = VideoRecord(str(video), label, meta["split"], meta["group"], meta["frames"], meta["fps"],
                              meta["duration"])
+        spec = self.spec.for_clip(rng.random) if self.train else self.spec
         if self.train:  # as ClipDataset's training windows: the frame counts come with the video (its header)
-            length = self.spec.jittered_span(record.duration, record.fps, self.max_stride, rng.uniform)
+            length = spec.jittered_span(record.duration, record.fps, None if spec.whole_video else self.max_stride,
+                                        rng.uniform)
             starts = [Fraction(rng.uniform(0, max(record.duration - float(length), 0)))]
         else:
-            length = self.spec.clip_span(record.duration, record.fps)
+            length = spec.clip_span(record.duration, record.fps)
             starts = uniform_clip_starts(record.duration, length)
         for clip, start in enumerate(starts):
-            indices = self.spec.frame_indices(start, start + length, record.fps, record.frames)
+            indices = spec.frame_indices(start, start + length, record.fps, record.frames)
             try:
                 decoded = decode_clip(self.decode, video, indices, record.fps)
             except DecodeError as err:

@@ -41,6 +41,7 @@ def check_cacheable(config: Config) -> None:
         ("train.rand_augment", train.rand_augment is not None, "null"),
         ("train.random_erasing", train.random_erasing > 0, "0"),
         ("train.repeated_augmentation", train.repeated_augmentation > 1, "1"),
+        ("train.whole_video_clips", train.whole_video_clips > 0, "0"),
         ("train.mixup_alpha / cutmix_alpha", train.mixup_alpha > 0 or train.cutmix_alpha > 0, "0 both"),
         ("data.backend", config.data.backend != "native", "native"),
         ("data.hf_dataset.streaming", not source_of(config.data).probes_training_videos(config.data),

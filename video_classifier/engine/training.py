@@ -247,6 +247,9 @@ def report_plan(config: Config, plan: Plan, args: TrainingArguments, model: Any,
              if preprocess.whole_video else
              f"{preprocess.num_frames} frames x stride {preprocess.sample_rate} = "
              f"{float(preprocess.clip_duration(plan.probed[0].fps)):.2f} s")
+    if preprocess.whole_video_clips and not preprocess.whole_video:
+        clips += (f" ({preprocess.whole_video_clips:.0%} of training clips spread over the whole video instead, as "
+                  "the stock pipeline samples: train.whole_video_clips)")
     print(f"model: {spec.model_type}, clips of {clips}, "
           f"{preprocess.crop_size[0]}x{preprocess.crop_size[1]} px as {spec.input_key}{jitter}")
     print(f"model: {describe_trainable(model, config.train)}")

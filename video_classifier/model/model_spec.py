@@ -274,6 +274,7 @@ def describe(model: Any, processor: Any, sample_rate: int, train: TrainConfig | 
         rand_augment=(augment.rand_augment.num_ops, augment.rand_augment.magnitude) if augment.rand_augment else None,
         random_erasing=augment.random_erasing,
         repeated_augmentation=augment.repeated_augmentation,
+        whole_video_clips=augment.whole_video_clips,
         resize_to=resize_to,
         interpolation=_INTERPOLATION.get(int(getattr(frames_processor, "resample", 2) or 2),
                                          InterpolationMode.BILINEAR),
