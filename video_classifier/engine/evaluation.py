@@ -161,6 +161,22 @@ def stock_pipeline_score(folder: str | Path, records: list[VideoRecord], root: s
     }
 
 
+def bf16_agreement(model: Any, spec: ModelSpec, records: list[VideoRecord], config: Config, label2id: dict[str, int],
+                   failures: DecodeFailures | None = None) -> dict[str, Any]:
+    """The share of `records` (val) whose prediction (the task's: top-1, or a multi-label model's label set)
+    bf16 keeps against fp32, each video scored from its centre view alone (1 clip x 1 crop: no averaging of
+    views to hide a flip). infer.precision auto reads it (precision.py)."""
+    decoder = choose_decoder("pyav" if config.data.backend == "pytorchvideo" else config.data.decoder).decode
+    views = ViewDataset(records, config.data.root, label2id, spec.preprocess, 1, 1, decoder, failures, task=spec.task)
+    scores = {name: video_scores(model, replace(spec, autocast=dtype), views, config.eval.batch_size,
+                                 config.data.workers(), desc=f"val {name}")
+              for name, dtype in (("fp32", None), ("bf16", torch.bfloat16))}
+    kept = ~(scores["fp32"].isnan().any(-1) | scores["bf16"].isnan().any(-1))
+    fp32, bf16 = (spec.task.predicted(scores[name][kept]).reshape(int(kept.sum()), -1) for name in ("fp32", "bf16"))
+    return {"agreement": float((fp32 == bf16).all(1).float().mean()) if kept.any() else None,
+            "videos": int(kept.sum()), "views": "1 clip x 1 crop", "split": "val"}
+
+
 def plot_training(log_history: list[dict[str, Any]], path: Path, metric: str = "accuracy") -> None:
     """Training and validation loss (left) and the validation `metric` (right; the task's best_metric)
     against epochs."""

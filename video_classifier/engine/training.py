@@ -36,8 +36,9 @@ from ..data.sources import source_of
 from ..model.folding import fold_thresholds
 from ..model.model_spec import ModelSpec, describe, record_in_config, save_image_processor
 from ..model.modeling import ensure_tiny_checkpoint, load_for_training, load_processor
+from ..model.precision import MIN_AGREEMENT
 from ..model.trainable import describe_trainable, load_adapter, make_trainable, save_merged
-from .evaluation import evaluate_model, plot_training
+from .evaluation import bf16_agreement, evaluate_model, plot_training
 from .features import cached_backbone, check_cacheable, feature_datasets
 from .model_card import write_model_card
 from .trainer import (
@@ -341,6 +342,7 @@ def final_evaluation(trainer: VideoTrainer, config: Config, plan: Plan, spec: Mo
     final = {s: plan.by_split[s] for s in ("val", "test")}
     metrics = evaluate_model(trainer.model.eval(), spec, config, final, plan.label2id, out, METRICS, saved=out,
                              failures=failures, fit_on="val", after_fit=lambda fitted: fold_saved(trainer, fitted))
+    record_bf16_agreement(trainer, config, plan, replace(spec, task=task_for(trainer.model.config)), failures)
     training_failures = DecodeFailures.summary(out / FAILURES).get("train")
     if training_failures:  # the run went on without these videos' clips: say so where its numbers are
         metrics["train"] = {"clips_replaced": training_failures["failures"], "videos_failing": training_failures["videos"]}
@@ -348,6 +350,21 @@ def final_evaluation(trainer: VideoTrainer, config: Config, plan: Plan, spec: Mo
         print(f"train: {training_failures['failures']} clips of {len(training_failures['videos'])} videos did not "
               f"decode and were replaced (listed in {out / FAILURES})")
     return metrics
+
+
+def record_bf16_agreement(trainer: VideoTrainer, config: Config, plan: Plan, spec: ModelSpec,
+                          failures: DecodeFailures) -> None:
+    """How often bf16 keeps the model's prediction on val (evaluation.bf16_agreement), kept in config.json
+    (bf16_agreement): infer.precision auto stays in fp32 below precision.MIN_AGREEMENT."""
+    record = bf16_agreement(trainer.model, spec, plan.by_split["val"], config, plan.label2id, failures)
+    if record["agreement"] is None:
+        return
+    trainer.model.config.bf16_agreement = record
+    trainer.model.config.save_pretrained(trainer.args.output_dir)
+    verdict = "infer.precision auto may use it" if record["agreement"] >= MIN_AGREEMENT else \
+        f"under {MIN_AGREEMENT:.0%}: infer.precision auto keeps fp32"
+    print(f"bf16 inference kept the prediction of {record['agreement']:.1%} of {record['videos']} val videos "
+          f"(1 clip x 1 crop) against fp32: {verdict} (config.json bf16_agreement)")
 
 
 def fold_saved(trainer: VideoTrainer, spec: ModelSpec) -> ModelSpec:

@@ -2,7 +2,9 @@
 
 `auto` picks bf16 where the hardware multiplies bf16 natively (a CPU with AMX or AVX512-BF16, a CUDA device
 that supports it) and fp32 elsewhere; elsewhere bf16 is emulated and slower than fp32, so asking for it
-there is refused in one line. bf16 and fp16 run under torch.autocast: the matrix products in the low
+there is refused in one line. A trained model also says how far bf16 may be trusted with it: train.py
+scores the val videos in both and keeps the share whose prediction bf16 kept (config.json `bf16_agreement`);
+below MIN_AGREEMENT `auto` stays in fp32, and says why. bf16 and fp16 run under torch.autocast: the matrix products in the low
 precision, the normalisations and softmax in float32, the logits returned in float32 (the task's scores
 are computed from those). Training has its own setting (train.mixed_precision)."""
 
@@ -21,6 +23,15 @@ from .model_spec import ModelSpec
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 # the CPU flags (Linux's /proc/cpuinfo names) of native low-precision matrix instructions
 NATIVE = {"bf16": ("amx_bf16", "avx512_bf16"), "fp16": ("amx_fp16", "avx512_fp16")}
+AGREEMENT = "bf16_agreement"  # config.json: {"agreement", "videos", "views", "split"}, written by train.py
+MIN_AGREEMENT = 0.99  # auto picks bf16 only for a model whose val predictions bf16 kept at least this often
+
+
+def measured_agreement(model_config: object) -> float | None:
+    """The share of val videos whose prediction bf16 kept when the model was trained (None: not measured), from
+    a model's config or its config.json read as a dict."""
+    record = model_config.get(AGREEMENT) if isinstance(model_config, dict) else getattr(model_config, AGREEMENT, None)
+    return float(record["agreement"]) if isinstance(record, dict) and "agreement" in record else None
 
 
 @dataclass(frozen=True)
@@ -46,9 +57,22 @@ def cpu_flags() -> frozenset[str]:
 
 
 def choose_precision(requested: str, device_type: str, flags: frozenset[str] = frozenset(),
-                     cuda_bf16: bool = False) -> Precision:
+                     cuda_bf16: bool = False, agreement: float | None = None) -> Precision:
     """The precision for `requested` (auto, fp32, bf16, fp16) on a device of `device_type` whose CPU has
-    `flags` (cuda: whether the GPU supports bf16); a low precision the hardware lacks is refused."""
+    `flags` (cuda: whether the GPU supports bf16); a low precision the hardware lacks is refused. `auto`
+    keeps fp32 for a model whose `agreement` (measured_agreement) is below MIN_AGREEMENT."""
+    chosen = _by_hardware(requested, device_type, flags, cuda_bf16)
+    if requested == "auto" and chosen.name == "bf16" and agreement is not None and agreement < MIN_AGREEMENT:
+        return Precision("fp32", f"infer.precision: auto; the hardware has bf16, but it kept the prediction of only "
+                                 f"{agreement:.1%} of this model's val videos when trained (under {MIN_AGREEMENT:.0%}; "
+                                 f"config.json {AGREEMENT})")
+    if requested == "auto" and chosen.name == "bf16" and agreement is not None:
+        return dataclasses.replace(chosen, why=f"{chosen.why}; it kept the prediction of {agreement:.1%} of this "
+                                               "model's val videos")
+    return chosen
+
+
+def _by_hardware(requested: str, device_type: str, flags: frozenset[str], cuda_bf16: bool) -> Precision:
     if requested == "fp32":
         return Precision("fp32", "infer.precision: fp32")
     if device_type == "cpu":
@@ -80,7 +104,8 @@ def with_precision(model: torch.nn.Module, spec: ModelSpec, requested: str) -> M
     """`spec` answering in the precision chosen for `model`'s device, said once on stderr."""
     device = model.device.type
     precision = choose_precision(requested, device, cpu_flags() if device == "cpu" else frozenset(),
-                                 device == "cuda" and torch.cuda.is_bf16_supported())
+                                 device == "cuda" and torch.cuda.is_bf16_supported(),
+                                 measured_agreement(model.config))
     announce(precision)
     return dataclasses.replace(spec, autocast=precision.dtype)
 

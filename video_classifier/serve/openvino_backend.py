@@ -14,7 +14,7 @@ from ..core.errors import UserError, first_line
 from ..core.run_folder import ONNX_FILE, PARITY_FILE
 from ..model.model_spec import ModelSpec, describe, trained_stride
 from ..model.modeling import load_processor
-from ..model.precision import announce, choose_precision, cpu_flags
+from ..model.precision import announce, choose_precision, cpu_flags, measured_agreement
 from .onnx_export import ExportedModel
 
 HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}  # OpenVINO's INFERENCE_PRECISION_HINT
@@ -54,8 +54,10 @@ class OpenVinoModel(ExportedModel):
 def load_openvino(folder: str | Path, sample_rate: int | None, requested: str) -> tuple[OpenVinoModel, ModelSpec]:
     """The export in `folder` on OpenVINO, in the precision `requested` (infer.precision) resolves to on this
     CPU, said on stderr as the torch backend says it."""
-    precision = choose_precision(requested, "cpu", cpu_flags())
-    announce(precision, "OpenVINO")
     folder = Path(folder)
+    agreement = measured_agreement(json.loads((folder / "config.json").read_text())) \
+        if (folder / "config.json").is_file() else None
+    precision = choose_precision(requested, "cpu", cpu_flags(), agreement=agreement)
+    announce(precision, "OpenVINO")
     model = OpenVinoModel(folder, precision.name)
     return model, describe(model, load_processor(str(folder)), trained_stride(model.config, sample_rate))
