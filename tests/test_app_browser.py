@@ -11,6 +11,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import videos
 from conftest import BROWSER, DRIVER, run_main
 
 from video_classifier.core.config import load_config
@@ -124,3 +125,20 @@ def test_page_in_a_browser_gives_infers_labels_and_survives_a_damaged_file(train
 
     shot = Path(os.environ.get("APP_SCREENSHOT", tmp_path / "app.png"))  # docs/app.png is one of these
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+
+def test_a_long_videos_segments_play_the_video_from_their_start(page_url, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    long = videos.write(tmp_path / "long.avi", n=100)  # 4 s at 25 fps: 12 clips of the tiny model, a timeline
+    browser.get(page_url)
+    assert upload(browser, long).startswith("long.avi (")
+    assert played(browser)["duration"] == pytest.approx(4.0, abs=2 / 25)
+    rows = WebDriverWait(browser, WAIT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#segments [role=row]"
+                                                                          " [data-col='0']"))
+    start = float(rows[-1].text)  # the last segment's
+    browser.execute_script("document.querySelector('#preview video').currentTime = 3.9")
+    rows[-1].click()
+    at = browser.execute_script("return document.querySelector('#preview video').currentTime")
+    assert at == pytest.approx(start, abs=0.01) and start < 3.9

@@ -60,6 +60,16 @@ QUEUE_SIZE = 16
 GRADIO_HASH = re.compile(r"[0-9a-f]{64}")  # gradio's cache: <sha256 of the file>/<its name>
 GRADIO_UPLOAD_PART = re.compile(r"tmp[a-z0-9_]{8}")  # tempfile.NamedTemporaryFile's names
 
+# A click on a row of the segments table plays the video from that segment's start (its first cell), in
+# the browser alone: no request to the server, so a busy queue never delays it. The rows are gradio 6's
+# ARIA grid (role=row, cells data-col); the header row has no data-col cell and is ignored.
+SEEK_JS = """() => document.addEventListener("click", (event) => {
+  const row = event.target.closest("#segments [role=row]");
+  const video = document.querySelector("#preview video");
+  const start = row && parseFloat(row.querySelector("[data-col='0']")?.innerText);
+  if (video && Number.isFinite(start)) { video.currentTime = start; }
+})"""
+
 REPO = Path(__file__).resolve().parents[2]
 # a Space's sdk_version brings gradio; the others test and check the code
 REQUIREMENTS_NOT_SERVED = ("gradio", "pytest", "import-linter", "ruff", "selenium")
@@ -294,8 +304,8 @@ def build_page(demo: Demo, examples: list[str] | None = None, *, keep_s: int = K
                 labels = gr.Label(num_top_classes=demo.config.infer.top_k, label="Labels", elem_id="labels")
                 chart = gr.Plot(label="Scores against thresholds", visible=False, elem_id="thresholds")
         plot = gr.Image(label="Timeline", type="filepath", visible=False, elem_id="timeline")
-        segments = gr.Dataframe(headers=["start s", "end s", "label", "score"], label="Segments", visible=False,
-                                elem_id="segments")
+        segments = gr.Dataframe(headers=["start s", "end s", "label", "score"], visible=False, elem_id="segments",
+                                label="Segments (click one to play the video from its start)")
 
         def show(path: str | None) -> Any:
             """The video first (while it is scored), then the answer."""
@@ -312,6 +322,7 @@ def build_page(demo: Demo, examples: list[str] | None = None, *, keep_s: int = K
                    gr.update(value=a.segments or None, visible=bool(a.segments)))
 
         video.change(show, video, [player, note, status, labels, chart, plot, segments], api_name="answer")
+        page.load(None, js=SEEK_JS)
     page.queue(max_size=queue_size, default_concurrency_limit=slots or answer_slots())
     page.allowed = [str(Path(e).parent) for e in examples]  # folders the examples may be served from
     return page
