@@ -309,7 +309,8 @@ def build_page(demo: Demo, examples: list[str] | None = None, *, keep_s: int = K
 
         def show(path: str | None) -> Any:
             """The video first (while it is scored), then the answer."""
-            folder = Path(tempfile.mkdtemp(dir=out))  # one answer's files: concurrent answers' names never meet
+            # one answer's files, in a folder of its own: concurrent answers' names never meet
+            folder = Path(tempfile.mkdtemp(dir=out)) if path else out
             seen = preview(Path(path), folder) if path else Preview(None)
             playing = gr.update(value=str(seen.path) if seen.path else None, visible=seen.path is not None)
             if path:
