@@ -106,6 +106,7 @@ def test_page_in_a_browser_gives_infers_labels_and_survives_a_damaged_file(train
     video = played(browser)
     assert video["error"] is None and video["width"] > 0 and video["src"].endswith(".preview.mp4"), video
     assert video["duration"] == pytest.approx(seconds, abs=2 / fps)  # within two frames
+    assert "a copy in H.264" in browser.find_element(By.ID, "preview-note").text  # says it is not the file itself
 
     damaged = tmp_path / "damaged.avi"
     damaged.write_bytes(first.read_bytes()[:1500])  # a copy cut short: the header, hardly a frame

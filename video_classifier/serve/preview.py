@@ -23,6 +23,7 @@ from ..data.decoding import video_stream
 PREVIEW_HEIGHT = 360  # px: a 1080p phone video converts about 9x fewer pixels; enough to see what was scored
 # (container extension, codec) pairs every current browser plays, as gradio's own video_is_playable lists them
 PLAYABLE = {("mp4", "h264"), ("mp4", "av1"), ("webm", "vp8"), ("webm", "vp9"), ("webm", "av1")}
+SHOWN_AS = {"libx264": "H.264", "libvpx-vp9": "VP9"}  # the encoders' names as a user knows the codecs
 MILLISECONDS = Fraction(1, 1000)  # the copy's time base: each frame keeps its source time to the millisecond
 
 
@@ -53,7 +54,7 @@ def preview(video: Path, out: Path) -> Preview:
             transcode(container, target, name)
     except (av.FFmpegError, ValueError, OSError) as err:  # what PyAV raises on a file it cannot read or write
         return Preview(None, f"{video.name} cannot be shown here: {first_line(err)}")
-    return Preview(target, f"shown as {name.removeprefix('lib')} (the browser does not play {codec} in "
+    return Preview(target, f"shown as a copy in {SHOWN_AS[name]} (a browser does not play {codec} in "
                            f"{video.suffix or 'this file'})")
 
 

@@ -233,7 +233,7 @@ def example_videos(config: Config) -> list[str]:
 def answer_slots() -> int:
     """Answers run at once: one per two cores this process may use, at least one. An answer's model step
     already spreads over every core (torch's threads) and its decoding takes one, so a second answer
-    gains little: on 2 cores bench/page_load.py measured 3.3 answers/s with one slot, 3.5 with two."""
+    gains little: on 2 cores bench/page_load.py measured 3.1-3.5 answers/s with one slot or two."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, cores // 2)
 
@@ -295,7 +295,8 @@ def build_page(demo: Demo, examples: list[str] | None = None, *, keep_s: int = K
         with gr.Row():
             with gr.Column():
                 video = gr.File(label=f"Video (up to {MAX_UPLOAD_MB} MB)", type="filepath", elem_id="video")
-                player = gr.Video(label="The video scored", interactive=False, visible=False, elem_id="preview")
+                player = gr.Video(label="The video scored", interactive=False, visible=False, height=320,
+                                  elem_id="preview")
                 note = gr.Markdown("", elem_id="preview-note")
                 if examples:
                     gr.Examples(examples, inputs=video, label="The run's test videos")
