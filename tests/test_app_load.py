@@ -35,12 +35,15 @@ def test_a_video_the_browser_cannot_play_gets_an_h264_copy_of_the_same_length(tm
     assert again.path == seen.path and again.note == ""
 
 
-@pytest.mark.parametrize("kind, options", [("hevc", {}), ("mov", {"rotation": 90}),
-                                           ("mjpeg", {"variable_rate": True})], ids=["hevc", "rotated", "vfr"])
+@pytest.mark.parametrize("kind, options", [("hevc", {}), ("mov", {"rotation": 90}), ("mjpeg", {"variable_rate": True}),
+                                           ("h264", {"pix_fmt": "yuv420p10le"})],
+                         ids=["hevc", "rotated", "vfr", "10-bit h264 in mp4"])
 def test_a_phones_video_is_copied_upright_and_in_step(tmp_path, kind, options):
     original = videos.write(tmp_path / "phone", kind=kind, n=40, **options)
     seen = preview(original, tmp_path)
-    assert seen.path is not None and seen.path.suffix == ".mp4", seen.note
+    assert seen.path == tmp_path / "phone.preview.mp4", seen.note  # a copy, in 8-bit 4:2:0 H.264
+    with av.open(str(seen.path)) as copy:
+        assert copy.streams.video[0].codec_context.pix_fmt == "yuv420p"
     with av.open(str(original)) as source, av.open(str(seen.path)) as copy:
         times = [round(f.time, 3) for f in source.decode(video=0)]
         frames = list(copy.decode(video=0))

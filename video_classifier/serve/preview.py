@@ -23,6 +23,8 @@ from ..data.decoding import video_stream
 PREVIEW_HEIGHT = 360  # px: a 1080p phone video converts about 9x fewer pixels; enough to see what was scored
 # (container extension, codec) pairs every current browser plays, as gradio's own video_is_playable lists them
 PLAYABLE = {("mp4", "h264"), ("mp4", "av1"), ("webm", "vp8"), ("webm", "vp9"), ("webm", "av1")}
+# ... in 8-bit 4:2:0: Chrome and Safari play no 10-bit H.264 (High 10) and no 4:4:4, which cameras also write
+PLAYABLE_PIXELS = {"yuv420p", "yuvj420p"}
 SHOWN_AS = {"libx264": "H.264", "libvpx-vp9": "VP9"}  # the encoders' names as a user knows the codecs
 MILLISECONDS = Fraction(1, 1000)  # the copy's time base: each frame keeps its source time to the millisecond
 
@@ -46,7 +48,8 @@ def preview(video: Path, out: Path) -> Preview:
         with av.open(str(video)) as container:
             if not container.streams.video:
                 return Preview(None, f"{video.name} has no video stream to show")
-            codec = video_stream(container).codec_context.name
+            context = video_stream(container).codec_context
+            codec = context.name if context.pix_fmt in PLAYABLE_PIXELS else f"{context.name} ({context.pix_fmt})"
             if (video.suffix.lower().lstrip("."), codec) in PLAYABLE:
                 return Preview(video)
             name, extension = encoder()
