@@ -1,5 +1,5 @@
 """The web page in a real browser: headless Chromium on a loopback port uploads test videos and a damaged
-file, and reads the answers off the page as a user sees them. Needs selenium, Chromium and chromedriver
+file, and reads the answers off the page as a user sees them, and the video it plays beside them. Needs selenium, Chromium and chromedriver
 (Debian: apt-get install chromium chromium-driver; .ci/run installs them): conftest's `browser` need skips
 it where one is missing, and fails the run instead under CI or EXPECT_BROWSER=1."""
 
@@ -11,9 +11,11 @@ import socket
 from pathlib import Path
 
 import pytest
+import videos
 from conftest import BROWSER, DRIVER, run_main
 
 from video_classifier.core.config import load_config
+from video_classifier.data.decoding import probe_header
 from video_classifier.data.manifest import load_prepared
 from video_classifier.serve.web import build_page, load_demo, serve
 
@@ -64,6 +66,17 @@ def upload(driver, path: Path) -> str:
     return status
 
 
+def played(driver) -> dict:
+    """The page's video element once it has its first frame decoded: its duration, size and error (None)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, WAIT_S).until(lambda d: d.execute_script(
+        "const v = document.querySelector('#preview video');"
+        "if (v && v.readyState < 2) { v.muted = true; v.play().catch(() => {}); }"  # a frame, where preload waits
+        "return v && (v.readyState >= 2 || v.error) ? {duration: v.duration, width: v.videoWidth,"
+        " error: v.error && v.error.code, src: v.currentSrc} : null;"))
+
+
 def top_label(driver) -> str:
     from selenium.webdriver.common.by import By
 
@@ -89,6 +102,11 @@ def test_page_in_a_browser_gives_infers_labels_and_survives_a_damaged_file(train
     assert top_label(browser) == expected["labels"][0]
     assert status == f"{first.name} ({expected['views']}): " + ", ".join(
         f"{label} {score:.4f}" for label, score in zip(expected["labels"], expected["scores"]))
+    frames, fps, seconds = probe_header(first)  # MPEG-4 Part 2 in AVI: the page shows an H.264 copy
+    video = played(browser)
+    assert video["error"] is None and video["width"] > 0 and video["src"].endswith(".preview.mp4"), video
+    assert video["duration"] == pytest.approx(seconds, abs=2 / fps)  # within two frames
+    assert "a copy in H.264" in browser.find_element(By.ID, "preview-note").text  # says it is not the file itself
 
     damaged = tmp_path / "damaged.avi"
     damaged.write_bytes(first.read_bytes()[:1500])  # a copy cut short: the header, hardly a frame
@@ -97,6 +115,7 @@ def test_page_in_a_browser_gives_infers_labels_and_survives_a_damaged_file(train
 
     status = upload(browser, second)  # the server still serves
     assert top_label(browser) == infer[str(second)]["labels"][0]
+    assert played(browser)["duration"] == pytest.approx(probe_header(second)[2], abs=2 / fps)
     assert status.startswith(f"{second.name} ({expected['views']}): {infer[str(second)]['labels'][0]} ")
 
     for clear in browser.find_elements(By.CSS_SELECTOR, "#video button[aria-label=Clear]"):
@@ -107,3 +126,20 @@ def test_page_in_a_browser_gives_infers_labels_and_survives_a_damaged_file(train
 
     shot = Path(os.environ.get("APP_SCREENSHOT", tmp_path / "app.png"))  # docs/app.png is one of these
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+
+def test_a_long_videos_segments_play_the_video_from_their_start(page_url, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    long = videos.write(tmp_path / "long.avi", n=100)  # 4 s at 25 fps: 12 clips of the tiny model, a timeline
+    browser.get(page_url)
+    assert upload(browser, long).startswith("long.avi (")
+    assert played(browser)["duration"] == pytest.approx(4.0, abs=2 / 25)
+    rows = WebDriverWait(browser, WAIT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#segments [role=row]"
+                                                                          " [data-col='0']"))
+    start = float(rows[-1].text)  # the last segment's
+    browser.execute_script("document.querySelector('#preview video').currentTime = 3.9")
+    rows[-1].click()
+    at = browser.execute_script("return document.querySelector('#preview video').currentTime")
+    assert at == pytest.approx(start, abs=0.01) and start < 3.9

@@ -3,9 +3,12 @@
 A video, uploaded or picked from the run's test split, gets what infer.py prints for it: the labels the
 task shows and their scores, from the same views through the same functions (`video_records`,
 `ViewDataset`, `video_scores`, `task.shown`: nothing here preprocesses or scores). A video longer than
-TIMELINE_CLIPS clips also gets infer.py --timeline's plot and segments. The model loads once, when the
+TIMELINE_CLIPS clips also gets infer.py --timeline's plot and segments. Beside the answer the video plays
+(preview.py: a copy the browser plays where it cannot play the original). The model loads once, when the
 page is built. A file that is not a video, does not decode or is too large gives one line on the page,
-and the server goes on serving. `write_space` writes the folder a Hugging Face Space serves this page from.
+and the server goes on serving. The page is made to run for weeks: what it and gradio write is deleted
+KEEP_S after it was written, the queue holds QUEUE_SIZE requests at most, and answer_slots() run at once.
+`write_space` writes the folder a Hugging Face Space serves this page from.
 """
 
 from __future__ import annotations
@@ -14,10 +17,15 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio is imported: no calls home
 
+import atexit
+import contextlib
 import json
+import re
 import shutil
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,11 +42,33 @@ from ..data.manifest import load_prepared
 from ..engine.scoring import video_scores
 from ..model.model_spec import ModelSpec
 from .inference import load_model, video_records
+from .preview import Preview, preview
 from .timeline import SWITCH_COST, timeline, write_timeline
 
 MAX_UPLOAD_MB = 200  # a 10-minute 1080p phone video is about 130 MB; the server refuses larger uploads
 TIMELINE_CLIPS = 4  # a video at least this many clips long is long enough for a timeline to say more
 EXAMPLES = 12  # test videos offered on the page at most, one per class first
+# Uploads, previews and timelines are deleted this long after they were written: long enough to watch a
+# preview and read its timeline (the browser fetches the video from the server while it plays), short
+# enough that a page open for weeks keeps about an hour of uploads on disk.
+KEEP_S = 3600
+SWEEP_S = 600  # gradio looks for files older than KEEP_S this often
+# Requests waiting at most: 16 answers of the demo model are ~16 s of waiting on 2 cores, of VideoMAE-B at
+# 5x3 views on CPU minutes; a request beyond it is refused at once (gradio: "Queue is full", a toast
+# "This application is currently busy. Please try again.") rather than left waiting for ever.
+QUEUE_SIZE = 16
+GRADIO_HASH = re.compile(r"[0-9a-f]{64}")  # gradio's cache: <sha256 of the file>/<its name>
+GRADIO_UPLOAD_PART = re.compile(r"tmp[a-z0-9_]{8}")  # tempfile.NamedTemporaryFile's names
+
+# A click on a row of the segments table plays the video from that segment's start (its first cell), in
+# the browser alone: no request to the server, so a busy queue never delays it. The rows are gradio 6's
+# ARIA grid (role=row, cells data-col); the header row has no data-col cell and is ignored.
+SEEK_JS = """() => document.addEventListener("click", (event) => {
+  const row = event.target.closest("#segments [role=row]");
+  const video = document.querySelector("#preview video");
+  const start = row && parseFloat(row.querySelector("[data-col='0']")?.innerText);
+  if (video && Number.isFinite(start)) { video.currentTime = start; }
+})"""
 
 REPO = Path(__file__).resolve().parents[2]
 # a Space's sdk_version brings gradio; the others test and check the code
@@ -200,17 +230,74 @@ def example_videos(config: Config) -> list[str]:
     return [str(Path(config.data.root) / r.path) for r in picked[:EXAMPLES]]
 
 
-def build_page(demo: Demo, examples: list[str] | None = None) -> Any:
-    """The page's gr.Blocks (not launched); `examples` default: the run's test videos."""
+def answer_slots() -> int:
+    """Answers run at once: one per two cores this process may use, at least one. An answer's model step
+    already spreads over every core (torch's threads) and its decoding takes one, so a second answer
+    gains little: on 2 cores bench/page_load.py measured 3.1-3.5 answers/s with one slot or two."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // 2)
+
+
+def tidy(cache: Path, out: Path, keep_s: float) -> None:
+    """Delete what is older than `keep_s` and that gradio's delete_cache leaves: the page's answer folders in
+    `out` (with what it did not serve: a timeline's JSON and CSV), and in gradio's `cache` the empty hash
+    folders its deleted files leave and the empty `tmp*` files its upload parser leaves, one per upload
+    (gradio 6.31). Nothing else in `cache` is touched, nor anything there that holds data."""
+    for path in _older(out, keep_s):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)  # an answer still writing has a younger folder
+    for path in _older(cache, keep_s):
+        if GRADIO_HASH.fullmatch(path.name) and path.is_dir() and not path.is_symlink():
+            with contextlib.suppress(OSError):
+                path.rmdir()  # refused where it is not empty
+        elif GRADIO_UPLOAD_PART.fullmatch(path.name) and path.is_file() and path.stat().st_size == 0:
+            path.unlink(missing_ok=True)
+
+
+def _older(folder: Path, age_s: float) -> list[Path]:
+    """The entries of `folder` last changed more than `age_s` ago (none where it or they are gone)."""
+    now, found = time.time(), []
+    with contextlib.suppress(FileNotFoundError):
+        for path in folder.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if now - path.lstat().st_mtime > age_s:
+                    found.append(path)
+    return found
+
+
+def keep_tidy(cache: Path, out: Path, keep_s: float, every_s: float) -> None:
+    """Run `tidy` every `every_s` seconds for as long as the process runs, as gradio runs its delete_cache."""
+    def loop() -> None:
+        while True:
+            time.sleep(every_s)
+            tidy(cache, out, keep_s)
+
+    threading.Thread(target=loop, name="page-tidy", daemon=True).start()
+
+
+def build_page(demo: Demo, examples: list[str] | None = None, *, keep_s: int = KEEP_S, sweep_s: int = SWEEP_S,
+               queue_size: int = QUEUE_SIZE, slots: int | None = None) -> Any:
+    """The page's gr.Blocks (not launched; queued): `examples` default: the run's test videos. Uploads and
+    answers are deleted `keep_s` after they were written (gradio's delete_cache looks every `sweep_s`);
+    `queue_size` requests wait at most; `slots` answers run at once (default answer_slots())."""
     import gradio as gr
 
     examples = example_videos(demo.config) if examples is None else examples
-    out = Path(tempfile.mkdtemp(prefix="video-classifier-page-"))  # timeline files, under gradio's allowed tmp
-    with gr.Blocks(title=f"{demo.model_ref}: video classifier", analytics_enabled=False) as page:
+    with gr.Blocks(title=f"{demo.model_ref}: video classifier", analytics_enabled=False,
+                   delete_cache=(sweep_s, keep_s)) as page:
+        # the page's own files, in gradio's cache: served from there without a second copy
+        cache = Path(page.GRADIO_CACHE)
+        cache.mkdir(parents=True, exist_ok=True)
+        out = Path(tempfile.mkdtemp(prefix="video-classifier-page-", dir=cache))
+        atexit.register(shutil.rmtree, out, ignore_errors=True)
+        keep_tidy(cache, out, keep_s, sweep_s)
         gr.Markdown(f"## Video classifier\n{card_facts(demo)}", elem_id="card")
         with gr.Row():
             with gr.Column():
                 video = gr.File(label=f"Video (up to {MAX_UPLOAD_MB} MB)", type="filepath", elem_id="video")
+                player = gr.Video(label="The video scored", interactive=False, visible=False, height=320,
+                                  elem_id="preview")
+                note = gr.Markdown("", elem_id="preview-note")
                 if examples:
                     gr.Examples(examples, inputs=video, label="The run's test videos")
             with gr.Column():
@@ -218,16 +305,27 @@ def build_page(demo: Demo, examples: list[str] | None = None) -> Any:
                 labels = gr.Label(num_top_classes=demo.config.infer.top_k, label="Labels", elem_id="labels")
                 chart = gr.Plot(label="Scores against thresholds", visible=False, elem_id="thresholds")
         plot = gr.Image(label="Timeline", type="filepath", visible=False, elem_id="timeline")
-        segments = gr.Dataframe(headers=["start s", "end s", "label", "score"], label="Segments", visible=False,
-                                elem_id="segments")
+        segments = gr.Dataframe(headers=["start s", "end s", "label", "score"], visible=False, elem_id="segments",
+                                label="Segments (click one to play the video from its start)")
 
-        def show(path: str | None) -> tuple[Any, ...]:
-            a = answer(demo, path, out)
-            return (a.status, a.labels or None, gr.update(value=a.chart, visible=a.chart is not None),
-                    gr.update(value=a.timeline_png, visible=a.timeline_png is not None),
-                    gr.update(value=a.segments or None, visible=bool(a.segments)))
+        def show(path: str | None) -> Any:
+            """The video first (while it is scored), then the answer."""
+            # one answer's files, in a folder of its own: concurrent answers' names never meet
+            folder = Path(tempfile.mkdtemp(dir=out)) if path else out
+            seen = preview(Path(path), folder) if path else Preview(None)
+            playing = gr.update(value=str(seen.path) if seen.path else None, visible=seen.path is not None)
+            if path:
+                yield (playing, seen.note, f"Scoring {Path(path).name}...", None, gr.update(visible=False),
+                       gr.update(visible=False), gr.update(visible=False))
+            a = answer(demo, path, folder)
+            yield (playing, seen.note, a.status, a.labels or None,
+                   gr.update(value=a.chart, visible=a.chart is not None),
+                   gr.update(value=a.timeline_png, visible=a.timeline_png is not None),
+                   gr.update(value=a.segments or None, visible=bool(a.segments)))
 
-        video.change(show, video, [status, labels, chart, plot, segments])
+        video.change(show, video, [player, note, status, labels, chart, plot, segments], api_name="answer")
+        page.load(None, js=SEEK_JS)
+    page.queue(max_size=queue_size, default_concurrency_limit=slots or answer_slots())
     page.allowed = [str(Path(e).parent) for e in examples]  # folders the examples may be served from
     return page
 
