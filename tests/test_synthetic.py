@@ -1,6 +1,7 @@
 import re
 
 import numpy as np
+import torch
 
 from video_classifier.core.config import SyntheticConfig
 from video_classifier.data import synthetic
@@ -53,3 +54,43 @@ def test_prepared_synthetic_folder(tiny_workspace):
     seen = {}
     for r in records:
         assert seen.setdefault((r.label, r.group), r.split) == r.split
+
+
+def test_every_multi_label_video_has_its_square(monkeypatch):
+    """The square is in every multi-label video, still where no Object label is: a pan alone (PanUp, a
+    single-label class name too) gets a still square, so one frame does not tell pan-only folders apart."""
+    config = SyntheticConfig(**{**SMALL.__dict__, "multi_label": True})
+    drawn = {}
+    real = synthetic._add_square
+
+    def spy(frames, rng, direction, t):
+        drawn[label] = direction
+        return real(frames, rng, direction, t)
+
+    monkeypatch.setattr(synthetic, "_add_square", spy)
+    for label in synthetic.COMBINATIONS:
+        synthetic.render(synthetic.VideoSpec("train", label, 1, 1), config)
+    assert set(drawn) == set(synthetic.COMBINATIONS)
+    for label, direction in drawn.items():
+        objects = [synthetic.OBJECTS[p] for p in label.split("+") if p in synthetic.OBJECTS]
+        assert direction == (objects[0] if objects else (0, 0)), label
+
+
+def test_the_square_crosses_the_view_once_without_wrapping():
+    """Its top-left corner moves its way in a straight line, at least half of it in view in every frame."""
+    t = torch.arange(50, dtype=torch.float32) / 25
+    background = torch.zeros(50, 3, 96, 128)
+    for direction in synthetic.OBJECTS.values():
+        for seed in range(5):
+            frames = synthetic._add_square(background, np.random.default_rng(seed), direction, t)
+            covered = (frames != 0).any(1)  # the checkerboard's colour and its complement: never both black
+            ys, xs = [], []
+            for mask in covered:
+                rows, cols = torch.nonzero(mask.any(1)).flatten(), torch.nonzero(mask.any(0)).flatten()
+                assert len(rows) and len(cols)
+                ys.append((rows.min() + rows.max()).item() / 2)
+                xs.append((cols.min() + cols.max()).item() / 2)
+            along = np.diff(xs if direction[0] else ys) * (direction[0] or direction[1])
+            across = np.diff(ys if direction[0] else xs)
+            assert (along >= -1).all() and along.sum() > 20, (direction, seed)  # one way, no jump back
+            assert (np.abs(across) <= 1).all(), (direction, seed)
