@@ -14,7 +14,7 @@ from conftest import run_main, torch_test_logits
 from video_classifier.core.config import load_config
 from video_classifier.core.errors import UserError
 from video_classifier.data.manifest import load_prepared
-from video_classifier.model.precision import choose_precision, cpu_flags
+from video_classifier.model.precision import choose_precision, cpu_flags, measured_agreement
 from video_classifier.serve.openvino_backend import OpenVinoModel, load_openvino
 
 
@@ -40,7 +40,10 @@ def test_openvino_fp32_gives_torchs_logits(exported):
 def test_openvino_answers_in_the_precision_auto_picks(exported, capsys):
     config_path, folder, key, pixels, reference = exported
     model, spec = load_openvino(folder, None, "auto")
-    chosen = choose_precision("auto", "cpu", cpu_flags())
+    # as the torch backend would choose for this model: its export keeps the bf16 agreement train.py measured
+    agreement = measured_agreement(json.loads((folder / "config.json").read_text()))
+    assert agreement is not None
+    chosen = choose_precision("auto", "cpu", cpu_flags(), agreement=agreement)
     assert f"precision: {chosen.name} ({chosen.why}; OpenVINO)" in capsys.readouterr().err
     got = model(**{key: pixels}).logits.numpy()
     # bf16 keeps 8 significant bits: as tests/test_precision.py bounds it, 4% of the largest logit; fp32 exact
