@@ -89,7 +89,7 @@ class ClipDataset(torch.utils.data.Dataset):
         video, _, start = self.items[index]
         record = self.records[video]
         spec = spec or self.spec
-        length = spec.jittered_span(record.duration, record.fps, None if spec.whole_video else self.max_stride,
+        length = spec.jittered_span(record.duration, record.fps, self.max_stride,
                                     random.uniform)
         if start is None:  # training, as pytorchvideo's RandomClipSampler
             start = Fraction(random.uniform(0, max(record.duration - float(length), 0)))

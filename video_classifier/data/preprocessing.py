@@ -82,9 +82,10 @@ class PreprocessSpec:
                       uniform: Callable[[float, float], float]) -> Fraction:
         """A training clip's span under temporal-scale jitter: its stride drawn by `uniform` from
         [sample_rate, max_stride] (as a fraction of denominator <= 1000), the window stretched to match;
-        clip_span where `max_stride` is None. Map-style and streamed training draw it alike."""
+        clip_span where `max_stride` is None or the clip spans the whole video (no draw then). Map-style and
+        streamed training draw it alike."""
         length = self.clip_span(duration, fps)
-        if not max_stride:
+        if not max_stride or self.whole_video:
             return length
         stride = uniform(self.sample_rate, max_stride)
         return length * Fraction(stride).limit_denominator(1000) / self.sample_rate

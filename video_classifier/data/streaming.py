@@ -70,7 +70,7 @@ class ClipStream(torch.utils.data.IterableDataset):
                              meta["duration"])
         spec = self.spec.for_clip(rng.random) if self.train else self.spec
         if self.train:  # as ClipDataset's training windows: the frame counts come with the video (its header)
-            length = spec.jittered_span(record.duration, record.fps, None if spec.whole_video else self.max_stride,
+            length = spec.jittered_span(record.duration, record.fps, self.max_stride,
                                         rng.uniform)
             starts = [Fraction(rng.uniform(0, max(record.duration - float(length), 0)))]
         else:

@@ -35,7 +35,7 @@ from ..data.decoding import announce, choose_decoder, decode_pyav, torchcodec_pr
 from ..data.manifest import VideoRecord  # noqa: E402
 from ..data.storage import video_source  # noqa: E402
 from ..model.model_spec import ModelSpec  # noqa: E402
-from .scoring import clip_scores, video_scores  # noqa: E402
+from .scoring import clip_scores, video_scores, video_scores_each  # noqa: E402
 
 
 def plot_confusion(matrix: list[list[int]], class_names: list[str], title: str, path: Path) -> None:
@@ -168,9 +168,8 @@ def bf16_agreement(model: Any, spec: ModelSpec, records: list[VideoRecord], conf
     views to hide a flip). infer.precision auto reads it (precision.py)."""
     decoder = choose_decoder("pyav" if config.data.backend == "pytorchvideo" else config.data.decoder).decode
     views = ViewDataset(records, config.data.root, label2id, spec.preprocess, 1, 1, decoder, failures, task=spec.task)
-    scores = {name: video_scores(model, replace(spec, autocast=dtype), views, config.eval.batch_size,
-                                 config.data.workers(), desc=f"val {name}")
-              for name, dtype in (("fp32", None), ("bf16", torch.bfloat16))}
+    scores = video_scores_each(model, {"fp32": replace(spec, autocast=None), "bf16": replace(spec, autocast=torch.bfloat16)},
+                               views, config.eval.batch_size, config.data.workers(), desc="val fp32 and bf16")
     kept = ~(scores["fp32"].isnan().any(-1) | scores["bf16"].isnan().any(-1))
     fp32, bf16 = (spec.task.predicted(scores[name][kept]).reshape(int(kept.sum()), -1) for name in ("fp32", "bf16"))
     return {"agreement": float((fp32 == bf16).all(1).float().mean()) if kept.any() else None,
