@@ -16,7 +16,7 @@ from transformers import TrainingArguments, set_seed
 from transformers.utils import logging as transformers_logging
 
 from ..core.config import Config, TrainConfig, save_config
-from ..core.errors import UserError
+from ..core.errors import UserError, first_line
 from ..core.run_folder import (
     ADAPTER,
     FAILURES,
@@ -356,7 +356,12 @@ def record_bf16_agreement(trainer: VideoTrainer, config: Config, plan: Plan, spe
                           failures: DecodeFailures) -> None:
     """How often bf16 keeps the model's prediction on val (evaluation.bf16_agreement), kept in config.json
     (bf16_agreement): infer.precision auto stays in fp32 below precision.MIN_AGREEMENT."""
-    record = bf16_agreement(trainer.model, spec, plan.by_split["val"], config, plan.label2id, failures)
+    try:
+        record = bf16_agreement(trainer.model, spec, plan.by_split["val"], config, plan.label2id, failures)
+    except RuntimeError as err:  # torch's bf16 kernels can refuse (ATEN_CPU_CAPABILITY below the CPU's flags)
+        print(f"bf16 inference not checked ({first_line(err)}): nothing recorded, infer.precision auto decides "
+              "by the hardware alone")
+        return
     if record["agreement"] is None:
         return
     trainer.model.config.bf16_agreement = record
