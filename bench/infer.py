@@ -48,7 +48,7 @@ from video_classifier.data.preprocessing import (  # noqa: E402
 )
 from video_classifier.model.model_spec import describe  # noqa: E402
 from video_classifier.model.modeling import load_processor  # noqa: E402
-from video_classifier.model.precision import DTYPES, NATIVE, choose_precision, cpu_flags  # noqa: E402
+from video_classifier.model.precision import DTYPES, NATIVE, choose_precision, cpu_flags, torch_kernels  # noqa: E402
 from video_classifier.serve.onnx_export import export_onnx, load_onnx  # noqa: E402
 from video_classifier.serve.openvino_backend import OpenVinoModel  # noqa: E402
 from video_classifier.serve.quantize import quantize_int8  # noqa: E402
@@ -121,7 +121,8 @@ def low_precisions(device: str) -> list[str]:
     kept = []
     for name in ("bf16", "fp16"):
         try:
-            choose_precision(name, device, cpu_flags(), device == "cuda" and torch.cuda.is_bf16_supported())
+            choose_precision(name, device, cpu_flags(), device == "cuda" and torch.cuda.is_bf16_supported(),
+                             kernels=torch_kernels())
             kept.append(name)
         except UserError:
             pass

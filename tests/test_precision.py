@@ -81,6 +81,44 @@ def test_auto_keeps_fp32_for_a_model_whose_val_predictions_bf16_changed(device, 
         assert choose_precision("bf16", device, flags, cuda_bf16, agreement).name == "bf16"
 
 
+@pytest.mark.parametrize("kernels, requested, expected", [
+    ("AVX512", "auto", "bf16"), ("AVX512", "bf16", "bf16"),
+    ("AVX2", "auto", "fp32"), ("DEFAULT", "auto", "fp32"), ("AVX2", "fp32", "fp32"),
+    ("AVX2", "bf16", None), ("DEFAULT", "fp16", None),  # refused: torch's kernels would not use the units
+])
+def test_torch_kernels_below_avx512_cannot_reach_the_matrix_units(kernels, requested, expected):
+    """ATEN_CPU_CAPABILITY=avx2 on a CPU with AMX: the flags are there but torch's bf16 kernels refuse
+    ("pack_vnni2 is only supported when avx512"), so auto stays in fp32 and says why."""
+    if expected is None:
+        with pytest.raises(UserError) as err:
+            choose_precision(requested, "cpu", SAPPHIRE_RAPIDS, kernels=kernels)
+        assert f"torch's CPU kernels run at {kernels}" in str(err.value) and "\n" not in str(err.value)
+        assert "unset ATEN_CPU_CAPABILITY" in str(err.value)
+        with pytest.raises(UserError, match=f"this CPU has no {requested} matrix instructions"):
+            choose_precision(requested, "cpu", ZEN3, kernels=kernels)  # no units: the flags' refusal instead
+        return
+    chosen = choose_precision(requested, "cpu", SAPPHIRE_RAPIDS, kernels=kernels)
+    assert chosen.name == expected and "\n" not in chosen.why
+    assert (kernels in chosen.why) == (requested == "auto" and kernels != "AVX512")
+
+
+def test_auto_here_matches_what_torchs_kernels_can_run():
+    """On this machine, whatever ATEN_CPU_CAPABILITY says: a bf16 that auto picks runs, and one it does not
+    pick is because the flags or the kernels lack it."""
+    chosen = choose_precision("auto", "cpu", precision.cpu_flags(), kernels=precision.torch_kernels())
+    if chosen.name == "bf16":
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = torch.nn.Linear(64, 8)(torch.randn(4, 64))
+        assert out.dtype == torch.bfloat16
+    else:
+        assert "no bf16 matrix instructions" in chosen.why or precision.torch_kernels() in chosen.why
+
+
+def test_without_the_units_the_flags_speak_whatever_the_kernels():
+    chosen = choose_precision("auto", "cpu", ZEN3, kernels="AVX2")
+    assert chosen.name == "fp32" and "this CPU has no bf16 matrix instructions" in chosen.why
+
+
 def test_training_measures_how_often_bf16_keeps_the_val_predictions(trained, tmp_path):
     """train.py scores val in fp32 and bf16 (1 clip x 1 crop) and keeps the share of videos whose top-1 bf16
     kept in config.json; eval.py and infer.py then read it through infer.precision auto."""
@@ -138,6 +176,7 @@ def test_infer_py_says_its_precision_and_refuses_one_the_cpu_lacks(trained, monk
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines()[-1].startswith("error: infer.precision: bf16: this CPU has no bf16")
     monkeypatch.setattr(precision, "cpu_flags", lambda: SAPPHIRE_RAPIDS)
+    monkeypatch.setattr(precision, "torch_kernels", lambda: "AVX512")  # as torch runs on such a CPU
     answered = run_main("infer.py", "--config", str(config_path), "--model", str(out), *auto, video)
     # what bf16 kept of the model's val predictions when it was trained decides (the near-chance tiny model may
     # have a near tie that bf16 flips on some CPU kernel)

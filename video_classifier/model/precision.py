@@ -25,6 +25,9 @@ DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 NATIVE = {"bf16": ("amx_bf16", "avx512_bf16"), "fp16": ("amx_fp16", "avx512_fp16")}
 AGREEMENT = "bf16_agreement"  # config.json: {"agreement", "videos", "views", "split"}, written by train.py
 MIN_AGREEMENT = 0.99  # auto picks bf16 only for a model whose val predictions bf16 kept at least this often
+# torch's CPU kernels reach the bf16/fp16 matrix units only from this capability up: below it (a CPU without
+# AVX-512, or ATEN_CPU_CAPABILITY=avx2/default) they emulate or refuse ("pack_vnni2 is only supported when avx512")
+NATIVE_KERNELS = ("AVX512",)
 
 
 def measured_agreement(model_config: object) -> float | None:
@@ -56,11 +59,22 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+def torch_kernels() -> str:
+    """The instruction set torch's CPU kernels run at here (AVX512, AVX2, DEFAULT; ATEN_CPU_CAPABILITY lowers it)."""
+    return torch.backends.cpu.get_cpu_capability()
+
+
 def choose_precision(requested: str, device_type: str, flags: frozenset[str] = frozenset(),
-                     cuda_bf16: bool = False, agreement: float | None = None) -> Precision:
+                     cuda_bf16: bool = False, agreement: float | None = None, kernels: str | None = None
+                     ) -> Precision:
     """The precision for `requested` (auto, fp32, bf16, fp16) on a device of `device_type` whose CPU has
-    `flags` (cuda: whether the GPU supports bf16); a low precision the hardware lacks is refused. `auto`
-    keeps fp32 for a model whose `agreement` (measured_agreement) is below MIN_AGREEMENT."""
+    `flags` (cuda: whether the GPU supports bf16); a low precision the hardware lacks is refused. `kernels`:
+    the capability torch's CPU kernels run at (torch_kernels; None where torch does not compute, as under
+    OpenVINO): below NATIVE_KERNELS the CPU's units are out of torch's reach, as if the flags were absent.
+    `auto` keeps fp32 for a model whose `agreement` (measured_agreement) is below MIN_AGREEMENT."""
+    units = [f for name in ("bf16", "fp16") for f in NATIVE[name] if f in flags]
+    if device_type == "cpu" and units and kernels is not None and not kernels.upper().startswith(NATIVE_KERNELS):
+        return _below_native_kernels(requested, units, kernels)
     chosen = _by_hardware(requested, device_type, flags, cuda_bf16)
     if requested == "auto" and chosen.name == "bf16" and agreement is not None and agreement < MIN_AGREEMENT:
         return Precision("fp32", f"infer.precision: auto; the hardware has bf16, but it kept the prediction of only "
@@ -70,6 +84,17 @@ def choose_precision(requested: str, device_type: str, flags: frozenset[str] = f
         return dataclasses.replace(chosen, why=f"{chosen.why}; it kept the prediction of {agreement:.1%} of this "
                                                "model's val videos")
     return chosen
+
+
+def _below_native_kernels(requested: str, units: list[str], kernels: str) -> Precision:
+    """fp32 for auto and fp32, a refusal for bf16/fp16: the CPU has `units`, but torch's kernels run at
+    `kernels`, below NATIVE_KERNELS."""
+    reach = (f"this CPU has {' and '.join(units)}, but torch's CPU kernels run at {kernels} (ATEN_CPU_CAPABILITY), "
+             f"below {'/'.join(NATIVE_KERNELS)}, where they use no bf16/fp16 matrix instructions")
+    if requested in ("auto", "fp32"):
+        return Precision("fp32", f"infer.precision: {requested}{', ' + reach if requested == 'auto' else ''}")
+    raise UserError(f"infer.precision: {requested}: {reach}: set infer.precision: auto or fp32, or unset "
+                    "ATEN_CPU_CAPABILITY")
 
 
 def _by_hardware(requested: str, device_type: str, flags: frozenset[str], cuda_bf16: bool) -> Precision:
@@ -105,7 +130,7 @@ def with_precision(model: torch.nn.Module, spec: ModelSpec, requested: str) -> M
     device = model.device.type
     precision = choose_precision(requested, device, cpu_flags() if device == "cpu" else frozenset(),
                                  device == "cuda" and torch.cuda.is_bf16_supported(),
-                                 measured_agreement(model.config))
+                                 measured_agreement(model.config), torch_kernels())
     announce(precision)
     return dataclasses.replace(spec, autocast=precision.dtype)
 
