@@ -267,6 +267,29 @@ def trained(tiny_workspace, tmp_path_factory):
     return config_path, Path(data["train"]["output_dir"]), result.stdout
 
 
+@pytest.fixture(scope="session")
+def colour_model(tmp_path_factory):
+    """A tiny VideoMAE trained on 30 flat-colour videos (Red, Green, Blue; data.source: folder), which it learns in a
+    few dozen steps: for tests about windows and segments rather than learning motion. (config, folder)."""
+    from videos import COLOURS, write_colours
+
+    import prepare_data
+    import train as train_script
+
+    root = tmp_path_factory.mktemp("colours")
+    for label in COLOURS:
+        for i in range(10):
+            write_colours(root / "videos" / label / f"v_{label}_g{i:02d}_c01.avi", [(label, 30)], seed=i)
+    config = tiny_config_dict(root)
+    config["data"].update(source="folder", videos=str(root / "videos"), split_fractions=[0.6, 0.2, 0.2])
+    config["train"].update(epochs=8, max_stride=None)
+    config["eval"] = {"num_clips": 1, "num_crops": 1}
+    path = write_config(root / "config.yaml", config)
+    prepare_data.main(["--config", str(path)])
+    train_script.main(["--config", str(path)])
+    return path, Path(config["train"]["output_dir"])
+
+
 def torch_test_logits(config_path: Path, out: Path, clips: int) -> tuple[str, torch.Tensor, Any]:
     """`clips` clips (one crop) of each test video of a trained run, decoded with PyAV and normalised, and the
     run's torch fp32 logits for them: (the model's input name, pixels, logits as numpy), a reference that

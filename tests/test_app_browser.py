@@ -1,5 +1,6 @@
 """The web page in a real browser: headless Chromium on a loopback port uploads test videos and a damaged
-file, and reads the answers off the page as a user sees them, and the video it plays beside them. Needs selenium, Chromium and chromedriver
+file, and reads the answers off the page as a user sees them, and the video it plays beside them; its
+fake camera, playing a video, is classified live on the Live tab. Needs selenium, Chromium and chromedriver
 (Debian: apt-get install chromium chromium-driver; .ci/run installs them): conftest's `browser` need skips
 it where one is missing, and fails the run instead under CI or EXPECT_BROWSER=1."""
 
@@ -8,11 +9,14 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from pathlib import Path
 
+import av
 import pytest
 import videos
 from conftest import BROWSER, DRIVER, run_main
+from videos import write_colours
 
 from video_classifier.core.config import load_config
 from video_classifier.data.decoding import probe_header
@@ -27,25 +31,35 @@ WAIT_S = 60  # one answer takes about 1 s here; the rest is slack for 2 busy cor
 def page_url(trained):
     """The page of the tiny run, served on a free loopback port for this module; the model loaded once."""
     config_path, folder, _ = trained
+    url, page = served(config_path, folder)
+    yield url
+    page.close()
+
+
+def served(config_path: Path, folder: Path) -> tuple[str, object]:
+    """The page of a run on a free loopback port: (its URL, the running page)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     page = serve(build_page(load_demo(str(folder), load_config(config_path))), "127.0.0.1", port, block=False)
-    yield f"http://127.0.0.1:{port}/"
-    page.close()
+    return f"http://127.0.0.1:{port}/", page
 
 
-@pytest.fixture(scope="module")
-def browser():
+def chromium(*extra: str):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     os.environ.update(SE_OFFLINE="true", SE_AVOID_STATS="true")  # Selenium Manager: no downloads, no stats
     options = webdriver.ChromeOptions()
     options.binary_location = BROWSER
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,860"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,860", *extra):
         options.add_argument(arg)  # --no-sandbox: CI runs as root, where Chromium's sandbox will not start
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    return webdriver.Chrome(service=Service(DRIVER), options=options)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = chromium()
     yield driver
     driver.quit()
 
@@ -143,3 +157,52 @@ def test_a_long_videos_segments_play_the_video_from_their_start(page_url, browse
     rows[-1].click()
     at = browser.execute_script("return document.querySelector('#preview video').currentTime")
     assert at == pytest.approx(start, abs=0.01) and start < 3.9
+
+
+def camera_file(path: Path, parts: list[tuple[str, int]]) -> Path:
+    """A Y4M file of colour scenes (what Chromium's fake camera plays, in a loop), from the colour test videos."""
+    video = path.with_suffix(".avi")
+    write_colours(video, parts, seed=3)
+    with av.open(str(video)) as source, av.open(str(path), "w", format="yuv4mpegpipe") as out:
+        stream = out.add_stream("wrapped_avframe", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for frame in source.decode(video=0):
+            out.mux(stream.encode(frame.reformat(format="yuv420p")))
+        out.mux(stream.encode())
+    return path
+
+
+def test_the_camera_is_classified_live(colour_model, tmp_path):
+    """Chromium's fake camera plays 4 s of blue then 4 s of red, over and over; on the Live tab, once the
+    camera streams, the label read off the page is Blue and Red in turn, each the colour then playing, with
+    the line saying since when."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    y4m = camera_file(tmp_path / "camera.y4m", [("Blue", 100), ("Red", 100)])
+    url, page = served(*colour_model)
+    driver = chromium("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                      f"--use-file-for-fake-video-capture={y4m}")
+    try:
+        wait = WebDriverWait(driver, WAIT_S)
+        driver.get(url)
+        wait.until(lambda d: [t for t in d.find_elements(By.CSS_SELECTOR, "button[role=tab]") if t.text == "Live"])[0].click()
+        wait.until(lambda d: [b for b in d.find_elements(By.CSS_SELECTOR, "#camera button")
+                              if "Access Webcam" in b.text])[0].click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#camera button[aria-label='capture photo']"))[0].click()
+        seen: list[str] = []
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and len(seen) < 3:
+            line = driver.find_element(By.ID, "live-status").text
+            if line.startswith("camera: ") and " since " in line:
+                label = line.removeprefix("camera: ").split(" since ")[0]
+                if not seen or seen[-1] != label:
+                    seen.append(label)
+                assert driver.find_element(By.CSS_SELECTOR, '#live-labels [data-testid="label-output-value"]'
+                                           ).text == label
+            time.sleep(0.2)
+        assert len(seen) >= 3 and set(seen) == {"Blue", "Red"}, seen  # both colours, in turn
+        assert all(a != b for a, b in zip(seen, seen[1:]))
+    finally:
+        driver.quit()
+        page.close()

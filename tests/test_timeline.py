@@ -10,50 +10,13 @@ import json
 import math
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config_dict, write_config
+from videos import write_colours
 
 import infer as infer_script
-import prepare_data
-import train as train_script
 from video_classifier.serve.timeline import SWITCH_COST, Timeline, label_path, window_starts
-
-COLOURS = {"Red": (200, 40, 40), "Green": (40, 190, 60), "Blue": (40, 60, 200)}
-
-
-def write_colours(path: Path, parts: list[tuple[str, int]], seed: int = 0) -> None:
-    """(class, frames) in turn, 64x48 at 25 fps: each part one colour with noise."""
-    rng = np.random.default_rng(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w", format="avi") as container:
-        stream = container.add_stream("mpeg4", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for label, frames in parts:
-            for _ in range(frames):
-                noise = rng.integers(-25, 26, (48, 64, 3))
-                array = np.clip(np.array(COLOURS[label]) + noise, 0, 255).astype(np.uint8)
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
-        container.mux(stream.encode())
-
-
-@pytest.fixture(scope="module")
-def colour_model(tmp_path_factory):
-    """A tiny VideoMAE trained on 30 flat-colour videos (via data.source: folder): (config, folder)."""
-    root = tmp_path_factory.mktemp("colours")
-    for label in COLOURS:
-        for i in range(10):
-            write_colours(root / "videos" / label / f"v_{label}_g{i:02d}_c01.avi", [(label, 30)], seed=i)
-    config = tiny_config_dict(root)
-    config["data"].update(source="folder", videos=str(root / "videos"), split_fractions=[0.6, 0.2, 0.2])
-    config["train"].update(epochs=8, max_stride=None)
-    config["eval"] = {"num_clips": 1, "num_crops": 1}
-    path = write_config(root / "config.yaml", config)
-    prepare_data.main(["--config", str(path)])
-    train_script.main(["--config", str(path)])
-    return path, Path(config["train"]["output_dir"])
 
 
 def test_segments_land_within_one_stride_of_the_truth(colour_model, tmp_path, capsys):

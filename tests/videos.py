@@ -103,3 +103,21 @@ def garble_bytes(path: Path, at: float = 0.5, size: int = 4096) -> Path:
     raw[start: start + size] = np.random.default_rng(1).integers(0, 256, size, dtype=np.uint8).tobytes()
     path.write_bytes(bytes(raw))
     return path
+
+
+COLOURS = {"Red": (200, 40, 40), "Green": (40, 190, 60), "Blue": (40, 60, 200)}
+
+
+def write_colours(path: Path, parts: list[tuple[str, int]], seed: int = 0) -> None:
+    """(class, frames) in turn, 64x48 at 25 fps: each part one colour with noise."""
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w", format="avi") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for label, frames in parts:
+            for _ in range(frames):
+                noise = rng.integers(-25, 26, (48, 64, 3))
+                array = np.clip(np.array(COLOURS[label]) + noise, 0, 255).astype(np.uint8)
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        container.mux(stream.encode())

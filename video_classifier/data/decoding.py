@@ -177,6 +177,41 @@ def decode_pyav(path: Path, indices: list[int], fps: float | None = None) -> tor
     return torch.from_numpy(np.stack([arrays[id(picked[i])] for i in indices])).permute(0, 3, 1, 2)
 
 
+def stream_frames(source: str, open_timeout_s: float = 10.0, options: dict[str, str] | None = None) -> tuple[float, Any]:
+    """A video as it plays: a file, or a stream URL FFmpeg reads (rtsp://, http(s)://, udp://...). Returns its
+    average frame rate (0 where the stream does not say) and an iterator of (seconds since its first frame,
+    (C, H, W) uint8 upright RGB) in the decoder's order, timed as decode_pyav times them. A source that does
+    not open gives one UserError naming it; one that breaks off while playing, a DecodeError. `options`:
+    FFmpeg's format options (protocol_whitelist...)."""
+    try:
+        container = av.open(source, timeout=open_timeout_s, options=options or {})
+        stream = video_stream(container)
+        if stream is None:
+            container.close()
+            raise UserError("it has no video stream")
+    except (av.FFmpegError, OSError, UserError) as err:
+        raise UserError(f"could not open the stream {source}: {first_line(err)}; check the address and that it "
+                        "plays (ffplay or VLC)") from None
+    rate = float(stream.average_rate or stream.guessed_rate or 0)
+
+    def frames() -> Any:
+        clock = BestEffortClock(stream.time_base, trust_pts=not _untimed_b_frames(container, stream))
+        first = None
+        try:
+            for frame in container.decode(stream):
+                at = clock(frame)
+                if at is None:
+                    continue
+                first = at if first is None else first
+                yield at - first, torch.from_numpy(_upright(rgb24(frame), frame.rotation)).permute(2, 0, 1)
+        except av.FFmpegError as err:
+            raise DecodeError(f"the stream {source} broke off: {first_line(err)}") from err
+        finally:
+            container.close()
+
+    return rate, frames()
+
+
 def _untimed_b_frames(container: Any, stream: Any) -> bool:
     """AVI holds no presentation times: with B-frames, the "pts" its demuxer makes up are out of order."""
     return "avi" in container.format.name.split(",") and bool(stream.codec_context.has_b_frames)

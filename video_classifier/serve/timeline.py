@@ -240,16 +240,29 @@ def timeline(model: Any, spec: ModelSpec, path: Path, decoding: Decoding, stride
     crop = MultiCropTransform(spec.preprocess, 1)
     rate, probs = exact_fps(fps), []
     for first in tqdm(range(0, len(starts), batch_size), desc=path.name, unit="batch", leave=False):
-        clips = []
-        for start in starts[first:first + batch_size]:
-            begin = Fraction(start).limit_denominator(1000)
-            indices = clip_frame_indices(begin, begin + length, rate, frames, spec.preprocess.num_frames)
-            clips.append(crop(decode_clip(decode, path, indices, fps)))
-        probs.append(spec.task.scores(spec.logits(model, torch.cat(clips))).cpu())
-    labels = [spec.id2label[i] for i in range(len(spec.id2label))]
-    thresholds = (tuple(spec.task.threshold_vector(len(labels)).tolist()) if hasattr(spec.task, "threshold_vector")
-                  else None)
+        clips = [decode_clip(decode, path, window_indices(start, length, rate, frames, spec.preprocess.num_frames),
+                             fps) for start in starts[first:first + batch_size]]
+        probs.append(score_windows(model, spec, crop, clips))
+    labels, thresholds = class_names(spec)
     return Timeline(str(path), duration, float(length), stride, starts, torch.cat(probs), labels, fps, thresholds)
+
+
+def window_indices(start: float, length: Fraction, rate: Fraction, total: int, num_frames: int) -> list[int]:
+    """The frames (numbers at `rate`) a window starting at `start` seconds scores: the clip's frames."""
+    begin = Fraction(start).limit_denominator(1000)
+    return clip_frame_indices(begin, begin + length, rate, total, num_frames)
+
+
+def score_windows(model: Any, spec: ModelSpec, crop: MultiCropTransform, clips: list[torch.Tensor]) -> torch.Tensor:
+    """(windows, classes) scores of decoded clips, each from its centre crop, as 1 clip x 1 crop scores."""
+    return spec.task.scores(spec.logits(model, torch.cat([crop(clip) for clip in clips]))).cpu()
+
+
+def class_names(spec: ModelSpec) -> tuple[list[str], tuple[float, ...] | None]:
+    """The class names by id, and a multi-label task's thresholds (None for one label per video)."""
+    labels = [spec.id2label[i] for i in range(len(spec.id2label))]
+    vector = getattr(spec.task, "threshold_vector", None)
+    return labels, tuple(vector(len(labels)).tolist()) if vector else None
 
 
 def write_timeline(result: Timeline, segments: list[Segment], out: Path, top_k: int, min_segment: float,

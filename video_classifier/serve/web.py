@@ -42,6 +42,7 @@ from ..data.manifest import load_prepared
 from ..engine.scoring import video_scores
 from ..model.model_spec import ModelSpec
 from .inference import load_model, video_records
+from .live_page import LiveSources, live_tab
 from .preview import Preview, preview
 from .timeline import SWITCH_COST, timeline, write_timeline
 
@@ -292,21 +293,25 @@ def build_page(demo: Demo, examples: list[str] | None = None, *, keep_s: int = K
         atexit.register(shutil.rmtree, out, ignore_errors=True)
         keep_tidy(cache, out, keep_s, sweep_s)
         gr.Markdown(f"## Video classifier\n{card_facts(demo)}", elem_id="card")
-        with gr.Row():
-            with gr.Column():
-                video = gr.File(label=f"Video (up to {MAX_UPLOAD_MB} MB)", type="filepath", elem_id="video")
-                player = gr.Video(label="The video scored", interactive=False, visible=False, height=320,
-                                  elem_id="preview")
-                note = gr.Markdown("", elem_id="preview-note")
-                if examples:
-                    gr.Examples(examples, inputs=video, label="The run's test videos")
-            with gr.Column():
-                status = gr.Markdown(answer(demo, None, out).status, elem_id="status")
-                labels = gr.Label(num_top_classes=demo.config.infer.top_k, label="Labels", elem_id="labels")
-                chart = gr.Plot(label="Scores against thresholds", visible=False, elem_id="thresholds")
-        plot = gr.Image(label="Timeline", type="filepath", visible=False, elem_id="timeline")
-        segments = gr.Dataframe(headers=["start s", "end s", "label", "score"], visible=False, elem_id="segments",
-                                label="Segments (click one to play the video from its start)")
+        with gr.Tab("Video", elem_id="video-tab"):
+            with gr.Row():
+                with gr.Column():
+                    video = gr.File(label=f"Video (up to {MAX_UPLOAD_MB} MB)", type="filepath", elem_id="video")
+                    player = gr.Video(label="The video scored", interactive=False, visible=False, height=320,
+                                      elem_id="preview")
+                    note = gr.Markdown("", elem_id="preview-note")
+                    if examples:
+                        gr.Examples(examples, inputs=video, label="The run's test videos")
+                with gr.Column():
+                    status = gr.Markdown(answer(demo, None, out).status, elem_id="status")
+                    labels = gr.Label(num_top_classes=demo.config.infer.top_k, label="Labels", elem_id="labels")
+                    chart = gr.Plot(label="Scores against thresholds", visible=False, elem_id="thresholds")
+            plot = gr.Image(label="Timeline", type="filepath", visible=False, elem_id="timeline")
+            segments = gr.Dataframe(headers=["start s", "end s", "label", "score"], visible=False,
+                                    elem_id="segments", label="Segments (click one to play the video from its start)")
+        with gr.Tab("Live", elem_id="live-tab"):
+            sources = LiveSources(demo.model, demo.spec)
+            live_tab(page, sources, demo.config.infer.top_k)
 
         def show(path: str | None) -> Any:
             """The video first (while it is scored), then the answer."""
