@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))  # as `python train.py` run from the root has it
 import torch  # noqa: E402
 import torchvision  # noqa: E402
 import torchvision.transforms.functional  # noqa: E402
+from machine import cpu_name  # noqa: E402  (bench/machine.py)
 
 # Compatibility shim, in this benchmark only (the project never imports
 # pytorchvideo.transforms): pytorchvideo 0.1.5 imports the module
@@ -255,11 +256,7 @@ def timed_loader(dataset: torch.utils.data.Dataset, collate_fn: Callable, n: int
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    if Path("/proc/cpuinfo").is_file():
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")]
-        cpu = names[0] if names else cpu
+    cpu = cpu_name()
     try:
         codec = version("torchcodec")
     except PackageNotFoundError:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 import transformers  # noqa: E402
+from machine import cpu_name  # noqa: E402  (bench/machine.py)
 from transformers import AutoModelForVideoClassification  # noqa: E402
 
 from video_classifier.core.config import load_config  # noqa: E402
@@ -203,16 +203,6 @@ def main(argv: list[str] | None = None) -> None:
                   f"| - | {1000 * seconds:.1f} | {1 / seconds:.2f} | {sum(baseline[0].values()) / seconds:.2f}x "
                   f"(whole video vs sdpa fp32's) | {(scores - baseline[1]).abs().max().item():.4f} | "
                   f"{same}/{len(scores)} |", flush=True)
-
-
-def cpu_name() -> str:
-    """The CPU's model name (/proc/cpuinfo), else what platform knows."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

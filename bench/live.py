@@ -9,7 +9,7 @@ it through serve/live.py's LiveTimeline frame by frame, as the page does. After 
 label the page would show is read under three rules, over the same windows' scores:
 
 - each window's top label (no smoothing: the baseline);
-- the label path (switch cost) without a shortest segment;
+- the label path (switch cost) without a shortest segment, and with segments under one window merged;
 - the page's defaults: the label path and segments under two windows merged (what live.py shows).
 
 For each rule: the latency from each scene cut to the first time the new scene's label is shown (in the
@@ -23,7 +23,6 @@ Asserts nothing.
 from __future__ import annotations
 
 import argparse
-import platform
 import random
 import statistics
 import sys
@@ -35,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
+from machine import cpu_name  # noqa: E402
 from timeline import parts, scenes_of  # noqa: E402  (bench/timeline.py: the scene generator)
 
 from video_classifier.core.config import load_config  # noqa: E402
@@ -47,6 +47,7 @@ from video_classifier.serve.timeline import SWITCH_COST  # noqa: E402
 # (name, switch cost, shortest segment in windows; None: no label path, each window's top label)
 RULES = [("each window's top label (no smoothing)", None, None),
          (f"label path (switch cost {SWITCH_COST}), no shortest segment", SWITCH_COST, 0.0),
+         ("label path, segments >= 1 window", SWITCH_COST, 1.0),
          ("the page's defaults (label path, segments >= 2 windows)", SWITCH_COST, 2.0)]
 
 
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def report(results: dict[str, list[dict]], per_window: list[float], stride: float, args: argparse.Namespace) -> None:
-    cpu = platform.processor() or platform.machine()
+    cpu = cpu_name()
     print(f"\n{args.seeds} seeds x {args.seconds:.0f} s of scenes cut into shots, demo model ({args.model}), "
           f"{torch.get_num_threads()} threads, {cpu}, torch kernels {torch.backends.cpu.get_cpu_capability()}\n")
     print("| rule | cut -> label median s | p95 s | max s | cuts missed | flicker /min | wrong label shown |")

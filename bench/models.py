@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -28,6 +27,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from machine import cpu_name  # noqa: E402  (bench/machine.py)
+
 OPTIONS = ("none", "checkpointing", "frozen", "lora")
 
 # architecture -> (checkpoint whose shape this is, transformers config class, fields of that checkpoint)
@@ -101,11 +103,9 @@ def measure(architecture: str, batch: int, device: str, precision: str, option: 
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
     import os
 
-    return f"{os.cpu_count()} cores, {cpu}"
+    return f"{os.cpu_count()} cores, {cpu_name()}"
 
 
 def largest_batch(row: dict, gigabytes: float) -> str:

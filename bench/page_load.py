@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -34,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import psutil  # noqa: E402
+from machine import cpu_name  # noqa: E402  (bench/machine.py)
 
 from video_classifier.core.config import load_config  # noqa: E402
 from video_classifier.data.manifest import load_prepared  # noqa: E402
@@ -147,8 +147,7 @@ def main() -> None:
     _, records = load_prepared(config.data.root)
     videos = [Path(config.data.root) / r.path for r in records if r.split == "test"][:8]
     expected = expected_status(args.model, args.config, videos)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_name()
     print(f"{cpu}, {len(os.sched_getaffinity(0))} cores; {args.model}; {len(videos)} test videos; files kept "
           f"{args.keep} s, swept every {SWEEP_S} s")
     print("| phase | slots | requests | wrong | refused | median ms | p95 ms | answers/s | server RSS MB "
