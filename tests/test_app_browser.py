@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 import pytest
 import videos
-from conftest import BROWSER, DRIVER, run_main
+from conftest import BROWSER, DRIVER, REPO, run_main
 from videos import write_colours
 
 from video_classifier.core.config import load_config
@@ -138,7 +138,7 @@ def test_page_in_a_browser_gives_infers_labels_and_survives_a_damaged_file(train
     picked = WebDriverWait(browser, WAIT_S).until(lambda d: d.find_element(By.ID, "status").text.startswith(first.name))
     assert picked and top_label(browser) == expected["labels"][0]
 
-    shot = Path(os.environ.get("APP_SCREENSHOT", tmp_path / "app.png"))  # docs/app.png is one of these
+    shot = tmp_path / "app.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
 
 
@@ -203,6 +203,45 @@ def test_the_camera_is_classified_live(colour_model, tmp_path):
             time.sleep(0.2)
         assert len(seen) >= 3 and set(seen) == {"Blue", "Red"}, seen  # both colours, in turn
         assert all(a != b for a, b in zip(seen, seen[1:]))
+    finally:
+        driver.quit()
+        page.close()
+
+
+def test_the_demo_models_page_with_a_timeline(tmp_path):
+    """The page of `make demo`'s model (where it has been made: CI's first pass makes it before the tests) on an
+    8-s video of three scenes: the labels infer.py gives, the video playing, the timeline's plot and one segment
+    per scene in order. Its screenshot is docs/app.png (APP_SCREENSHOT=docs/app.png)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from video_classifier.data.synthetic import write_long_video
+
+    demo = REPO / "runs" / "demo"
+    if not (demo / "config.json").is_file():
+        pytest.skip("needs make demo's model (runs/demo)")
+    config_path = REPO / "configs" / "demo.yaml"
+    video = tmp_path / "three_scenes.mp4"
+    truth = write_long_video(video, [("PanLeft", 3.0), ("PanUp", 2.5), ("PanDownRight", 2.5)],
+                             load_config(config_path).data.synthetic, seed=11)
+    (expected,) = json.loads(run_main("infer.py", str(video), "--config", str(config_path), "--model", str(demo),
+                                      "--json").stdout)
+    url, page = served(config_path, demo)
+    driver = chromium()
+    try:
+        driver.get(url)
+        status = upload(driver, video)
+        assert top_label(driver) == expected["labels"][0] and status.startswith(f"{video.name} (")
+        assert played(driver)["duration"] == pytest.approx(truth[-1][1], abs=0.1)
+        rows = WebDriverWait(driver, WAIT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#segments [role=row]"
+                                                                             " [data-col='2']"))
+        assert [r.text for r in rows] == ["PanLeft", "PanUp", "PanDownRight"]
+        assert driver.find_element(By.CSS_SELECTOR, "#timeline img").get_attribute("naturalWidth") != "0"
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(1280, min(2400, height + 140))  # the whole page: video, labels, timeline, segments
+        driver.execute_script("window.scrollTo(0, 0)")
+        shot = Path(os.environ.get("APP_SCREENSHOT", tmp_path / "app.png"))
+        assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
     finally:
         driver.quit()
         page.close()

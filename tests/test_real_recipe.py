@@ -11,8 +11,8 @@ serves both repos the way the Hub does:
   published, and a model.safetensors of its architecture (VideoMAEForPreTraining, ViT-B/16, 16
   frames, 224 px, with the pretraining decoder) under its key names, with random weights.
 
-ViT-B costs about 2.6 s per clip forward on a 2-core CPU: 2 steps at batch 2, 1x1 views and one val and
-one test video keep the run near a minute and a half.
+ViT-B costs about 2.6 s per clip forward on a 2-core CPU: 1 step at batch 2, 1x1 views and one val and
+one test video keep the run near a minute.
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def test_real_recipe_through_local_hub(hub: FakeHub, videomae_base: Path, tmp_pa
     data, out = tmp_path / "ucf101_subset", tmp_path / "run"
     overrides = [
         "--set", f"data.root={data}", "--set", "data.num_workers=0",
-        "--set", f"train.output_dir={out}", "--set", "train.max_steps=2", "--set", "train.batch_size=2",
+        "--set", f"train.output_dir={out}", "--set", "train.max_steps=1", "--set", "train.batch_size=2",
         "--set", "eval.num_clips=1", "--set", "eval.num_crops=1",
     ]
     env = {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf_home"), "HF_HUB_DISABLE_TELEMETRY": "1",
@@ -174,8 +174,8 @@ def test_real_recipe_through_local_hub(hub: FakeHub, videomae_base: Path, tmp_pa
     for split in ("val", "test"):
         assert_metrics_add_up(metrics[split])
         assert sorted(metrics[split]["per_class"]) == sorted(CLASSES)
-    # The checkpoint's q_bias came through the rename to query.bias, training (2 steps at a learning
-    # rate of 5e-5 move a weight by about 1e-4) and the reload of the best checkpoint.
+    # The checkpoint's q_bias came through the rename to query.bias, training (a step at a learning
+    # rate of 5e-5 moves a weight by about 1e-4) and the reload of the best checkpoint.
     trained_weights = load_file(out / "model.safetensors")
     served = load_file(videomae_base / "model.safetensors")[Q_BIAS]
     kept = trained_weights.get(Q_BIAS, trained_weights.get(Q_BIAS.replace("q_bias", "query.bias")))
