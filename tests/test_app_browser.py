@@ -173,13 +173,13 @@ def camera_file(path: Path, parts: list[tuple[str, int]]) -> Path:
 
 
 def test_the_camera_is_classified_live(colour_model, tmp_path):
-    """Chromium's fake camera plays 4 s of blue then 4 s of red, over and over; on the Live tab, once the
+    """Chromium's fake camera plays 2.4 s of blue then 2.4 s of red, over and over; on the Live tab, once the
     camera streams, the label read off the page is Blue and Red in turn, each the colour then playing, with
     the line saying since when."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    y4m = camera_file(tmp_path / "camera.y4m", [("Blue", 100), ("Red", 100)])
+    y4m = camera_file(tmp_path / "camera.y4m", [("Blue", 60), ("Red", 60)])
     url, page = served(*colour_model)
     driver = chromium("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
                       f"--use-file-for-fake-video-capture={y4m}")

@@ -273,7 +273,7 @@ def one_line_error(result) -> str:
 
 def test_wrong_config_key_is_one_line(trained):
     config_path, _, _ = trained
-    line = one_line_error(run_script("train.py", "--config", str(config_path), "--set", "train.lr=1"))
+    line = one_line_error(run_main("train.py", "--config", str(config_path), "--set", "train.lr=1"))
     assert "unknown config key train.lr" in line and "learning_rate" in line
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 import transformers
-from conftest import assert_metrics_add_up, run_main, run_script, tiny_config_dict, write_config
+from conftest import assert_metrics_add_up, run_main, tiny_config_dict, write_config
 
 from video_classifier.core.config import load_config
 from video_classifier.core.errors import UserError
@@ -222,7 +222,7 @@ def test_the_page_answers_with_the_zero_shot_model(config_path, xclip_folder, tm
 
 
 def test_a_checkpoint_that_is_not_x_clip_is_one_line(config_path, tmp_path):
-    """The real command line: exit 2 and one line naming the checkpoint's type."""
+    """Exit 2 and one line naming the checkpoint's type."""
     from video_classifier.core.config import TinyModelConfig
     from video_classifier.model.model_spec import tiny_model
 
@@ -230,7 +230,7 @@ def test_a_checkpoint_that_is_not_x_clip_is_one_line(config_path, tmp_path):
                                                      num_attention_heads=2, intermediate_size=64), 0)
     backbone.save_pretrained(tmp_path / "videomae")
     processor.save_pretrained(tmp_path / "videomae")
-    result = run_script("eval.py", "--config", str(config_path), "--zero-shot", "--model", str(tmp_path / "videomae"))
+    result = run_main("eval.py", "--config", str(config_path), "--zero-shot", "--model", str(tmp_path / "videomae"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: --zero-shot needs an X-CLIP checkpoint (model_type xclip, e.g. microsoft/xclip-base-patch32); "
