@@ -1,14 +1,16 @@
 """Export a trained model to ONNX, with its configs beside it, and prove parity with torch on real clips.
 
     python export.py [--config config.yaml] [--model FOLDER] [--out FOLDER] [--clips N] [--atol 1e-4]
-                     [--quantize int8 [--calibrate N] [--min-agreement 0.99]]
+                     [--quantize int8|openvino-int8 [--calibrate N] [--min-agreement 0.99]]
 
 Writes model.onnx (dynamic batch), config.json, the processor configs, labels.json and parity.json into
 --out (default: <model>/onnx). Stops with an error when the ONNX logits differ from torch's by more than
 --atol on the clips. --quantize int8 also writes an int8 copy into <out>-int8 (onnxruntime's static
 quantization calibrated on N val videos' centre clips; --calibrate 0: dynamic), kept only where at least
 --min-agreement of the clips keep torch's prediction (the top-1; a multi-label model's labels).
-Then: python infer.py VIDEO --backend onnxruntime --model <out>.
+--quantize openvino-int8 writes OpenVINO's own int8 model instead (NNCF, calibrated the same way; --calibrate
+0: int8 weights only) into <out>-openvino-int8, for --backend openvino.
+Then: python infer.py VIDEO --backend onnxruntime --model <out> (openvino for OpenVINO's int8).
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ from video_classifier.data.decoding import choose_decoder
 from video_classifier.data.manifest import load_prepared
 from video_classifier.model.model_spec import ModelSpec
 from video_classifier.model.modeling import load_trained
-from video_classifier.serve.onnx_export import export_onnx
+from video_classifier.serve.onnx_export import OnnxModel, export_onnx
+from video_classifier.serve.openvino_backend import OpenVinoModel, quantize_openvino_int8
 from video_classifier.serve.quantize import int8_parity, quantize_int8
+
+QUANTIZERS = ("int8", "openvino-int8")
 
 
 @exit_on_user_error
@@ -38,7 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", help="folder for the export (default: <model>/onnx)")
     parser.add_argument("--clips", type=int, default=12, help="test videos whose centre clip checks parity")
     parser.add_argument("--atol", type=float, default=1e-4, help="largest |logit difference| allowed")
-    parser.add_argument("--quantize", choices=("int8",), help="also write an int8 copy into <out>-int8")
+    parser.add_argument("--quantize", choices=QUANTIZERS, help="also write an int8 copy: int8 (onnxruntime) into "
+                        "<out>-int8, openvino-int8 (NNCF) into <out>-openvino-int8")
     parser.add_argument("--calibrate", type=int, default=32,
                         help="val videos whose centre clips calibrate int8 (default 32; 0: dynamic quantization)")
     parser.add_argument("--min-agreement", type=float, default=0.99,
@@ -69,18 +75,27 @@ def centre_clips(config: Config, spec: ModelSpec, split: str, count: int) -> tor
 
 
 def export_int8(args: Any, config: Config, model: Any, spec: ModelSpec, clips: torch.Tensor, fp32: Path) -> None:
-    """The int8 copy of the fp32 export, calibrated on val clips (or dynamic), and its parity."""
+    """The int8 copy of the fp32 export (onnxruntime's, or OpenVINO's through NNCF), calibrated on val clips
+    (or with --calibrate 0 dynamic / weights only), and its parity."""
     if args.calibrate < 0 or not 0 < args.min_agreement <= 1:
         raise UserError("--calibrate must be >= 0 and --min-agreement in (0, 1]")
-    out = fp32.with_name(fp32.name + "-int8")
+    openvino = args.quantize == "openvino-int8"
+    out = fp32.with_name(fp32.name + ("-openvino-int8" if openvino else "-int8"))
     calibration = (spec.pixels(centre_clips(config, spec, "val", args.calibrate)).numpy()
                    if args.calibrate else None)
-    method = f"static, calibrated on {len(calibration)} val clips" if args.calibrate else "dynamic"
-    quantize_int8(fp32, out, spec.input_key, calibration)
+    calibrated = f"calibrated on {len(calibration)} val clips" if args.calibrate else ""
+    if openvino:
+        method = f"OpenVINO (NNCF), {calibrated}" if args.calibrate else "OpenVINO (NNCF), weights only"
+        quantize_openvino_int8(fp32, out, calibration)
+        run = OpenVinoModel(out, "fp32").run
+    else:
+        method = f"static, {calibrated}" if args.calibrate else "dynamic"
+        quantize_int8(fp32, out, spec.input_key, calibration)
+        run = OnnxModel(out).run
     with torch.inference_mode():
         reference = spec.logits(model, clips).numpy()
-    record = int8_parity(out, spec.input_key, spec.pixels(clips), reference, spec.task, method, args.min_agreement)
-    print(f"quantized to int8 ({method}) in {out / ONNX_FILE}; {record['agreement']:.1%} of {len(clips)} clips "
+    record = int8_parity(out, run, spec.pixels(clips), reference, spec.task, method, args.min_agreement)
+    print(f"quantized to int8 ({method}) in {out}; {record['agreement']:.1%} of {len(clips)} clips "
           f"keep torch's prediction, max |logit difference| {record['max_abs_logit_difference']:.3f} "
           f"(logits up to {record['logit_range']:.2f})")
 

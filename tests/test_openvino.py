@@ -1,6 +1,6 @@
 """--backend openvino (serve/openvino_backend.py): the export folder compiled by OpenVINO, in fp32 equal to
 torch's logits (computed here), in the precision infer.precision picks, serving through infer.py; a static
-int8 export refused in one line."""
+int8 export of onnxruntime's refused in one line; OpenVINO's own int8 (NNCF) exported, checked and served."""
 
 from __future__ import annotations
 
@@ -41,8 +41,8 @@ def test_openvino_answers_in_the_precision_auto_picks(exported, capsys):
     config_path, folder, key, pixels, reference = exported
     model, spec = load_openvino(folder, None, "auto")
     # as the torch backend would choose for this model: its export keeps the bf16 agreement train.py measured
+    # (None where the training machine had no native bf16: train.py measures it only there)
     agreement = measured_agreement(json.loads((folder / "config.json").read_text()))
-    assert agreement is not None
     chosen = choose_precision("auto", "cpu", cpu_flags(), agreement=agreement)
     assert f"precision: {chosen.name} ({chosen.why}; OpenVINO)" in capsys.readouterr().err
     got = model(**{key: pixels}).logits.numpy()
@@ -75,3 +75,41 @@ def test_infer_py_serves_through_openvino(exported, trained):
     for a, b in zip(ours, theirs):
         assert a["video"] == b["video"]
         assert a["scores"] == pytest.approx(b["scores"], abs=1e-4)  # the tests' config: fp32 on both
+
+
+def test_openvinos_own_int8_keeps_the_predictions_and_serves(exported, trained, tmp_path):
+    """export.py --quantize openvino-int8: NNCF's int8 model (8-bit weights in the IR) calibrated on val clips,
+    its parity record, infer.py --backend openvino serving it, onnxruntime refusing it in one line; with no
+    calibration, int8 weights only."""
+    import openvino
+
+    from video_classifier.serve.openvino_backend import quantize_openvino_int8
+
+    config_path, fp32, key, pixels, reference = exported
+    result = run_main("export.py", "--config", str(config_path), "--model", str(trained[1]), "--out",
+                      str(tmp_path / "onnx"), "--quantize", "openvino-int8", "--calibrate", "4", "--min-agreement", "0.5")
+    assert result.returncode == 0, result.stderr[-2000:]
+    int8 = tmp_path / "onnx-openvino-int8"
+    record = json.loads((int8 / "parity.json").read_text())
+    assert record["quantization"] == "int8 OpenVINO (NNCF), calibrated on 4 val clips" and record["passed"]
+    assert (int8 / "model.xml").is_file() and not (int8 / "model.onnx").exists()
+
+    def int8_constants(folder: Path) -> int:
+        graph = openvino.Core().read_model(str(folder / "model.xml"))
+        return sum(op.get_type_name() == "Constant" and op.get_element_type() in (openvino.Type.i8, openvino.Type.u8)
+                   for op in graph.get_ops())  # calibrated: int8 weights; weights only: uint8 with a zero point
+
+    assert int8_constants(int8) > 0
+    got = OpenVinoModel(int8, "fp32")(**{key: pixels}).logits.numpy()
+    assert got.shape == reference.shape and np.isfinite(got).all() and not np.array_equal(got, reference)
+    config = load_config(config_path)
+    video = str(Path(config.data.root) / next(r.path for r in load_prepared(config.data.root)[1] if r.split == "test"))
+    served = run_main("infer.py", "--config", str(config_path), "--model", str(int8), "--backend", "openvino", video)
+    assert served.returncode == 0 and video in served.stdout, served.stderr[-2000:]
+    refused = run_main("infer.py", "--config", str(config_path), "--model", str(int8), "--backend", "onnxruntime", video)
+    assert refused.returncode == 2 and "--backend openvino" in refused.stderr.strip().splitlines()[-1]
+
+    weights = tmp_path / "weights-only"
+    quantize_openvino_int8(fp32, weights, None)
+    assert int8_constants(weights) > 0
+    assert OpenVinoModel(weights, "fp32")(**{key: pixels}).logits.shape == reference.shape

@@ -81,6 +81,8 @@ def test_an_int8_copy_that_loses_the_top1_is_refused_in_one_line(trained, tmp_pa
     assert exported.returncode == 0, exported.stderr[-2000:]
     wrong = -reference  # a reference whose top-1 is every clip's last class: the copy cannot agree with it
     with pytest.raises(UserError) as err:
-        int8_parity(tmp_path / "onnx-int8", key, torch.from_numpy(pixels), wrong, SingleLabel(), "dynamic", 0.99)
+        session = onnx_session(tmp_path / "onnx-int8" / "model.onnx")
+        int8_parity(tmp_path / "onnx-int8", lambda x: session.run(None, {key: x})[0], torch.from_numpy(pixels), wrong,
+                    SingleLabel(), "dynamic", 0.99)
     assert "int8 parity failed" in str(err.value) and "\n" not in str(err.value)
     assert json.loads((tmp_path / "onnx-int8" / "parity.json").read_text())["passed"] is False

@@ -24,6 +24,7 @@ TRAINING_PLOT = "training.png"  # loss and validation metric per step
 ADAPTER = "adapter"  # a LoRA run's adapter (the merged model is the folder itself)
 EXPORT = "onnx"  # export.py's default folder inside the run folder
 ONNX_FILE = "model.onnx"  # in an export folder
+OPENVINO_FILE = "model.xml"  # in an OpenVINO int8 export folder (with model.bin): NNCF's quantized model
 PARITY_FILE = "parity.json"  # in an export folder: ONNX against torch on real clips
 
 # Every run folder train.py starts is marked with this file; overwrite_output_dir clears only marked

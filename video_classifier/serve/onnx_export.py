@@ -24,7 +24,7 @@ import torch
 from transformers import AutoConfig
 
 from ..core.errors import UserError, first_line
-from ..core.run_folder import ONNX_FILE, PARITY_FILE
+from ..core.run_folder import ONNX_FILE, OPENVINO_FILE, PARITY_FILE
 from ..model.model_spec import ModelSpec, describe, trained_stride
 from ..model.modeling import load_processor
 
@@ -101,7 +101,7 @@ class ExportedModel:
     CPU; a runtime gives `run` (float32 clips in, logits out)."""
 
     def __init__(self, folder: Path):
-        if not (folder / ONNX_FILE).is_file():
+        if not (folder / ONNX_FILE).is_file() and not (folder / OPENVINO_FILE).is_file():
             raise UserError(f"no {ONNX_FILE} in {folder}: export it first (python export.py --model ...)")
         self.config = AutoConfig.from_pretrained(folder)
         self.device, self.dtype = torch.device("cpu"), torch.float32
@@ -119,6 +119,8 @@ class OnnxModel(ExportedModel):
 
     def __init__(self, folder: Path):
         super().__init__(folder)
+        if not (folder / ONNX_FILE).is_file():
+            raise UserError(f"{folder} is an OpenVINO export ({OPENVINO_FILE}): serve it with --backend openvino")
         self.session = onnx_session(folder / ONNX_FILE)
         self.main_input_name = self.session.get_inputs()[0].name
 

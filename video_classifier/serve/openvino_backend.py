@@ -1,21 +1,24 @@
 """The OpenVINO backend of inference (`--backend openvino`): an export folder's model.onnx compiled by
 OpenVINO for the CPU, in the precision infer.precision chooses (model/precision.py: bf16 where the CPU has
-native bf16, else fp32), behind the interface ModelSpec scores through (`model(**inputs).logits`)."""
+native bf16, else fp32), behind the interface ModelSpec scores through (`model(**inputs).logits`); or an
+OpenVINO int8 export (model.xml), which NNCF, OpenVINO's own quantizer, made from the fp32 export
+(`quantize_openvino_int8`: export.py --quantize openvino-int8)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import UserError, first_line
-from ..core.run_folder import ONNX_FILE, PARITY_FILE
+from ..core.run_folder import ONNX_FILE, OPENVINO_FILE, PARITY_FILE
 from ..model.model_spec import ModelSpec, describe, trained_stride
 from ..model.modeling import load_processor
 from ..model.precision import announce, choose_precision, cpu_flags, measured_agreement
-from .onnx_export import ExportedModel
+from .onnx_export import SIDE_FILES, ExportedModel
 
 HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}  # OpenVINO's INFERENCE_PRECISION_HINT
 
@@ -39,12 +42,13 @@ class OpenVinoModel(ExportedModel):
                             "top-1 agreed on 58% of clips): serve it with --backend onnxruntime, or export with "
                             "--calibrate 0 (dynamic int8)")
         openvino = _openvino()
+        model = folder / (OPENVINO_FILE if (folder / OPENVINO_FILE).is_file() else ONNX_FILE)
         try:
-            self.compiled = openvino.Core().compile_model(str(folder / ONNX_FILE), "CPU", {
+            self.compiled = openvino.Core().compile_model(str(model), "CPU", {
                 "INFERENCE_PRECISION_HINT": HINTS[precision],
                 "INFERENCE_NUM_THREADS": os.cpu_count() or 1})
         except RuntimeError as err:
-            raise UserError(f"OpenVINO could not compile {folder / ONNX_FILE}: {first_line(err)}") from None
+            raise UserError(f"OpenVINO could not compile {model}: {first_line(err)}") from None
         self.main_input_name = self.compiled.inputs[0].get_any_name()
 
     def run(self, clips: np.ndarray) -> np.ndarray:
@@ -61,3 +65,28 @@ def load_openvino(folder: str | Path, sample_rate: int | None, requested: str) -
     announce(precision, "OpenVINO")
     model = OpenVinoModel(folder, precision.name)
     return model, describe(model, load_processor(str(folder)), trained_stride(model.config, sample_rate))
+
+
+def quantize_openvino_int8(fp32: Path, out: Path, calibration: np.ndarray | None) -> None:
+    """`fp32`/model.onnx quantized by NNCF into `out`/model.xml: weights and activations int8, the activations'
+    ranges calibrated on `calibration` (normalised clips, one at a time; NNCF's transformer preset keeps
+    softmax and normalisation in float), or where it is None int8 weights only (nncf.compress_weights: no
+    data needed). The side files copied, so the folder loads as any export does (`--backend openvino`)."""
+    openvino = _openvino()
+    import nncf
+
+    model = openvino.Core().read_model(str(fp32 / ONNX_FILE))
+    try:
+        if calibration is None:
+            quantized = nncf.compress_weights(model)
+        else:
+            clips = nncf.Dataset([calibration[i:i + 1] for i in range(len(calibration))])
+            quantized = nncf.quantize(model, clips, model_type=nncf.ModelType.TRANSFORMER,
+                                      subset_size=len(calibration))
+    except Exception as err:  # NNCF fails in many types; name the model and why
+        raise UserError(f"OpenVINO int8 quantization of {fp32 / ONNX_FILE} failed: {first_line(err)}") from None
+    out.mkdir(parents=True, exist_ok=True)
+    openvino.save_model(quantized, str(out / OPENVINO_FILE), compress_to_fp16=False)
+    for name in SIDE_FILES:
+        if (fp32 / name).is_file():
+            shutil.copy(fp32 / name, out / name)

@@ -15,7 +15,7 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ import torch
 from ..core.errors import UserError, first_line
 from ..core.run_folder import ONNX_FILE, PARITY_FILE
 from ..core.task import Task
-from .onnx_export import SIDE_FILES, onnx_session
+from .onnx_export import SIDE_FILES
 
 
 class _Clips:
@@ -69,12 +69,12 @@ def quantize_int8(fp32: Path, out: Path, input_name: str, calibration: np.ndarra
             shutil.copy(fp32 / name, out / name)
 
 
-def int8_parity(out: Path, input_name: str, pixels: torch.Tensor, reference: np.ndarray, task: Task, method: str,
-                min_agreement: float) -> dict[str, Any]:
-    """The int8 model in `out` against torch's fp32 logits `reference` on `pixels`: written to parity.json;
-    a UserError where fewer than `min_agreement` of the clips keep the task's prediction (the top-1; a
-    multi-label model's labels over their thresholds)."""
-    got = onnx_session(out / ONNX_FILE).run(None, {input_name: pixels.numpy()})[0]
+def int8_parity(out: Path, run: Callable[[np.ndarray], np.ndarray], pixels: torch.Tensor, reference: np.ndarray,
+                task: Task, method: str, min_agreement: float) -> dict[str, Any]:
+    """The int8 model in `out` (`run`: its logits of normalised clips) against torch's fp32 logits `reference` on
+    `pixels`: written to parity.json; a UserError where fewer than `min_agreement` of the clips keep the
+    task's prediction (the top-1; a multi-label model's labels over their thresholds)."""
+    got = run(pixels.numpy())
     ours, theirs = (task.predicted(task.scores(torch.from_numpy(x))).reshape(len(x), -1) for x in (got, reference))
     agreement = float((ours == theirs).all(1).float().mean())
     record = {"quantization": f"int8 {method}", "clips": len(pixels), "agreement": agreement,
@@ -82,7 +82,7 @@ def int8_parity(out: Path, input_name: str, pixels: torch.Tensor, reference: np.
               "logit_range": float(np.abs(reference).max()), "passed": agreement >= min_agreement}
     (out / PARITY_FILE).write_text(json.dumps(record, indent=2) + "\n")
     if agreement < min_agreement:
-        raise UserError(f"int8 parity failed for {out / ONNX_FILE}: {agreement:.1%} of {len(pixels)} clips keep torch's "
+        raise UserError(f"int8 parity failed for {out}: {agreement:.1%} of {len(pixels)} clips keep torch's "
                         f"prediction (at least {min_agreement:.0%} required); use the fp32 export, or calibrate on "
                         f"more val videos (details in {out / PARITY_FILE})")
     return record
