@@ -1,7 +1,8 @@
 """Inference latency per video, split into decode, preprocess and model: torch eager vs sdpa attention, torch
 in bf16 and fp16 (infer.precision, where the hardware has them) vs onnxruntime in fp32 and int8 (static,
 calibrated on 8 val clips, and dynamic: export.py --quantize int8) and OpenVINO (fp32, bf16 where the CPU
-has it, the dynamic int8 copy: --backend openvino), for 1 clip x 1 crop and
+has it, the dynamic int8 copy: --backend openvino; OpenVINO's own int8 through NNCF, calibrated on the same
+8 val clips and weights only: export.py --quantize openvino-int8), for 1 clip x 1 crop and
 5 clips x 3 crops; each beside torch sdpa fp32, the baseline, measured in the same run; and transformers'
 stock pipeline (fp32, given the video's path), what a user would pick, beside the first views' baseline.
 
@@ -50,7 +51,7 @@ from video_classifier.model.model_spec import describe  # noqa: E402
 from video_classifier.model.modeling import load_processor  # noqa: E402
 from video_classifier.model.precision import DTYPES, NATIVE, choose_precision, cpu_flags, torch_kernels  # noqa: E402
 from video_classifier.serve.onnx_export import export_onnx, load_onnx  # noqa: E402
-from video_classifier.serve.openvino_backend import OpenVinoModel  # noqa: E402
+from video_classifier.serve.openvino_backend import OpenVinoModel, quantize_openvino_int8  # noqa: E402
 from video_classifier.serve.quantize import quantize_int8  # noqa: E402
 
 
@@ -174,6 +175,10 @@ def main(argv: list[str] | None = None) -> None:
         for name in ["fp32"] + [n for n in low_precisions("cpu") if n == "bf16"]:  # --backend openvino
             backends[f"openvino {name}"] = (OpenVinoModel(work / "onnx", name), onnx_spec)
         backends["openvino int8 dynamic"] = (OpenVinoModel(work / "onnx-int8-dynamic", "fp32"), onnx_spec)
+        for method, clips in (("weights", None), ("static", calibration)):  # export.py --quantize openvino-int8
+            quantize_openvino_int8(work / "onnx", work / f"openvino-int8-{method}", clips)
+            backends[f"openvino int8 NNCF {method}"] = (OpenVinoModel(work / f"openvino-int8-{method}", "fp32"),
+                                                        onnx_spec)
     torch.set_num_threads(os.cpu_count() or 1)
     flags = sorted(f for units in NATIVE.values() for f in units if f in cpu_flags())
     print(f"machine: {os.cpu_count()} cores, {cpu_name()}, low-precision flags: {', '.join(flags) or 'none'}, "

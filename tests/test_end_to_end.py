@@ -391,3 +391,16 @@ def test_a_logger_whose_package_is_missing_is_one_line(trained):
     assert "train.report_to: wandb needs the package wandb" in line and "pip install wandb" in line
     line = one_line_error(run_main("train.py", "--config", str(config_path), "--set", "train.report_to=tensorbord"))
     assert "unknown logger 'tensorbord'" in line
+
+
+def test_infer_decodes_in_worker_processes_only_where_the_model_does_not_share_the_cores():
+    """predict_manual's default (bench/predict.py measured workers slower on 2 CPU cores): the main process
+    decodes on the CPU and for one video; on a GPU, data.num_workers processes, never more than videos."""
+    from video_classifier.core.config import Config
+    from video_classifier.serve.inference import decode_workers
+
+    config = Config()
+    config.data.num_workers = 3
+    assert decode_workers(10, config, "cpu") == 0
+    assert decode_workers(1, config, "cuda:0") == 0
+    assert decode_workers(10, config, "cuda:0") == 3 and decode_workers(2, config, "cuda") == 2

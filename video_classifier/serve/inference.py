@@ -67,14 +67,26 @@ def video_records(videos: list[Path]) -> list[VideoRecord]:
     return [VideoRecord(str(v), "", "", "", *probe_video(v)) for v in videos]
 
 
-def predict_manual(model: Any, spec: ModelSpec, videos: list[Path], config: Config, top_k: int) -> list[Prediction]:
-    """Each video scored from config.eval's views, exactly as evaluation scores it."""
+def decode_workers(videos: int, config: Config, device: str) -> int:
+    """Decoding processes for scoring `videos` videos on `device`: on a GPU, where the model step is short
+    and decoding is most of the time, data.num_workers (as evaluation has), so the next videos decode while
+    the model runs; on the CPU none, where the model shares the cores with them: bench/predict.py measured
+    one process 0.93x and two 0.68x the main process alone (64 demo videos, 2-core AMD EPYC); and none for
+    one video (a process costs more to start than its decode)."""
+    return 0 if videos < 2 or device == "cpu" else min(config.data.workers(), videos)
+
+
+def predict_manual(model: Any, spec: ModelSpec, videos: list[Path], config: Config, top_k: int,
+                   workers: int | None = None) -> list[Prediction]:
+    """Each video scored from config.eval's views, exactly as evaluation scores it; `workers` decoding
+    processes (None: decode_workers)."""
     decoding = choose_decoder(config.data.decoder)
     announce(decoding)
     num_clips, num_crops = config.eval.num_clips, config.eval.num_crops
     views = ViewDataset(video_records(videos), "", {}, spec.preprocess, num_clips, num_crops, decoding.decode)
+    workers = decode_workers(len(videos), config, str(getattr(model, "device", "cpu"))) if workers is None else workers
     try:
-        scores = video_scores(model, spec, views, config.eval.batch_size)
+        scores = video_scores(model, spec, views, config.eval.batch_size, workers)
     except DecodeError as err:
         raise UserError(f"{first_line(err)}; check that the file plays") from None
     described = f"{num_clips} clips x {num_crops} crops"
