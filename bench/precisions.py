@@ -1,0 +1,135 @@
+"""Accuracy kept by every precision and backend a trained model can be served in, on the hard set.
+
+    python bench/precisions.py [--seeds 3] [--steps 300] [--clips 5] [--crops 3]
+
+For each seed: fine-tune the hard set's model as bench/accuracy.py does (configs/hard.yaml, from the pretrained
+tiny checkpoint it makes once), export it (export.py's functions: ONNX fp32, onnxruntime int8 dynamic and
+static, OpenVINO's NNCF int8 static and weights only, static ones calibrated on 32 val clips) and score the 64
+test videos from --clips x --crops views through: torch fp32 (the baseline), torch bf16 and fp16 (autocast;
+emulated, and slow, where the CPU lacks the units), onnxruntime fp32 and both int8 copies, OpenVINO fp32,
+bf16 (where the CPU has it) and both NNCF copies. Each seed runs in a process of its own (one process
+exporting and quantizing a second model has crashed in native code). Prints each path's top-1 and the share
+of videos whose top-1 equals torch fp32's, mean and spread (sample standard deviation) over seeds, with the
+CPU. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+from accuracy import CONFIG, PRETRAINED, pretrained, run_one  # noqa: E402  (bench/accuracy.py)
+from machine import cpu_name  # noqa: E402
+
+from video_classifier.core.config import load_config  # noqa: E402
+from video_classifier.data.datasets import ViewDataset  # noqa: E402
+from video_classifier.data.decoding import choose_decoder  # noqa: E402
+from video_classifier.data.manifest import load_prepared  # noqa: E402
+from video_classifier.data.prepare import prepare  # noqa: E402
+from video_classifier.engine.scoring import video_scores  # noqa: E402
+from video_classifier.model.modeling import load_trained  # noqa: E402
+from video_classifier.model.precision import DTYPES, choose_precision, cpu_flags  # noqa: E402
+from video_classifier.serve.onnx_export import export_onnx, load_onnx  # noqa: E402
+from video_classifier.serve.openvino_backend import OpenVinoModel, quantize_openvino_int8  # noqa: E402
+from video_classifier.serve.quantize import quantize_int8  # noqa: E402
+
+CALIBRATION = 32  # val clips, as export.py's default
+
+
+def centre_pixels(config, spec, records) -> torch.Tensor:
+    views = ViewDataset(records, config.data.root, {}, spec.preprocess, 1, 1, choose_decoder(config.data.decoder).decode)
+    return torch.cat([views[i]["views"] for i in range(len(views))])
+
+
+def paths(folder: Path, work: Path, config, val) -> dict:
+    """name -> (model, spec) for every way to serve the trained model in `folder`."""
+    model, spec = load_trained(str(folder), config.data.sample_rate)
+    out = {"torch fp32": (model, spec)}
+    for name in ("bf16", "fp16"):
+        out[f"torch {name}"] = (model, dataclasses.replace(spec, autocast=DTYPES[name]))
+    clips = centre_pixels(config, spec, val[:CALIBRATION])
+    export_onnx(model, spec, folder, clips[:2], work / "onnx", atol=1e-3)
+    onnx_spec = load_onnx(work / "onnx")[1]
+    out["onnxruntime fp32"] = load_onnx(work / "onnx")
+    calibration = spec.pixels(clips).numpy()
+    for method, data in (("dynamic", None), ("static", calibration)):
+        quantize_int8(work / "onnx", work / f"int8-{method}", spec.input_key, data)
+        out[f"onnxruntime int8 {method}"] = load_onnx(work / f"int8-{method}")
+    out["openvino fp32"] = (OpenVinoModel(work / "onnx", "fp32"), onnx_spec)
+    if choose_precision("auto", "cpu", cpu_flags()).name == "bf16":
+        out["openvino bf16"] = (OpenVinoModel(work / "onnx", "bf16"), onnx_spec)
+    for method, data in (("NNCF static", calibration), ("NNCF weights", None)):
+        target = work / f"openvino-{method.split()[1]}"
+        quantize_openvino_int8(work / "onnx", target, data)
+        out[f"openvino int8 {method}"] = (OpenVinoModel(target, "fp32"), onnx_spec)
+    return out
+
+
+def measure_seed(seed: int, steps: int, clips: int, crops: int, root: Path) -> dict[str, dict[str, float]]:
+    folder = root / f"seed{seed}"
+    run_one([], seed, steps, folder)
+    config = load_config(CONFIG)
+    label2id, records = load_prepared(config.data.root)
+    test = [r for r in records if r.split == "test"]
+    val = [r for r in records if r.split == "val"]
+    labels = torch.tensor([label2id[r.label] for r in test])
+    results, baseline = {}, None
+    for name, (model, spec) in paths(folder, root / f"seed{seed}-export", config, val).items():
+        views = ViewDataset(test, config.data.root, label2id, spec.preprocess, clips, crops,
+                            choose_decoder(config.data.decoder).decode)
+        top = video_scores(model, spec, views, config.eval.batch_size).argmax(1)
+        baseline = top if baseline is None else baseline
+        results[name] = {"top1": float((top == labels).float().mean()),
+                         "agreement": float((top == baseline).float().mean())}
+        print(f"seed {seed}: {name}: top-1 {results[name]['top1']:.3f}, same top-1 as fp32 "
+              f"{results[name]['agreement']:.1%}", file=sys.stderr, flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--clips", type=int, default=5)
+    parser.add_argument("--crops", type=int, default=3)
+    parser.add_argument("--out", default=str(REPO / "runs" / "bench-precisions"))
+    parser.add_argument("--one-seed", type=int, help=argparse.SUPPRESS)  # the child process of one seed
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    if args.one_seed is not None:
+        result = measure_seed(args.one_seed, args.steps, args.clips, args.crops, out)
+        (out / f"seed{args.one_seed}.json").write_text(json.dumps(result, indent=1))
+        return
+    config = load_config(CONFIG)
+    prepare(config.data)
+    pretrained(Path(config.model.checkpoint), PRETRAINED[config.model.checkpoint])
+    runs = []
+    for seed in range(args.seeds):
+        subprocess.run([sys.executable, __file__, "--one-seed", str(seed), "--steps", str(args.steps), "--clips",
+                        str(args.clips), "--crops", str(args.crops), "--out", str(out)], check=True, cwd=REPO)
+        runs.append(json.loads((out / f"seed{seed}.json").read_text()))
+    flags = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8",
+                                  "avx512_vnni", "avx_vnni"})
+    print(f"\nthe hard set's test split (64 videos, {args.clips} clips x {args.crops} crops), {args.seeds} seeds x "
+          f"{args.steps} steps; {cpu_name()} ({', '.join(flags)}), torch kernels "
+          f"{torch.backends.cpu.get_cpu_capability()}\n")
+    print("| path | top-1 | spread | videos whose top-1 is fp32's | lowest seed |")
+    print("|---|---|---|---|---|")
+    for name in runs[0]:
+        top1 = [r[name]["top1"] for r in runs]
+        same = [r[name]["agreement"] for r in runs]
+        spread = statistics.stdev(top1) if len(top1) > 1 else 0.0
+        print(f"| {name} | {statistics.mean(top1):.3f} | {spread:.3f} | {statistics.mean(same):.1%} | {min(same):.1%} |")
+
+
+if __name__ == "__main__":
+    main()
