@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO := configs/demo.yaml
 
-.PHONY: demo demo-multilabel test test-min mutate clean-demo
+.PHONY: demo demo-multilabel test test-all test-min mutate clean-demo
 
 # The venv is (re)installed when requirements.txt changes; a second run reuses it.
 $(VENV)/.installed: requirements.txt
@@ -23,9 +23,15 @@ demo-multilabel: $(VENV)/.installed
 	$(PY) train.py --config configs/multilabel.yaml
 	$(PY) infer.py --config configs/multilabel.yaml $$(for d in data/multilabel/test/*/; do ls "$$d"*.avi | head -n 1; done | head -n 6)
 
-# The layers (lint-imports: pyproject.toml's [tool.importlinter]) and ruff first, then the tests.
-# PYTEST_ARGS: e.g. "-m torchcodec" (what CI reruns where FFmpeg's libraries load)
+# The layers (lint-imports: pyproject.toml's [tool.importlinter]) and ruff first, then the tests but the
+# slow ones (-m slow: over a minute each; `make test-all` and CI's second pass run them).
+# PYTEST_ARGS: e.g. "-m torchcodec" (what CI reruns where FFmpeg's libraries load; a -m there replaces "not slow")
 test: $(VENV)/.installed
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q tests -m "not slow" $(PYTEST_ARGS)
+
+test-all: $(VENV)/.installed
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q tests $(PYTEST_ARGS)

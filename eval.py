@@ -10,10 +10,12 @@ runs/zero-shot). A video that does not decode is left out, listed in the metrics
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from video_classifier.core.cli import add_view_args, config_parser, config_path, view_overrides
 from video_classifier.core.config import load_config
+from video_classifier.core.cpus import fit_threads
 from video_classifier.core.errors import UserError, exit_on_user_error
 from video_classifier.core.run_folder import FAILURES
 from video_classifier.data.clips import DecodeFailures
@@ -56,6 +58,9 @@ def main(argv: list[str] | None = None) -> None:
         model, spec = load_trained(model_ref, config.data.sample_rate)
         saved, default_out = model_ref, model_ref if Path(model_ref).is_dir() else "runs/eval"
     spec = with_precision(model, spec, config.infer.precision)
+    fitted = fit_threads()  # torch's threads to the cores this process may use (core/cpus.py)
+    if fitted:
+        print(fitted, file=sys.stderr)
     if {label: i for i, label in spec.id2label.items()} != label2id:
         raise UserError(f"model {model_ref} was trained on other classes than {config.data.root}/labels.json holds")
 

@@ -94,6 +94,7 @@ def test_the_static_half_has_power_against_a_one_frame_model_that_learned():
 
 
 @pytest.mark.numerics
+@pytest.mark.slow  # about 90 s: two tiny models trained 1200 steps
 def test_static_frames_score_no_better_than_chance_and_motion_is_learned(tmp_path):
     train, test, num_labels = motion_clips(tmp_path / "data")
     n, chance = len(test[1]), 1 / num_labels

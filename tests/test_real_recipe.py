@@ -144,6 +144,7 @@ def _downloaded(hub: FakeHub, repo_path: str, filename: str) -> bool:
     return any(method == "GET" and pattern.fullmatch(path) for method, path in hub.requests)
 
 
+@pytest.mark.slow  # about 75 s: ViT-B on 2 CPU cores
 def test_real_recipe_through_local_hub(hub: FakeHub, videomae_base: Path, tmp_path: Path) -> None:
     data, out = tmp_path / "ucf101_subset", tmp_path / "run"
     overrides = [

@@ -18,6 +18,7 @@ from typing import Any
 from transformers.utils import logging as transformers_logging
 
 from ..core.config import Config
+from ..core.cpus import fit_threads
 from ..core.errors import DecodeError, UserError, first_line
 from ..data.datasets import ViewDataset
 from ..data.decoding import announce, choose_decoder, torchcodec_problem
@@ -127,7 +128,11 @@ def load_model(model_ref: str, config: Config, backend: str = "torch",
                zero_shot: dict[str, int] | None = None) -> tuple[Any, ModelSpec]:
     """The trained model and its description: torch (a trained folder or Hub id) answering in
     infer.precision, onnxruntime (a folder export.py wrote), or OpenVINO (the same, in infer.precision).
-    `zero_shot` (--zero-shot): the classes an X-CLIP checkpoint scores the videos against, on torch."""
+    `zero_shot` (--zero-shot): the classes an X-CLIP checkpoint scores the videos against, on torch. torch's
+    threads are fitted to the cores this process may use first (core/cpus.py), said once where they change."""
+    fitted = fit_threads()
+    if fitted:
+        print(fitted, file=sys.stderr)
     if zero_shot is not None:
         if backend != "torch":
             raise UserError(f"--zero-shot runs X-CLIP on torch (export.py writes fine-tuned models only): drop "

@@ -34,6 +34,7 @@ import torch
 from transformers.utils import logging as transformers_logging
 
 from ..core.config import Config
+from ..core.cpus import usable_cores
 from ..core.errors import DecodeError, UserError, first_line
 from ..core.run_folder import METRICS
 from ..data.datasets import ViewDataset
@@ -232,11 +233,10 @@ def example_videos(config: Config) -> list[str]:
 
 
 def answer_slots() -> int:
-    """Answers run at once: one per two cores this process may use, at least one. An answer's model step
+    """Answers run at once: one per two cores this process may use (its affinity and CPU quota), at least one. An answer's model step
     already spreads over every core (torch's threads) and its decoding takes one, so a second answer
     gains little: on 2 cores bench/page_load.py measured 3.1-3.5 answers/s with one slot or two."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores // 2)
+    return max(1, usable_cores() // 2)
 
 
 def tidy(cache: Path, out: Path, keep_s: float) -> None:
