@@ -1,2 +1,3 @@
 """A trained model at work: `inference` (labels for videos), `timeline` (what happens when in a long
-video), `onnx_export` (ONNX export and the onnxruntime backend) and `web` (the Gradio page and a Space)."""
+video), `live` (the same as a source plays), `onnx_export`, `quantize` and `openvino_backend` (exports and
+their runtimes), `preview`, `web` and `live_page` (the Gradio page and a Space)."""
