@@ -36,7 +36,7 @@ from ..data.sources import source_of
 from ..model.folding import fold_thresholds
 from ..model.model_spec import ModelSpec, describe, record_in_config, save_image_processor
 from ..model.modeling import ensure_tiny_checkpoint, load_for_training, load_processor
-from ..model.precision import MIN_AGREEMENT, choose_precision, cpu_flags, torch_kernels
+from ..model.precision import MIN_AGREEMENT, choose_here
 from ..model.trainable import describe_trainable, load_adapter, make_trainable, save_merged
 from .evaluation import bf16_agreement, evaluate_model, plot_training
 from .features import cached_backbone, check_cacheable, feature_datasets
@@ -358,10 +358,7 @@ def record_bf16_agreement(trainer: VideoTrainer, config: Config, plan: Plan, spe
     (bf16_agreement): infer.precision auto stays in fp32 below precision.MIN_AGREEMENT. Measured only where
     this machine multiplies bf16 natively: emulated, a VideoMAE-B clip takes 6x fp32's time (16.5 s against
     2.6 s on a 2-core AMD EPYC), minutes over a val set, to answer a question auto does not ask here."""
-    device = trainer.model.device.type
-    here = choose_precision("auto", device, cpu_flags() if device == "cpu" else frozenset(),
-                            device == "cuda" and torch.cuda.is_bf16_supported(),
-                            kernels=torch_kernels() if device == "cpu" else None)
+    here = choose_here("auto", trainer.model.device.type)
     if here.name != "bf16":
         print(f"bf16 inference not checked: {here.why.removeprefix('infer.precision: auto, ')}, where it would be "
               "emulated at several times fp32's time (nothing recorded: on bf16 hardware infer.precision auto "

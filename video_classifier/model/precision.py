@@ -125,12 +125,17 @@ def _by_hardware(requested: str, device_type: str, flags: frozenset[str], cuda_b
     return Precision(requested, f"infer.precision: {requested}")
 
 
+def choose_here(requested: str, device: str, agreement: float | None = None) -> Precision:
+    """choose_precision on this machine's `device` (cpu, cuda...): its CPU's flags and torch's kernels, or
+    whether its GPU supports bf16."""
+    return choose_precision(requested, device, cpu_flags() if device == "cpu" else frozenset(),
+                            device == "cuda" and torch.cuda.is_bf16_supported(), agreement,
+                            torch_kernels() if device == "cpu" else None)
+
+
 def with_precision(model: torch.nn.Module, spec: ModelSpec, requested: str) -> ModelSpec:
     """`spec` answering in the precision chosen for `model`'s device, said once on stderr."""
-    device = model.device.type
-    precision = choose_precision(requested, device, cpu_flags() if device == "cpu" else frozenset(),
-                                 device == "cuda" and torch.cuda.is_bf16_supported(),
-                                 measured_agreement(model.config), torch_kernels())
+    precision = choose_here(requested, model.device.type, measured_agreement(model.config))
     announce(precision)
     return dataclasses.replace(spec, autocast=precision.dtype)
 

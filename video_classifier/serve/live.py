@@ -54,6 +54,7 @@ class LiveTimeline:
     probs: list[torch.Tensor] = field(init=False, default_factory=list)  # their (classes,) scores
     next_window: int = field(init=False, default=0)  # the number of the first window not scored nor skipped
     skipped: int = field(init=False, default=0)
+    added: int = field(init=False, default=0)  # windows scored since the start (history kept or not)
 
     def __post_init__(self) -> None:
         self.rate = exact_fps(self.fps)
@@ -116,6 +117,7 @@ class LiveTimeline:
         """The scores (windows, classes) of windows `take` gave."""
         self.starts.extend(self.window_start(k) for k in windows)
         self.probs.extend(probs)
+        self.added += len(windows)
         while self.starts and self.starts[0] < self.seconds - self.history_s:
             del self.starts[0], self.probs[0]
 

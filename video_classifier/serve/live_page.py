@@ -59,6 +59,7 @@ class LiveSession:
     wake: threading.Event = field(default_factory=threading.Event)
     closed: bool = False
     error: str | None = None  # a scoring failure, said once on the page
+    shown: tuple[int, list] = (-1, [])  # (live.added, live.now()) : the label path is run once per new window
 
     def __post_init__(self) -> None:
         threading.Thread(target=self._score_forever, name=f"live-{self.live.name}", daemon=True).start()
@@ -103,7 +104,9 @@ class LiveSession:
     def describe(self) -> tuple[str, dict[str, float]]:
         """One line on the source's state, and the labels shown now with their scores."""
         with self.lock:
-            now, seconds, skipped = self.live.now(), self.live.seconds, self.live.skipped
+            if self.shown[0] != self.live.added:  # not on every camera frame: only when a window was scored
+                self.shown = (self.live.added, self.live.now())
+            now, seconds, skipped = self.shown[1], self.live.seconds, self.live.skipped
             scored = len(self.live.starts)
         window, stride = float(self.live.length), self.live.stride
         every = f"a {window:.2f}-s window scored every {stride:.2f} s"
