@@ -30,6 +30,7 @@ import torch  # noqa: E402
 from accuracy import CONFIG, PRETRAINED, pretrained, run_one  # noqa: E402  (bench/accuracy.py)
 from machine import cpu_name  # noqa: E402
 
+from export import centre_clips  # noqa: E402  (export.py)
 from video_classifier.core.config import load_config  # noqa: E402
 from video_classifier.data.datasets import ViewDataset  # noqa: E402
 from video_classifier.data.decoding import choose_decoder  # noqa: E402
@@ -45,18 +46,13 @@ from video_classifier.serve.quantize import quantize_int8  # noqa: E402
 CALIBRATION = 32  # val clips, as export.py's default
 
 
-def centre_pixels(config, spec, records) -> torch.Tensor:
-    views = ViewDataset(records, config.data.root, {}, spec.preprocess, 1, 1, choose_decoder(config.data.decoder).decode)
-    return torch.cat([views[i]["views"] for i in range(len(views))])
-
-
-def paths(folder: Path, work: Path, config, val) -> dict:
+def paths(folder: Path, work: Path, config) -> dict:
     """name -> (model, spec) for every way to serve the trained model in `folder`."""
     model, spec = load_trained(str(folder), config.data.sample_rate)
     out = {"torch fp32": (model, spec)}
     for name in ("bf16", "fp16"):
         out[f"torch {name}"] = (model, dataclasses.replace(spec, autocast=DTYPES[name]))
-    clips = centre_pixels(config, spec, val[:CALIBRATION])
+    clips = centre_clips(config, spec, "val", CALIBRATION)  # export.py's calibration clips
     export_onnx(model, spec, folder, clips[:2], work / "onnx", atol=1e-3)
     onnx_spec = load_onnx(work / "onnx")[1]
     out["onnxruntime fp32"] = load_onnx(work / "onnx")
@@ -80,10 +76,9 @@ def measure_seed(seed: int, steps: int, clips: int, crops: int, root: Path) -> d
     config = load_config(CONFIG)
     label2id, records = load_prepared(config.data.root)
     test = [r for r in records if r.split == "test"]
-    val = [r for r in records if r.split == "val"]
     labels = torch.tensor([label2id[r.label] for r in test])
     results, baseline = {}, None
-    for name, (model, spec) in paths(folder, root / f"seed{seed}-export", config, val).items():
+    for name, (model, spec) in paths(folder, root / f"seed{seed}-export", config).items():
         views = ViewDataset(test, config.data.root, label2id, spec.preprocess, clips, crops,
                             choose_decoder(config.data.decoder).decode)
         top = video_scores(model, spec, views, config.eval.batch_size).argmax(1)
