@@ -22,6 +22,7 @@ from video_classifier.data.clips import DecodeFailures
 from video_classifier.data.manifest import load_prepared
 from video_classifier.data.user_videos import SPLITS
 from video_classifier.engine.evaluation import evaluate_model
+from video_classifier.model.compiling import compile_for_inference
 from video_classifier.model.modeling import load_trained
 from video_classifier.model.precision import with_precision
 from video_classifier.model.zero_shot import load_zero_shot, zero_shot_classes
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         model_ref = args.model or config.train.output_dir
         model, spec = load_trained(model_ref, config.data.sample_rate)
         saved, default_out = model_ref, model_ref if Path(model_ref).is_dir() else "runs/eval"
-    spec = with_precision(model, spec, config.infer.precision)
+    spec = with_precision(compile_for_inference(model, config.infer.compile), spec, config.infer.precision)
     fitted = fit_threads()  # torch's threads to the cores this process may use (core/cpus.py)
     if fitted:
         print(fitted, file=sys.stderr)

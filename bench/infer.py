@@ -1,8 +1,10 @@
 """Inference latency per video, split into decode, preprocess and model: torch eager vs sdpa attention, torch
-in bf16 and fp16 (infer.precision, where the hardware has them) vs onnxruntime in fp32 and int8 (static,
-calibrated on 8 val clips, and dynamic: export.py --quantize int8) and OpenVINO (fp32, bf16 where the CPU
-has it, the dynamic int8 copy: --backend openvino; OpenVINO's own int8 through NNCF, calibrated on the same
-8 val clips and weights only: export.py --quantize openvino-int8), for 1 clip x 1 crop and
+in bf16 and fp16 (infer.precision, where the hardware has them), torch compiled (infer.compile: fp32, and
+bf16 where native) vs onnxruntime in fp32 and int8 (static, calibrated on 8 val clips, and dynamic: export.py
+--quantize int8) and OpenVINO (fp32, bf16 where the CPU has it, the dynamic int8 copy: --backend openvino;
+OpenVINO's own int8 through NNCF, calibrated on the same 8 val clips and weights only: export.py --quantize
+openvino-int8, with its float layers in fp32 and, where native, in bf16 as infer.precision auto runs them),
+for 1 clip x 1 crop and
 5 clips x 3 crops; each beside torch sdpa fp32, the baseline, measured in the same run; and transformers'
 stock pipeline (fp32, given the video's path), what a user would pick, beside the first views' baseline.
 
@@ -12,8 +14,8 @@ stock pipeline (fp32, given the video's path), what a user would pick, beside th
 Scores --videos test videos of the config's data one at a time (all of a video's views in one batch), as
 infer.py does, after one warm-up video. Prints mean milliseconds per video for each part, videos per second,
 the speed-up of the model step over fp32, and how far each path's scores are from fp32's (largest score
-difference, videos whose top-1 is the same), with the machine and its CPU's low-precision flags. Asserts
-nothing.
+difference, videos whose top-1 is the same) and the first video's milliseconds (warm-up; compiling, for a
+compiled model), with the machine and its CPU's bf16, fp16 and int8 instruction flags. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -47,12 +49,15 @@ from video_classifier.data.preprocessing import (  # noqa: E402
     exact_fps,
     spread_clip_starts,
 )
+from video_classifier.model.compiling import compile_for_inference  # noqa: E402
 from video_classifier.model.model_spec import describe  # noqa: E402
 from video_classifier.model.modeling import load_processor  # noqa: E402
 from video_classifier.model.precision import DTYPES, NATIVE, choose_precision, cpu_flags, torch_kernels  # noqa: E402
 from video_classifier.serve.onnx_export import export_onnx, load_onnx  # noqa: E402
 from video_classifier.serve.openvino_backend import OpenVinoModel, quantize_openvino_int8  # noqa: E402
 from video_classifier.serve.quantize import quantize_int8  # noqa: E402
+
+INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")  # the CPU's int8 dot-product instructions, as /proc/cpuinfo names them
 
 
 def videomae_base(folder: Path, labels: dict[str, int]) -> Path:
@@ -72,6 +77,7 @@ def measure(model, spec, records, root: Path, decode, clips: int, crops: int,
     """Mean seconds per video of decode, preprocess and model, after one warm-up video; each video's scores."""
     transform = MultiCropTransform(spec.preprocess, crops)
     totals = {"decode": 0.0, "preprocess": 0.0, "model": 0.0}
+    first = 0.0
     scores = []
     for n, record in enumerate(records):
         path, fps = root / record.path, exact_fps(record.fps)
@@ -88,11 +94,13 @@ def measure(model, spec, records, root: Path, decode, clips: int, crops: int,
         if device == "cuda":
             torch.cuda.synchronize()
         done = time.perf_counter()
-        if n:  # the first video warms up
+        if n:  # the first video warms up (and compiles, where the model is compiled)
             totals["decode"] += decoded - start
             totals["preprocess"] += prepared - decoded
             totals["model"] += done - prepared
-    return {k: v / (len(records) - 1) for k, v in totals.items()}, torch.stack(scores)
+        else:
+            first = done - start
+    return {**{k: v / (len(records) - 1) for k, v in totals.items()}, "first": first}, torch.stack(scores)
 
 
 def measure_pipeline(folder: Path, records, root: Path, label2id: dict[str, int],
@@ -155,6 +163,10 @@ def main(argv: list[str] | None = None) -> None:
     for name in low_precisions(args.device):  # infer.precision: autocast over the sdpa model
         model, spec = backends["torch sdpa"]
         backends[f"torch sdpa {name}"] = (model, dataclasses.replace(spec, autocast=DTYPES[name]))
+    for name in ["fp32"] + [n for n in low_precisions(args.device) if n == "bf16"]:  # infer.compile: true
+        model = AutoModelForVideoClassification.from_pretrained(folder, attn_implementation="sdpa").eval()
+        spec = dataclasses.replace(backends["torch sdpa"][1], autocast=DTYPES[name])
+        backends[f"torch sdpa {name} compiled"] = (compile_for_inference(model.to(args.device), True), spec)
     if args.device == "cpu":  # onnxruntime here runs on the CPU
         model, spec = backends["torch sdpa"]
 
@@ -177,16 +189,17 @@ def main(argv: list[str] | None = None) -> None:
         backends["openvino int8 dynamic"] = (OpenVinoModel(work / "onnx-int8-dynamic", "fp32"), onnx_spec)
         for method, clips in (("weights", None), ("static", calibration)):  # export.py --quantize openvino-int8
             quantize_openvino_int8(work / "onnx", work / f"openvino-int8-{method}", clips)
-            backends[f"openvino int8 NNCF {method}"] = (OpenVinoModel(work / f"openvino-int8-{method}", "fp32"),
-                                                        onnx_spec)
+            for name in ["fp32"] + [n for n in low_precisions("cpu") if n == "bf16"]:  # bf16: what auto runs there
+                backends[f"openvino int8 NNCF {method}" + (", bf16 elsewhere" if name == "bf16" else "")] = (
+                    OpenVinoModel(work / f"openvino-int8-{method}", name), onnx_spec)
     torch.set_num_threads(os.cpu_count() or 1)
-    flags = sorted(f for units in NATIVE.values() for f in units if f in cpu_flags())
+    flags = sorted(f for units in [*NATIVE.values(), INT8_FLAGS] for f in units if f in cpu_flags())
     print(f"machine: {os.cpu_count()} cores, {cpu_name()}, low-precision flags: {', '.join(flags) or 'none'}, "
           f"device {args.device}" + (f" ({torch.cuda.get_device_name()})" if args.device == "cuda" else "")
           + f"; {decoding.name} decoder; model {args.model}; {len(records) - 1} videos (+1 warm-up)")
     print("\n| backend | views | decode ms | preprocess ms | model ms | total ms per video | videos/s "
-          "| model step vs sdpa fp32 | max score diff vs fp32 | top-1 same |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| model step vs sdpa fp32 | max score diff vs fp32 | top-1 same | first video ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     views = [tuple(int(n) for n in v.split("x")) for v in args.views.split(",")]
     for clips, crops in views:
         baseline = None
@@ -195,19 +208,20 @@ def main(argv: list[str] | None = None) -> None:
             t, scores = measure(model, spec, records, Path(config.data.root), decoding.decode, clips, crops,
                                 args.device if name.startswith("torch") else "cpu")
             baseline = baseline or (t, scores)
-            total = sum(t.values())
+            total = t["decode"] + t["preprocess"] + t["model"]
             same = (scores.argmax(1) == baseline[1].argmax(1)).sum().item()
             print(f"| {name} | {clips}x{crops} | {1000 * t['decode']:.1f} | {1000 * t['preprocess']:.1f} | "
                   f"{1000 * t['model']:.1f} | {1000 * total:.1f} | {1 / total:.2f} | "
                   f"{baseline[0]['model'] / t['model']:.2f}x | {(scores - baseline[1]).abs().max().item():.4f} | "
-                  f"{same}/{len(scores)} |", flush=True)
+                  f"{same}/{len(scores)} | {1000 * t['first']:.0f} |", flush=True)
         if (clips, crops) == views[0]:  # what a user would pick: the stock pipeline, fp32, beside the baseline
             seconds, scores = measure_pipeline(folder, records, Path(config.data.root), label2id, args.device)
             same = (scores.argmax(1) == baseline[1].argmax(1)).sum().item()
+            base_total = baseline[0]["decode"] + baseline[0]["preprocess"] + baseline[0]["model"]
             print(f"| stock pipeline(path), fp32 | its {spec.preprocess.num_frames} frames over the whole video | - | - "
-                  f"| - | {1000 * seconds:.1f} | {1 / seconds:.2f} | {sum(baseline[0].values()) / seconds:.2f}x "
+                  f"| - | {1000 * seconds:.1f} | {1 / seconds:.2f} | {base_total / seconds:.2f}x "
                   f"(whole video vs sdpa fp32's) | {(scores - baseline[1]).abs().max().item():.4f} | "
-                  f"{same}/{len(scores)} |", flush=True)
+                  f"{same}/{len(scores)} | - |", flush=True)
 
 
 if __name__ == "__main__":

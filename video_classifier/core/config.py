@@ -369,6 +369,8 @@ class InferConfig:
     # the number format of inference, evaluation, the timeline and the page (model/precision.py): auto is
     # bf16 where the CPU or GPU multiplies it natively (AMX, AVX512-BF16), fp32 elsewhere
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    # torch.compile the model before it answers (model/compiling.py; torch backend): the first pass compiles
+    compile: bool = False
 
     def validate(self, prefix: str) -> None:
         _positive(self, prefix, "top_k")

@@ -96,6 +96,7 @@ class ModelSpec:
         """(B, classes) float32 logits for uint8 (B, T, C, H, W) clips: sent to the model's device as
         uint8, normalised there into its dtype; the forward pass under autocast where `autocast` is set."""
         pixels = self.pixels(clips.to(model.device, non_blocking=True), model.dtype)
+        torch._dynamo.maybe_mark_dynamic(pixels, 0)  # a compiled model (infer.compile) keeps one graph for any batch
         with torch.autocast(model.device.type, dtype=self.autocast, enabled=self.autocast is not None):
             logits = model(**self.inputs(pixels)).logits
         return self.class_scores(logits).float()

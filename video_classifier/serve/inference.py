@@ -25,6 +25,7 @@ from ..data.decoding import announce, choose_decoder, torchcodec_problem
 from ..data.manifest import VideoRecord, probe_video
 from ..data.user_videos import VIDEO_SUFFIXES
 from ..engine.scoring import video_scores
+from ..model.compiling import compile_for_inference, refuse_compile
 from ..model.model_spec import ModelSpec
 from ..model.modeling import load_trained
 from ..model.precision import with_precision
@@ -138,7 +139,9 @@ def load_model(model_ref: str, config: Config, backend: str = "torch",
             raise UserError(f"--zero-shot runs X-CLIP on torch (export.py writes fine-tuned models only): drop "
                             f"--backend {backend}")
         model, spec = load_zero_shot(model_ref, zero_shot, config)
-        return model, with_precision(model, spec, config.infer.precision)
+        return compile_for_inference(model, config.infer.compile), with_precision(model, spec, config.infer.precision)
+    if backend != "torch":
+        refuse_compile(config.infer.compile, backend)
     if backend == "onnxruntime":
         if config.infer.precision not in ("auto", "fp32"):
             raise UserError(f"infer.precision: {config.infer.precision} runs on the torch backend; the onnxruntime "
@@ -147,7 +150,7 @@ def load_model(model_ref: str, config: Config, backend: str = "torch",
     if backend == "openvino":
         return load_openvino(model_ref, config.data.sample_rate, config.infer.precision)
     model, spec = load_trained(model_ref, config.data.sample_rate)
-    return model, with_precision(model, spec, config.infer.precision)
+    return compile_for_inference(model, config.infer.compile), with_precision(model, spec, config.infer.precision)
 
 
 def predict(model_ref: str, paths: list[str], config: Config, top_k: int, mode: str,
