@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 import transformers  # noqa: E402
-from machine import cpu_name  # noqa: E402  (bench/machine.py)
+from machine import cpu_name, matrix_flags  # noqa: E402  (bench/machine.py)
 from transformers import AutoModelForVideoClassification  # noqa: E402
 
 from video_classifier.core.config import load_config  # noqa: E402
@@ -52,12 +52,10 @@ from video_classifier.data.preprocessing import (  # noqa: E402
 from video_classifier.model.compiling import compile_for_inference  # noqa: E402
 from video_classifier.model.model_spec import describe  # noqa: E402
 from video_classifier.model.modeling import load_processor  # noqa: E402
-from video_classifier.model.precision import DTYPES, NATIVE, choose_precision, cpu_flags, torch_kernels  # noqa: E402
+from video_classifier.model.precision import DTYPES, choose_precision, cpu_flags, torch_kernels  # noqa: E402
 from video_classifier.serve.onnx_export import export_onnx, load_onnx  # noqa: E402
 from video_classifier.serve.openvino_backend import OpenVinoModel, quantize_openvino_int8  # noqa: E402
 from video_classifier.serve.quantize import quantize_int8  # noqa: E402
-
-INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")  # the CPU's int8 dot-product instructions, as /proc/cpuinfo names them
 
 
 def videomae_base(folder: Path, labels: dict[str, int]) -> Path:
@@ -193,8 +191,7 @@ def main(argv: list[str] | None = None) -> None:
                 backends[f"openvino int8 NNCF {method}" + (", bf16 elsewhere" if name == "bf16" else "")] = (
                     OpenVinoModel(work / f"openvino-int8-{method}", name), onnx_spec)
     torch.set_num_threads(os.cpu_count() or 1)
-    flags = sorted(f for units in [*NATIVE.values(), INT8_FLAGS] for f in units if f in cpu_flags())
-    print(f"machine: {os.cpu_count()} cores, {cpu_name()}, low-precision flags: {', '.join(flags) or 'none'}, "
+    print(f"machine: {os.cpu_count()} cores, {cpu_name()}, low-precision flags: {matrix_flags()}, "
           f"device {args.device}" + (f" ({torch.cuda.get_device_name()})" if args.device == "cuda" else "")
           + f"; {decoding.name} decoder; model {args.model}; {len(records) - 1} videos (+1 warm-up)")
     print("\n| backend | views | decode ms | preprocess ms | model ms | total ms per video | videos/s "

@@ -7,7 +7,8 @@ tiny checkpoint it makes once), export it (export.py's functions: ONNX fp32, onn
 static, OpenVINO's NNCF int8 static and weights only, static ones calibrated on 32 val clips) and score the 64
 test videos from --clips x --crops views through: torch fp32 (the baseline), torch bf16 and fp16 (autocast;
 emulated, and slow, where the CPU lacks the units), onnxruntime fp32 and both int8 copies, OpenVINO fp32,
-bf16 (where the CPU has it) and both NNCF copies. Each seed runs in a process of its own (one process
+bf16 (where the CPU has it) and both NNCF copies (their float layers in fp32 and, where the CPU has bf16,
+in bf16 as infer.precision auto runs them). Each seed runs in a process of its own (one process
 exporting and quantizing a second model has crashed in native code). Prints each path's top-1 and the share
 of videos whose top-1 equals torch fp32's, mean and spread (sample standard deviation) over seeds, with the
 CPU. Asserts nothing.
@@ -28,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 from accuracy import CONFIG, PRETRAINED, pretrained, run_one  # noqa: E402  (bench/accuracy.py)
-from machine import cpu_name  # noqa: E402
+from machine import cpu_name, matrix_flags  # noqa: E402
 
 from export import centre_clips  # noqa: E402  (export.py)
 from video_classifier.core.config import load_config  # noqa: E402
@@ -61,12 +62,15 @@ def paths(folder: Path, work: Path, config) -> dict:
         quantize_int8(work / "onnx", work / f"int8-{method}", spec.input_key, data)
         out[f"onnxruntime int8 {method}"] = load_onnx(work / f"int8-{method}")
     out["openvino fp32"] = (OpenVinoModel(work / "onnx", "fp32"), onnx_spec)
-    if choose_precision("auto", "cpu", cpu_flags()).name == "bf16":
+    native_bf16 = choose_precision("auto", "cpu", cpu_flags()).name == "bf16"
+    if native_bf16:
         out["openvino bf16"] = (OpenVinoModel(work / "onnx", "bf16"), onnx_spec)
     for method, data in (("NNCF static", calibration), ("NNCF weights", None)):
         target = work / f"openvino-{method.split()[1]}"
         quantize_openvino_int8(work / "onnx", target, data)
         out[f"openvino int8 {method}"] = (OpenVinoModel(target, "fp32"), onnx_spec)
+        if native_bf16:  # its float layers in bf16, as infer.precision auto runs it on such a CPU
+            out[f"openvino int8 {method}, bf16 elsewhere"] = (OpenVinoModel(target, "bf16"), onnx_spec)
     return out
 
 
@@ -112,10 +116,8 @@ def main(argv: list[str] | None = None) -> None:
         subprocess.run([sys.executable, __file__, "--one-seed", str(seed), "--steps", str(args.steps), "--clips",
                         str(args.clips), "--crops", str(args.crops), "--out", str(out)], check=True, cwd=REPO)
         runs.append(json.loads((out / f"seed{seed}.json").read_text()))
-    flags = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8",
-                                  "avx512_vnni", "avx_vnni"})
     print(f"\nthe hard set's test split (64 videos, {args.clips} clips x {args.crops} crops), {args.seeds} seeds x "
-          f"{args.steps} steps; {cpu_name()} ({', '.join(flags)}), torch kernels "
+          f"{args.steps} steps; {cpu_name()} ({matrix_flags()}), torch kernels "
           f"{torch.backends.cpu.get_cpu_capability()}\n")
     print("| path | top-1 | spread | videos whose top-1 is fp32's | lowest seed |")
     print("|---|---|---|---|---|")
