@@ -77,6 +77,20 @@ def test_infer_py_serves_through_openvino(exported, trained):
         assert a["scores"] == pytest.approx(b["scores"], abs=1e-4)  # the tests' config: fp32 on both
 
 
+def int8_input(op, hops: int = 4) -> bool:
+    """Whether an OpenVINO op reads a quantized input: a FakeQuantize or an 8-bit constant within `hops` ops
+    upstream (NNCF's int8 weights are Constant(i8) -> Convert -> Multiply, its activations FakeQuantize)."""
+    import openvino
+
+    frontier = [op]
+    for _ in range(hops):
+        frontier = [i.get_source_output().get_node() for node in frontier for i in node.inputs()]
+        if any(n.get_type_name() == "FakeQuantize" or (n.get_type_name() == "Constant" and n.get_element_type()
+               in (openvino.Type.i8, openvino.Type.u8)) for n in frontier):
+            return True
+    return False
+
+
 def test_openvinos_own_int8_keeps_the_predictions_and_serves(exported, trained, tmp_path):
     """export.py --quantize openvino-int8: NNCF's int8 model (8-bit weights in the IR) calibrated on val clips,
     its parity record, infer.py --backend openvino serving it, onnxruntime refusing it in one line; with no
@@ -100,6 +114,10 @@ def test_openvinos_own_int8_keeps_the_predictions_and_serves(exported, trained, 
                    for op in graph.get_ops())  # calibrated: int8 weights; weights only: uint8 with a zero point
 
     assert int8_constants(int8) > 0
+    graph = openvino.Core().read_model(str(int8 / "model.xml"))
+    matmuls = [op for op in graph.get_ordered_ops() if op.get_type_name() == "MatMul"]
+    assert [int8_input(op) for op in matmuls[:2]] == [True, True]  # the encoder's layers run in int8
+    assert not int8_input(matmuls[-1])  # the classifier (classifier_layer) stays in float
     got = OpenVinoModel(int8, "fp32")(**{key: pixels}).logits.numpy()
     assert got.shape == reference.shape and np.isfinite(got).all() and not np.array_equal(got, reference)
     config = load_config(config_path)
