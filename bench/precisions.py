@@ -11,8 +11,8 @@ bf16 (where the CPU has it) and both NNCF copies (their float layers in fp32 and
 in bf16 as infer.precision auto runs them). Each seed runs in a process of its own (one process
 exporting and quantizing a second model has crashed in native code). Prints each path's top-1 and the share
 of videos (and of single views) whose top-1 equals torch fp32's, mean and spread (sample standard deviation)
-over seeds, with the CPU. NNCF's calibrated copy is scored twice: its classifier in float (export.py's) and in
-int8. Asserts nothing.
+over seeds, with the CPU. The calibrated copies (onnxruntime static, NNCF static) are scored twice: their
+classifier in float (export.py's) and in int8. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ def paths(folder: Path, work: Path, config) -> dict:
     for method, data in (("dynamic", None), ("static", calibration)):
         quantize_int8(work / "onnx", work / f"int8-{method}", spec.input_key, data)
         out[f"onnxruntime int8 {method}"] = load_onnx(work / f"int8-{method}")
+    quantize_int8(work / "onnx", work / "int8-static-head", spec.input_key, calibration, float_head=False)
+    out["onnxruntime int8 static, classifier in int8 too"] = load_onnx(work / "int8-static-head")
     out["openvino fp32"] = (OpenVinoModel(work / "onnx", "fp32"), onnx_spec)
     native_bf16 = choose_precision("auto", "cpu", cpu_flags()).name == "bf16"
     if native_bf16:

@@ -45,6 +45,10 @@ def test_int8_export_holds_int8_weights_and_its_parity_is_what_it_says(trained, 
     assert len(quantized) >= 4, "the int8 model's matrices are not int8"  # q, k, v, output, MLP of one layer
     fp32_size = (tmp_path / "onnx" / "model.onnx").stat().st_size
     assert (folder / "model.onnx").stat().st_size < 0.6 * fp32_size  # int8 weights: about a quarter of the bytes
+    if calibrate != "0":  # static QDQ: int8 weights reach a MatMul through DequantizeLinear; the classifier's do not
+        made_by = {output: node.op_type for node in graph.node for output in node.output}
+        weights = [made_by.get(node.input[1]) for node in graph.node if node.op_type in ("MatMul", "Gemm")]
+        assert weights[0] == "DequantizeLinear" and weights[-1] is None, weights  # None: a float initializer
 
     record = json.loads((folder / "parity.json").read_text())
     got = onnx_session(folder / "model.onnx").run(None, {key: pixels})[0]

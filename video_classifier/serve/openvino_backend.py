@@ -69,9 +69,10 @@ def load_openvino(folder: str | Path, sample_rate: int | None, requested: str) -
 
 def classifier_layer(model) -> str:
     """The name of the last MatMul of an OpenVINO graph: the classifier head, the layer the scores come out of.
-    Kept in float by the calibrated int8 copy: on the hard set's model (3 seeds, 64 test videos x 15 views) it
-    kept 95.7% of the views' top-1 against 95.0% with the head in int8, and halved the largest score change,
-    for one small layer (hidden size x classes) of the model's work (docs/serving.md#openvino---backend-openvino)."""
+    Kept in float by the calibrated int8 copy: on the hard set's model (bench/precisions.py, 3 seeds, 64 test
+    videos x 15 views) that kept more videos' and views' top-1 on every seed than the head in int8 (93.2% of
+    videos against 90.1%), for one small layer (hidden size x classes) of the model's work
+    (docs/serving.md#openvino---backend-openvino)."""
     matmuls = [op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() == "MatMul"]
     if not matmuls:
         raise UserError("the exported model has no MatMul layer, so no classifier to keep in float: export a "

@@ -36,9 +36,22 @@ class _Clips:
         return next(self.items, None)
 
 
-def quantize_int8(fp32: Path, out: Path, input_name: str, calibration: np.ndarray | None) -> None:
+def classifier_node(model: Any) -> str:
+    """The name of an ONNX graph's last MatMul or Gemm (nodes are stored in topological order): the classifier
+    head, whose weights the static copy keeps in float, as OpenVINO's does (openvino_backend.classifier_layer;
+    docs/serving.md#openvino---backend-openvino)."""
+    names = [node.name for node in model.graph.node if node.op_type in ("MatMul", "Gemm")]
+    if not names:
+        raise UserError("the exported model has no MatMul layer, so no classifier to keep in float: export a "
+                        "transformer video classifier (VideoMAE, TimeSformer, ViViT)")
+    return names[-1]
+
+
+def quantize_int8(fp32: Path, out: Path, input_name: str, calibration: np.ndarray | None,
+                  float_head: bool = True) -> None:
     """`fp32`/model.onnx quantized into `out`/model.onnx: static QDQ calibrated on `calibration` (normalised
-    clips), or dynamic where it is None; the side files copied."""
+    clips), its classifier left in float unless not `float_head`, or dynamic where it is None; the side files
+    copied."""
     import onnx
     import onnxscript.optimizer
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
@@ -57,9 +70,10 @@ def quantize_int8(fp32: Path, out: Path, input_name: str, calibration: np.ndarra
             if calibration is None:
                 quantize_dynamic(str(prepared), str(out / ONNX_FILE), weight_type=QuantType.QInt8)
             else:
+                head = [classifier_node(onnx.load(str(prepared)))] if float_head else []
                 quantize_static(str(prepared), str(out / ONNX_FILE), _Clips(input_name, calibration),
                                 quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                                weight_type=QuantType.QInt8, per_channel=True)
+                                weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=head)
         except Exception as err:  # onnxruntime's quantizer fails in many types; name the model and why
             raise UserError(f"int8 quantization of {fp32 / ONNX_FILE} failed: {first_line(err)}") from None
         finally:
