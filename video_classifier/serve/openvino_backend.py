@@ -7,6 +7,7 @@ OpenVINO int8 export (model.xml), which NNCF, OpenVINO's own quantizer, made fro
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -90,6 +91,9 @@ def quantize_openvino_int8(fp32: Path, out: Path, calibration: np.ndarray | None
     import nncf
 
     model = openvino.Core().read_model(str(fp32 / ONNX_FILE))
+    nncf_log = logging.getLogger("nncf")
+    level = nncf_log.level
+    nncf_log.setLevel(logging.WARNING)  # not its INFO lines on each layer the ignored scope leaves in float
     try:
         if calibration is None:
             quantized = nncf.compress_weights(model)
@@ -100,6 +104,8 @@ def quantize_openvino_int8(fp32: Path, out: Path, calibration: np.ndarray | None
                                       ignored_scope=nncf.IgnoredScope(names=[classifier_layer(model)] if float_head else []))
     except Exception as err:  # NNCF fails in many types; name the model and why
         raise UserError(f"OpenVINO int8 quantization of {fp32 / ONNX_FILE} failed: {first_line(err)}") from None
+    finally:
+        nncf_log.setLevel(level)
     out.mkdir(parents=True, exist_ok=True)
     openvino.save_model(quantized, str(out / OPENVINO_FILE), compress_to_fp16=False)
     for name in SIDE_FILES:
