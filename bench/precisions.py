@@ -12,7 +12,9 @@ in bf16 as infer.precision auto runs them). Each seed runs in a process of its o
 exporting and quantizing a second model has crashed in native code). Prints each path's top-1 and the share
 of videos (and of single views) whose top-1 equals torch fp32's, mean and spread (sample standard deviation)
 over seeds, with the CPU. The calibrated copies (onnxruntime static, NNCF static) are scored twice: their
-classifier in float (export.py's) and in int8. Asserts nothing.
+classifier in float (export.py's) and in int8; NNCF's also with accuracy control (export.py
+--accuracy-control: layers back in float until 99% of the val videos' 5 x 3 views keep their top-1). Asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import torch  # noqa: E402
 from accuracy import CONFIG, PRETRAINED, pretrained, run_one  # noqa: E402  (bench/accuracy.py)
 from machine import cpu_name, matrix_flags  # noqa: E402
 
-from export import centre_clips  # noqa: E402  (export.py)
+from export import centre_clips, video_views  # noqa: E402  (export.py)
 from video_classifier.core.config import load_config  # noqa: E402
 from video_classifier.data.datasets import ViewDataset  # noqa: E402
 from video_classifier.data.decoding import choose_decoder  # noqa: E402
@@ -42,7 +44,7 @@ from video_classifier.engine.scoring import video_scores  # noqa: E402
 from video_classifier.model.modeling import load_trained  # noqa: E402
 from video_classifier.model.precision import DTYPES, choose_precision, cpu_flags  # noqa: E402
 from video_classifier.serve.onnx_export import export_onnx, load_onnx  # noqa: E402
-from video_classifier.serve.openvino_backend import OpenVinoModel, quantize_openvino_int8  # noqa: E402
+from video_classifier.serve.openvino_backend import OpenVinoModel, Validation, quantize_openvino_int8  # noqa: E402
 from video_classifier.serve.quantize import quantize_int8  # noqa: E402
 
 CALIBRATION = 32  # val clips, as export.py's default
@@ -74,6 +76,11 @@ def paths(folder: Path, work: Path, config) -> dict:
         out[f"openvino int8 {method}"] = (OpenVinoModel(target, "fp32"), onnx_spec)
         if native_bf16:  # its float layers in bf16, as infer.precision auto runs it on such a CPU
             out[f"openvino int8 {method}, bf16 elsewhere"] = (OpenVinoModel(target, "bf16"), onnx_spec)
+    views = video_views(config, spec, "val", CALIBRATION, config.eval.num_clips, config.eval.num_crops)
+    control = Validation(spec.pixels(views).numpy(), lambda logits: logits.argmax(1)[:, None], 0.01)
+    quantize_openvino_int8(work / "onnx", work / "openvino-int8-control", calibration, validation=control)
+    out["openvino int8 NNCF static, accuracy control (99% of val views)"] = (
+        OpenVinoModel(work / "openvino-int8-control", "fp32"), onnx_spec)
     quantize_openvino_int8(work / "onnx", work / "openvino-int8-head", calibration, float_head=False)
     out["openvino int8 NNCF static, classifier in int8 too"] = (OpenVinoModel(work / "openvino-int8-head", "fp32"),
                                                                 onnx_spec)

@@ -290,14 +290,14 @@ def colour_model(tmp_path_factory):
     return path, Path(config["train"]["output_dir"])
 
 
-def torch_test_logits(config_path: Path, out: Path, clips: int) -> tuple[str, torch.Tensor, Any]:
-    """`clips` clips (one crop) of each test video of a trained run, decoded with PyAV and normalised, and the
-    run's torch fp32 logits for them: (the model's input name, pixels, logits as numpy), a reference that
+def torch_test_logits(config_path: Path, out: Path, clips: int, split: str = "test") -> tuple[str, torch.Tensor, Any]:
+    """`clips` clips (one crop) of each `split` video of a trained run, decoded with PyAV and normalised, and
+    the run's torch fp32 logits for them: (the model's input name, pixels, logits as numpy), a reference that
     exported copies are checked against."""
     config = load_config(config_path)
     model, spec = load_trained(str(out), config.data.sample_rate)
     label2id, records = load_prepared(config.data.root)
-    test = [r for r in records if r.split == "test"]
+    test = [r for r in records if r.split == split]
     views = ViewDataset(test, config.data.root, label2id, spec.preprocess, clips, 1, choose_decoder("pyav").decode)
     pixels = spec.pixels(torch.cat([views[i]["views"] for i in range(len(test))]))
     with torch.inference_mode():

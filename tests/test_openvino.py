@@ -131,3 +131,25 @@ def test_openvinos_own_int8_keeps_the_predictions_and_serves(exported, trained, 
     quantize_openvino_int8(fp32, weights, None)
     assert int8_constants(weights) > 0
     assert OpenVinoModel(weights, "fp32")(**{key: pixels}).logits.shape == reference.shape
+
+
+def test_accuracy_control_keeps_the_val_views_predictions(trained, tmp_path):
+    """export.py --accuracy-control: NNCF returns layers to float until the calibration videos' eval views (the
+    tests' config: 1 x 1, so the 4 val videos' centre clips) keep --min-agreement of torch's top-1, checked
+    here against torch's logits; without openvino-int8 and calibration it is refused in one line."""
+    config_path, out, _ = trained
+    result = run_main("export.py", "--config", str(config_path), "--model", str(out), "--out", str(tmp_path / "onnx"),
+                      "--quantize", "openvino-int8", "--calibrate", "4", "--accuracy-control", "--min-agreement", "0.99")
+    assert result.returncode == 0, result.stderr[-2000:]
+    int8 = tmp_path / "onnx-openvino-int8"
+    record = json.loads((int8 / "parity.json").read_text())
+    assert record["quantization"] == "int8 OpenVINO (NNCF), calibrated on 4 val clips, accuracy control"
+    key, pixels, reference = torch_test_logits(config_path, out, 1, split="val")
+    pixels, reference = pixels[:4], reference[:4]  # the first 4 val videos, as --calibrate 4 takes them
+    got = OpenVinoModel(int8, "fp32")(**{key: pixels}).logits.numpy()
+    assert (got.argmax(1) == reference.argmax(1)).all() and np.isfinite(got).all()
+
+    refused = run_main("export.py", "--config", str(config_path), "--model", str(out), "--out", str(tmp_path / "x"),
+                       "--quantize", "int8", "--accuracy-control")
+    assert refused.returncode == 2
+    assert "--accuracy-control needs --quantize openvino-int8" in refused.stderr.strip().splitlines()[-1]

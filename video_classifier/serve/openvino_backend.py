@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -81,11 +82,51 @@ def classifier_layer(model) -> str:
     return matmuls[-1]
 
 
-def quantize_openvino_int8(fp32: Path, out: Path, calibration: np.ndarray | None, float_head: bool = True) -> None:
+class Validation:
+    """NNCF's accuracy control asked to keep the fp32 model's predictions: `clips` (normalised) in batches,
+    `predicted` turning logits into the task's predictions (one row per clip), `max_drop` the share of clips
+    whose prediction may change."""
+
+    def __init__(self, clips: np.ndarray, predicted: Callable[[np.ndarray], np.ndarray], max_drop: float,
+                 batch_size: int = 8):
+        self.batches = [clips[i:i + batch_size] for i in range(0, len(clips), batch_size)]
+        self.predicted, self.max_drop, self.wanted = predicted, max_drop, []
+
+    def dataset(self, nncf, model) -> object:
+        """The batches as NNCF's validation data, each with its index; the fp32 predictions to keep."""
+        reference = _openvino().Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        self.wanted = [self.predicted(reference(batch)[0]) for batch in self.batches]
+        return nncf.Dataset(list(enumerate(self.batches)), lambda item: item[1])
+
+    def agreement(self, compiled, items) -> float:
+        """NNCF's metric: the share of the clips in `items` whose prediction is the fp32 model's."""
+        hits = [(self.predicted(compiled(batch)[0]) == self.wanted[i]).all(1) for i, batch in items]
+        return float(np.concatenate(hits).mean())
+
+
+def _quantize(nncf, model, calibration: np.ndarray, float_head: bool, validation: Validation | None):
+    """nncf.quantize with the transformer preset; with `validation`, its accuracy-controlled form, which
+    returns layers to float, those whose int8 changes most first, until no more than validation.max_drop of the
+    clips change prediction (SmoothQuant off there: with it, returning layers to float broke the model)."""
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, AdvancedSmoothQuantParameters
+
+    clips = nncf.Dataset([calibration[i:i + 1] for i in range(len(calibration))])
+    options = {"model_type": nncf.ModelType.TRANSFORMER, "subset_size": len(calibration),
+               "ignored_scope": nncf.IgnoredScope(names=[classifier_layer(model)] if float_head else [])}
+    if validation is None:
+        return nncf.quantize(model, clips, **options)
+    no_smooth_quant = AdvancedQuantizationParameters(smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=-1))
+    return nncf.quantize_with_accuracy_control(
+        model, clips, validation.dataset(nncf, model), validation.agreement, max_drop=validation.max_drop,
+        drop_type=nncf.DropType.ABSOLUTE, advanced_quantization_parameters=no_smooth_quant, **options)
+
+
+def quantize_openvino_int8(fp32: Path, out: Path, calibration: np.ndarray | None, float_head: bool = True,
+                           validation: Validation | None = None) -> None:
     """`fp32`/model.onnx quantized by NNCF into `out`/model.xml: weights and activations int8, the activations'
     ranges calibrated on `calibration` (normalised clips, one at a time; NNCF's transformer preset keeps
     softmax and normalisation in float, and the classifier stays float unless not `float_head`: see
-    classifier_layer), or where it is None int8 weights only (nncf.compress_weights: no
+    classifier_layer; with `validation`, layers go back to float until its clips keep their predictions), or where it is None int8 weights only (nncf.compress_weights: no
     data needed). The side files copied, so the folder loads as any export does (`--backend openvino`)."""
     openvino = _openvino()
     import nncf
@@ -98,10 +139,7 @@ def quantize_openvino_int8(fp32: Path, out: Path, calibration: np.ndarray | None
         if calibration is None:
             quantized = nncf.compress_weights(model)
         else:
-            clips = nncf.Dataset([calibration[i:i + 1] for i in range(len(calibration))])
-            quantized = nncf.quantize(model, clips, model_type=nncf.ModelType.TRANSFORMER,
-                                      subset_size=len(calibration),
-                                      ignored_scope=nncf.IgnoredScope(names=[classifier_layer(model)] if float_head else []))
+            quantized = _quantize(nncf, model, calibration, float_head, validation)
     except Exception as err:  # NNCF fails in many types; name the model and why
         raise UserError(f"OpenVINO int8 quantization of {fp32 / ONNX_FILE} failed: {first_line(err)}") from None
     finally:
