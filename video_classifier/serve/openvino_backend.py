@@ -126,8 +126,9 @@ def quantize_openvino_int8(fp32: Path, out: Path, calibration: np.ndarray | None
     """`fp32`/model.onnx quantized by NNCF into `out`/model.xml: weights and activations int8, the activations'
     ranges calibrated on `calibration` (normalised clips, one at a time; NNCF's transformer preset keeps
     softmax and normalisation in float, and the classifier stays float unless not `float_head`: see
-    classifier_layer; with `validation`, layers go back to float until its clips keep their predictions), or where it is None int8 weights only (nncf.compress_weights: no
-    data needed). The side files copied, so the folder loads as any export does (`--backend openvino`)."""
+    classifier_layer; with `validation`, layers go back to float until its clips keep their predictions), or
+    where it is None int8 weights only (nncf.compress_weights: no data needed). The side files copied, so the
+    folder loads as any export does (`--backend openvino`)."""
     openvino = _openvino()
     import nncf
 
