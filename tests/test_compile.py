@@ -14,6 +14,14 @@ from video_classifier.data.manifest import load_prepared
 from video_classifier.serve.inference import load_model
 
 
+@pytest.fixture(autouse=True)
+def own_inductor_cache(tmp_path_factory, monkeypatch):
+    """A compile cache of this session's own: inductor's shared one (/tmp/torchinductor_<user>) does not key
+    its kernels on ATEN_CPU_CAPABILITY, so a kernel it compiled under one (AVX2) fails to build under another
+    (default: 'at::vec has not been declared'), as when the suite is rerun on a second CPU kernel."""
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "inductor"))
+
+
 def test_the_compiled_model_answers_as_the_eager_one_at_every_batch_size(trained):
     """Every test video's 2 clips x 2 crops through the compiled tiny model, in batches of 4 views, then 3, then
     the rest (a video's views, a short batch, several videos' views): no recompiling after the first graph (its
