@@ -17,6 +17,7 @@ Then: python infer.py VIDEO --backend onnxruntime --model <out> (openvino for Op
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from video_classifier.model.model_spec import ModelSpec
 from video_classifier.model.modeling import load_trained
 from video_classifier.serve.onnx_export import OnnxModel, export_onnx
 from video_classifier.serve.openvino_backend import OpenVinoModel, Validation, quantize_openvino_int8
-from video_classifier.serve.quantize import int8_parity, quantize_int8
+from video_classifier.serve.quantize import int8_parity, predictions, quantize_int8
 
 QUANTIZERS = ("int8", "openvino-int8")
 
@@ -120,11 +121,7 @@ def validation(args: Any, config: Config, spec: ModelSpec) -> Validation | None:
     if not args.accuracy_control:
         return None
     views = video_views(config, spec, "val", args.calibrate, config.eval.num_clips, config.eval.num_crops)
-
-    def predicted(logits):
-        return spec.task.predicted(spec.task.scores(torch.from_numpy(logits))).reshape(len(logits), -1).numpy()
-
-    return Validation(spec.pixels(views).numpy(), predicted, 1 - args.min_agreement)
+    return Validation(spec.pixels(views).numpy(), partial(predictions, spec.task), 1 - args.min_agreement)
 
 
 if __name__ == "__main__":

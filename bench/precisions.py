@@ -25,6 +25,7 @@ import json
 import statistics
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,7 +46,7 @@ from video_classifier.model.modeling import load_trained  # noqa: E402
 from video_classifier.model.precision import DTYPES, choose_precision, cpu_flags  # noqa: E402
 from video_classifier.serve.onnx_export import export_onnx, load_onnx  # noqa: E402
 from video_classifier.serve.openvino_backend import OpenVinoModel, Validation, quantize_openvino_int8  # noqa: E402
-from video_classifier.serve.quantize import quantize_int8  # noqa: E402
+from video_classifier.serve.quantize import predictions, quantize_int8  # noqa: E402
 
 CALIBRATION = 32  # val clips, as export.py's default
 
@@ -77,7 +78,7 @@ def paths(folder: Path, work: Path, config) -> dict:
         if native_bf16:  # its float layers in bf16, as infer.precision auto runs it on such a CPU
             out[f"openvino int8 {method}, bf16 elsewhere"] = (OpenVinoModel(target, "bf16"), onnx_spec)
     views = video_views(config, spec, "val", CALIBRATION, config.eval.num_clips, config.eval.num_crops)
-    control = Validation(spec.pixels(views).numpy(), lambda logits: logits.argmax(1)[:, None], 0.01)
+    control = Validation(spec.pixels(views).numpy(), partial(predictions, spec.task), 0.01)
     quantize_openvino_int8(work / "onnx", work / "openvino-int8-control", calibration, validation=control)
     out["openvino int8 NNCF static, accuracy control (99% of val views)"] = (
         OpenVinoModel(work / "openvino-int8-control", "fp32"), onnx_spec)

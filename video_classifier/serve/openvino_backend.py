@@ -21,6 +21,7 @@ from ..model.model_spec import ModelSpec, describe, trained_stride
 from ..model.modeling import load_processor
 from ..model.precision import announce, choose_precision, cpu_flags, measured_agreement
 from .onnx_export import SIDE_FILES, ExportedModel
+from .quantize import NO_CLASSIFIER
 
 HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}  # OpenVINO's INFERENCE_PRECISION_HINT
 
@@ -77,8 +78,7 @@ def classifier_layer(model) -> str:
     (docs/serving.md#openvino---backend-openvino)."""
     matmuls = [op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() == "MatMul"]
     if not matmuls:
-        raise UserError("the exported model has no MatMul layer, so no classifier to keep in float: export a "
-                        "transformer video classifier (VideoMAE, TimeSformer, ViViT)")
+        raise UserError(NO_CLASSIFIER)
     return matmuls[-1]
 
 

@@ -36,14 +36,17 @@ class _Clips:
         return next(self.items, None)
 
 
+NO_CLASSIFIER = ("the exported model has no MatMul layer, so no classifier to keep in float: export a transformer "
+                 "video classifier (VideoMAE, TimeSformer, ViViT)")
+
+
 def classifier_node(model: Any) -> str:
     """The name of an ONNX graph's last MatMul or Gemm (nodes are stored in topological order): the classifier
     head, whose weights the static copy keeps in float, as OpenVINO's does (openvino_backend.classifier_layer;
     docs/serving.md#openvino---backend-openvino)."""
     names = [node.name for node in model.graph.node if node.op_type in ("MatMul", "Gemm")]
     if not names:
-        raise UserError("the exported model has no MatMul layer, so no classifier to keep in float: export a "
-                        "transformer video classifier (VideoMAE, TimeSformer, ViViT)")
+        raise UserError(NO_CLASSIFIER)
     return names[-1]
 
 
@@ -83,14 +86,19 @@ def quantize_int8(fp32: Path, out: Path, input_name: str, calibration: np.ndarra
             shutil.copy(fp32 / name, out / name)
 
 
+def predictions(task: Task, logits: np.ndarray) -> np.ndarray:
+    """The task's predictions from a batch of logits, one row per clip (the top-1; a multi-label model's labels
+    over their thresholds), as int8 copies are judged on."""
+    return task.predicted(task.scores(torch.from_numpy(logits))).reshape(len(logits), -1).numpy()
+
+
 def int8_parity(out: Path, run: Callable[[np.ndarray], np.ndarray], pixels: torch.Tensor, reference: np.ndarray,
                 task: Task, method: str, min_agreement: float) -> dict[str, Any]:
     """The int8 model in `out` (`run`: its logits of normalised clips) against torch's fp32 logits `reference` on
     `pixels`: written to parity.json; a UserError where fewer than `min_agreement` of the clips keep the
     task's prediction (the top-1; a multi-label model's labels over their thresholds)."""
     got = run(pixels.numpy())
-    ours, theirs = (task.predicted(task.scores(torch.from_numpy(x))).reshape(len(x), -1) for x in (got, reference))
-    agreement = float((ours == theirs).all(1).float().mean())
+    agreement = float((predictions(task, got) == predictions(task, reference)).all(1).mean())
     record = {"quantization": f"int8 {method}", "clips": len(pixels), "agreement": agreement,
               "min_agreement": min_agreement, "max_abs_logit_difference": float(np.abs(got - reference).max()),
               "logit_range": float(np.abs(reference).max()), "passed": agreement >= min_agreement}
