@@ -37,7 +37,7 @@ test-all: $(VENV)/.installed
 	$(PY) -m pytest -q tests $(PYTEST_ARGS)
 
 # The suite on the oldest version of each requirement (requirements-min.txt), in a venv of its own:
-# what requirements.txt's lower bounds are checked with (downloads torch 2.6: about 3 GB).
+# what requirements.txt's lower bounds are checked with (downloads torch 2.7: about 3 GB).
 VENV_MIN ?= .venv-min
 $(VENV_MIN)/.installed: requirements.txt requirements-min.txt
 	test -x $(VENV_MIN)/bin/python || python3 -m venv $(VENV_MIN)
