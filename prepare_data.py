@@ -2,6 +2,10 @@
 (data.source: folder), and write the label maps.
 
     python prepare_data.py --config config.yaml [--check sampled|full] [--shards DIR [--shard-mb 256]]
+                           [--make-recordings DIR]
+
+--make-recordings DIR first writes synthetic untrimmed recordings and their annotations (annotations.csv,
+label_studio.json) into DIR, from data.synthetic (make demo-untrimmed).
 
 --shards DIR also writes the prepared data as tar shards into DIR (train from them with
 data.source: shards and data.root: DIR, or the URL you copy DIR to).
@@ -9,10 +13,13 @@ data.source: shards and data.root: DIR, or the URL you copy DIR to).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from video_classifier.core.cli import DEFAULT_CONFIG, config_parser
 from video_classifier.core.config import load_config
 from video_classifier.core.errors import UserError, exit_on_user_error
 from video_classifier.data.prepare import prepare
+from video_classifier.data.recordings import write_recordings
 from video_classifier.data.shards import write_shards
 
 
@@ -26,8 +33,12 @@ def main(argv: list[str] | None = None) -> None:
                         "shards into DIR (a new folder): <split>-NNNNN.tar, index.json, labels.json, manifest.csv")
     parser.add_argument("--shard-mb", type=float, default=256.0,
                         help="largest shard, in MB (default 256; a bigger video gets a shard of its own)")
+    parser.add_argument("--make-recordings", metavar="DIR", help="first write synthetic annotated recordings "
+                        "into DIR (data.synthetic's frames; annotations.csv and label_studio.json)")
     args = parser.parse_args(argv)
     config = load_config(args.config or DEFAULT_CONFIG, args.overrides)
+    if args.make_recordings:
+        write_recordings(Path(args.make_recordings), config.data.synthetic)
     root = prepare(config.data, args.check)
     if args.shards:
         if args.shard_mb <= 0:

@@ -118,6 +118,16 @@ class DataConfig:
     # source: folder — your videos, used in place (never copied or changed): a folder <Class>/**/<video>,
     # or a .csv/.jsonl list of path, label[, split][, group]
     videos: Optional[str] = None
+    # recordings annotated with time ranges (docs/data.md#untrimmed-recordings): data.videos may be a list with
+    # start/end columns, Label Studio's JSON export, ELAN .eaf files or a Kinetics list
+    video_dir: Optional[str] = None  # where a Label Studio export's or a Kinetics list's videos are
+    annotation_fps: Optional[float] = None  # Label Studio's <Video frameRate>; None: each video's own rate
+    elan_tier: Optional[str] = None  # the ELAN tier holding the labels; None: a file's only tier
+    # a class learnt from the stretches no annotation covers ("" or None: none; multi-label: "no labels")
+    background: Optional[str] = None
+    # seconds: a background segment's shortest length; None: a 16-frame clip at sample_rate plus the margin
+    background_min: Optional[float] = None
+    background_margin: float = 1.0  # seconds kept between a background segment and any annotated range
     split_fractions: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # train/val/test, by group
     group_pattern: str = r"_g(\d+)_"  # a video's group from its file name (UCF101's); "" = each file its own
     split_seed: int = 0
@@ -153,6 +163,11 @@ class DataConfig:
             raise UserError(f"{prefix}.shuffle_buffer = {self.shuffle_buffer}: must be >= 0 (0: no shuffling)")
         if self.num_workers is not None and self.num_workers < 0:
             raise UserError(f"{prefix}.num_workers = {self.num_workers}: must be >= 0, or null for one per core")
+        if self.annotation_fps is not None and self.annotation_fps <= 0:
+            raise UserError(f"{prefix}.annotation_fps = {self.annotation_fps}: give the frame rate of Label Studio's "
+                            "<Video frameRate> (> 0), or null for each video's own rate")
+        if self.background_margin < 0 or (self.background_min is not None and self.background_min <= 0):
+            raise UserError(f"{prefix}.background_min must be > 0 (or null) and background_margin >= 0 (seconds)")
         if self.backend == "pytorchvideo" and self.sampling == "whole_video":
             raise UserError(f"{prefix}.sampling: whole_video needs backend: native (pytorchvideo samples windows)")
         if self.backend == "pytorchvideo" and self.decoder == "torchcodec":

@@ -106,7 +106,7 @@ class ClipDataset(torch.utils.data.Dataset):
                 continue
             spec = self.spec.for_clip(random.random) if self.train else self.spec
             start, end = self.window(item, spec)
-            indices = spec.frame_indices(start, end, record.fps, record.frames)
+            indices = record.clip_indices(spec, start, end)
             try:
                 decoded = decode_clip(self.decode, video_source(self.root, record.path), indices, record.fps)
             except DecodeError as err:
@@ -156,7 +156,7 @@ class ViewDataset(torch.utils.data.Dataset):
             if isinstance(path, ShardMember):  # its byte range read once for all its clips
                 path = in_memory(path)
             for start in spread_clip_starts(record.duration, length, self.num_clips):
-                indices = self.spec.frame_indices(start, start + length, record.fps, record.frames)
+                indices = record.clip_indices(self.spec, start, start + length)
                 clips.append(decode_clip(self.decode, path, indices, record.fps))
         except DecodeError as err:
             if self.failures is None:
@@ -225,6 +225,9 @@ def build_datasets(data: DataConfig, splits: dict[str, list[VideoRecord]], label
         if max_stride and max_stride > spec.sample_rate:
             raise UserError("train.max_stride (temporal-scale jitter) needs data.backend: native; "
                             "set train.max_stride: null for the pytorchvideo backend")
+        if any(r.start for rows in splits.values() for r in rows):
+            raise UserError("segments of recordings (a list with start/end) need data.backend: native "
+                            "(pytorchvideo's dataset samples whole files)")
         if spec.whole_video_clips:
             raise UserError("train.whole_video_clips needs data.backend: native (pytorchvideo samples windows); "
                             "set train.whole_video_clips: 0 for the pytorchvideo backend")

@@ -51,22 +51,25 @@ class RecordTable(Sequence):
 
     def __init__(self, paths: Strings, labels: np.ndarray, label_names: tuple[str, ...], splits: np.ndarray,
                  groups: Strings, frames: np.ndarray, fps: np.ndarray, duration: np.ndarray,
-                 split_names: tuple[str, ...] = SPLIT_NAMES):
+                 split_names: tuple[str, ...] = SPLIT_NAMES, start: np.ndarray | None = None):
         self.paths, self.labels, self.label_names, self.splits, self.groups = paths, labels, label_names, splits, groups
         self.split_names = split_names  # train, val, test, then any other (a video inference was given: "")
         self.frames, self.fps, self.duration = frames, fps, duration
+        self.start = np.zeros(len(frames), np.float64) if start is None else start  # segments: s into the file
 
     @classmethod
     def of(cls, records: Union["RecordTable", Iterable[VideoRecord]]) -> "RecordTable":
         """A table of `records` (a table is returned as it is)."""
         if isinstance(records, RecordTable):
             return records
-        columns = list(zip(*((r.path, r.label, r.split, r.group, r.frames, r.fps, r.duration) for r in records)))
-        return cls.from_columns(*(columns or ((),) * 7))  # no records: seven empty columns
+        columns = list(zip(*((r.path, r.label, r.split, r.group, r.frames, r.fps, r.duration, r.start)
+                             for r in records)))
+        return cls.from_columns(*(columns or ((),) * 8))  # no records: eight empty columns
 
     @classmethod
     def from_columns(cls, paths: Sequence[str], labels: Sequence[str], splits: Sequence[str], groups: Sequence[str],
-                     frames: Sequence[int], fps: Sequence[float], duration: Sequence[float]) -> "RecordTable":
+                     frames: Sequence[int], fps: Sequence[float], duration: Sequence[float],
+                    start: Sequence[float] | None = None) -> "RecordTable":
         label_names, label_codes = np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True) \
             if len(labels) else (np.zeros(0, str), np.zeros(0, np.int64))
         split_names = SPLIT_NAMES + tuple(sorted(set(splits) - set(SPLIT_NAMES)))
@@ -74,7 +77,7 @@ class RecordTable(Sequence):
         return cls(Strings(paths), label_codes.astype(np.int32), tuple(str(n) for n in label_names),
                    np.fromiter((split_index[s] for s in splits), np.int16, len(splits)), Strings(groups),
                    np.asarray(frames, np.int64), np.asarray(fps, np.float64), np.asarray(duration, np.float64),
-                   split_names)
+                   split_names, None if start is None else np.asarray(start, np.float64))
 
     @classmethod
     def read_csv(cls, text: str) -> "RecordTable":
@@ -88,7 +91,8 @@ class RecordTable(Sequence):
         named = dict(zip(header, columns))
         return cls.from_columns(named["path"], named["label"], named["split"], named["group"],
                                 np.asarray(named["frames"], np.int64), np.asarray(named["fps"], np.float64),
-                                np.asarray(named["duration"], np.float64))
+                                np.asarray(named["duration"], np.float64),
+                                np.asarray(named["start"], np.float64) if "start" in named else None)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -98,7 +102,8 @@ class RecordTable(Sequence):
             return self.take(np.arange(len(self))[i])
         i = int(i)
         return VideoRecord(self.paths[i], self.label_names[self.labels[i]], self.split_names[self.splits[i]],
-                           self.groups[i], int(self.frames[i]), float(self.fps[i]), float(self.duration[i]))
+                           self.groups[i], int(self.frames[i]), float(self.fps[i]), float(self.duration[i]),
+                           float(self.start[i]))
 
     def __iter__(self) -> Iterator[VideoRecord]:
         return (self[i] for i in range(len(self)))
@@ -107,7 +112,7 @@ class RecordTable(Sequence):
         indices = np.asarray(indices, np.int64)
         return RecordTable(self.paths.take(indices), self.labels[indices], self.label_names, self.splits[indices],
                            self.groups.take(indices), self.frames[indices], self.fps[indices], self.duration[indices],
-                           self.split_names)
+                           self.split_names, self.start[indices])
 
     def split(self, name: str) -> "RecordTable":
         return self.take(np.flatnonzero(self.splits == self.split_names.index(name)))
@@ -115,7 +120,7 @@ class RecordTable(Sequence):
     @property
     def nbytes(self) -> int:
         return (self.paths.nbytes + self.groups.nbytes + self.labels.nbytes + self.splits.nbytes
-                + self.frames.nbytes + self.fps.nbytes + self.duration.nbytes)
+                + self.frames.nbytes + self.fps.nbytes + self.duration.nbytes + self.start.nbytes)
 
 
 def split_by_group(labels: Sequence[str], groups: Sequence[str], fractions: tuple[float, float, float],

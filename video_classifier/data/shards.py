@@ -66,6 +66,9 @@ def write_shards(root: str | Path, out: str | Path, max_mb: float) -> Path:
     `.<out>.partial` folder, renamed into place when complete); returns `out`."""
     root, out = Path(root), Path(out)
     label2id, records = load_prepared(root)
+    if any(r.start for r in records):
+        raise UserError(f"{root} holds segments of recordings: a shard would hold each recording's bytes once per "
+                        "segment; train on the prepared folder, which reads the segments in place by seeking")
     multi_label = prepared_task(root) != SingleLabel.name
     if out.exists() and any(out.iterdir()):
         raise UserError(f"--shards {out} exists and is not empty: give a new folder")

@@ -67,7 +67,7 @@ class ClipStream(torch.utils.data.IterableDataset):
         random clip (train, its stride jittered up to `max_stride`) or every uniform clip."""
         label = "|".join(meta["labels"]) if "labels" in meta else meta["label"]
         record = VideoRecord(str(video), label, meta["split"], meta["group"], meta["frames"], meta["fps"],
-                             meta["duration"])
+                             meta["duration"], meta.get("start", 0.0))
         spec = self.spec.for_clip(rng.random) if self.train else self.spec
         if self.train:  # as ClipDataset's training windows: the frame counts come with the video (its header)
             length = spec.jittered_span(record.duration, record.fps, self.max_stride,
@@ -77,7 +77,7 @@ class ClipStream(torch.utils.data.IterableDataset):
             length = spec.clip_span(record.duration, record.fps)
             starts = uniform_clip_starts(record.duration, length)
         for clip, start in enumerate(starts):
-            indices = spec.frame_indices(start, start + length, record.fps, record.frames)
+            indices = record.clip_indices(spec, start, start + length)
             try:
                 decoded = decode_clip(self.decode, video, indices, record.fps)
             except DecodeError as err:

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from ..core.config import DataConfig
 from ..core.errors import UserError, first_line
 from ..core.task import LABEL_SEPARATOR, join_labels, split_labels
+from . import annotations
 from .decoding import opened, stream_header
 from .storage import ARROW_ROW, is_url, video_source
 
@@ -53,13 +54,75 @@ class Listed:
     split: str = ""
     group: str = ""
     multi_label: bool = False  # the list has a `labels` column
+    # a segment of a recording: its range in seconds (Label Studio's: 1-based frames, the last included, until
+    # the video's rate is known: in_frames); None for a whole file
+    start: float | None = None
+    end: float | None = None
+    where: str = ""  # the row that gave it, for messages
+    in_frames: bool = False
+
+    @property
+    def is_segment(self) -> bool:
+        return self.start is not None
 
 
 def list_videos(config: DataConfig) -> list[Listed]:
-    """The user's videos with their labels (and splits and groups, where given)."""
+    """The user's videos with their labels (and splits, groups and time ranges, where given): a folder of
+    class folders, a list, or an annotation tool's export (annotations.py)."""
     source = Path(config.videos).expanduser()
     if not source.exists():
-        raise UserError(f"data.videos {source} not found: give a folder <Class>/<video> or a .csv/.jsonl list")
+        raise UserError(f"data.videos {source} not found: give a folder <Class>/<video>, a .csv/.jsonl list, "
+                        "a Label Studio export (.json), ELAN .eaf files or a Kinetics list")
+    annotated = _annotated(source, config)
+    if annotated is not None:
+        return annotated
+    return _listed_videos(source)
+
+
+def _annotated(source: Path, config: DataConfig) -> list[Listed] | None:
+    """The videos of an annotation tool's export at `source`, or None where `source` is not one."""
+    if source.suffix.lower() == ".eaf" or (source.is_dir() and any(source.glob("*.eaf"))):
+        rows = annotations.elan(source, config.elan_tier)
+    elif source.suffix.lower() == ".json" and annotations.looks_like_label_studio(source):
+        rows = [_video_in(row, config, source) for row in annotations.label_studio(source)]
+    elif source.suffix.lower() == ".csv" and annotations.is_kinetics(_csv_header(source)):
+        folder = Path(config.video_dir or source.parent).expanduser()
+        rows, missing = annotations.kinetics(source, folder)
+        if missing:
+            print(f"note: {len(missing)} videos of {source} are not in {folder} (first {', '.join(missing[:5])}): "
+                  "left out")
+        if not rows:
+            raise UserError(f"none of the videos {source} lists is in {folder}: set data.video_dir to the folder "
+                            "of the downloads (<youtube_id>.mp4)")
+    else:
+        return None
+    return [Listed(Path(r.path), r.label, r.split, r.group, False, r.start, r.end, r.where, r.in_frames)
+            for r in rows]
+
+
+def _video_in(row: annotations.Annotated, config: DataConfig, export: Path) -> annotations.Annotated:
+    """A Label Studio task's video found under data.video_dir (else the export's folder): its path as given,
+    its file name, or its file name without the prefix Label Studio adds to uploads (`1a2b3c4d-`)."""
+    folder = Path(config.video_dir or export.parent).expanduser()
+    name = PurePosixPath(row.path).name
+    candidates = [folder / row.path.lstrip("/"), folder / PurePosixPath(*PurePosixPath(row.path).parts[-2:]),
+                  folder / name, folder / name.split("-", 1)[-1]]
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        raise UserError(f"{row.where}: video {row.path} not found in {folder}: set data.video_dir to the folder "
+                        "holding the project's videos")
+    row.path = str(found.resolve())
+    return row
+
+
+def _csv_header(source: Path) -> list[str]:
+    with open(source, newline="") as f:
+        return next(csv.reader(f), [])
+
+
+def _listed_videos(source: Path) -> list[Listed]:
+
+
     if source.is_dir():
         listed = [Listed(p.resolve(), p.relative_to(source).parts[0])
                   for p in sorted(source.rglob("*"))
@@ -80,13 +143,29 @@ def list_videos(config: DataConfig) -> list[Listed]:
         if split and split not in SPLITS:
             raise UserError(f"{source} line {number}: split {split!r} is not one of {', '.join(SPLITS)}")
         where = path if is_url(path) else (source.parent / Path(path).expanduser()).resolve()
-        listed.append(Listed(where, label, split, str(row.get("group") or "").strip(), multi))
+        start, end = _row_range(row, source, number)
+        listed.append(Listed(where, label, split, str(row.get("group") or "").strip(), multi, start, end,
+                             f"{source} line {number}"))
     if not listed:
         raise UserError(f"{source} lists no videos")
     given = {bool(v.split) for v in listed}
     if given == {True, False}:
         raise UserError(f"{source}: some rows give a split and some do not; give it for every row or for none")
     return listed
+
+
+def _row_range(row: dict[str, Any], source: Path, number: int) -> tuple[float | None, float | None]:
+    """A row's start and end (seconds), both or neither: a row without them is a whole file."""
+    given = [row.get(k) not in (None, "") for k in ("start", "end")]
+    if not any(given):
+        return None, None
+    if not all(given):
+        raise UserError(f"{source} line {number}: give both start and end (seconds), or neither for a whole file")
+    try:
+        return float(row["start"]), float(row["end"])
+    except (TypeError, ValueError):
+        raise UserError(f"{source} line {number}: start and end must be seconds, got {row['start']!r} and "
+                        f"{row['end']!r}") from None
 
 
 def _row_labels(value: Any, source: Path, number: int) -> str:
@@ -111,7 +190,8 @@ def _read_list(source: Path) -> list[dict[str, Any]]:
                 rows = list(csv.DictReader(f))
                 if rows and not ({"path", "label"} <= set(rows[0]) or {"path", "labels"} <= set(rows[0])):
                     raise UserError(f"{source}: the header must name path and label, or path and labels for "
-                                    "several labels per video (and optionally split, group)")
+                                    "several labels per video (and optionally split, group, start, end); "
+                                    "a Kinetics list names label, youtube_id, time_start, time_end")
                 return rows
         if suffix in (".jsonl", ".json"):
             rows = []
@@ -244,11 +324,12 @@ def file_name(path: Path | str) -> str:
 
 def assign_splits(videos: list[Listed], fractions: tuple[float, float, float], pattern: str, seed: int
                   ) -> tuple[dict[Path, str], list[str]]:
-    """Each video's split, whole groups at a time, per class (multi-label: all videos as one class, so a
-    group never straddles splits); and a message per class too small for a split."""
+    """Each video's split, whole groups at a time, per class (multi-label, or segments of recordings: all
+    videos as one class, so a group never straddles splits); and a message per class too small for a split."""
+    pooled = any(v.multi_label or v.is_segment for v in videos)
     by_class: dict[str, dict[str, list[Listed]]] = defaultdict(lambda: defaultdict(list))
     for video in videos:
-        by_class["all videos" if video.multi_label else video.label][group_of(video, pattern)].append(video)
+        by_class["all videos" if pooled else video.label][group_of(video, pattern)].append(video)
     split_of, short = {}, []
     for label in sorted(by_class):
         groups = sorted(by_class[label])
@@ -284,9 +365,10 @@ def _largest_remainder(n: int, fractions: tuple[float, float, float]) -> list[in
     return counts
 
 
-def write_split_report(rows: list[tuple[str, str]], folder: Path) -> str:
-    """Videos per class per split, as a CSV in `folder` and as the text table returned; a multi-label
-    video counts once under each of its labels (and under "(no label)" when it has none)."""
+def write_split_report(rows: list[tuple[str, str]], folder: Path, recordings: Counter[str] | None = None) -> str:
+    """Videos (segments) per class per split, as a CSV in `folder` and as the text table returned; a
+    multi-label video counts once under each of its labels (and under "(no label)" when it has none).
+    `recordings`: the recordings per split the segments come from, a last row of both."""
     counts = Counter((name, split) for label, split in rows for name in split_labels(label) or ["(no label)"])
     labels = sorted({label for label, _ in counts})
     with open(folder / SPLIT_REPORT, "w", newline="") as f:
@@ -294,9 +376,13 @@ def write_split_report(rows: list[tuple[str, str]], folder: Path) -> str:
         writer.writerow(["class", *SPLITS])
         for label in labels:
             writer.writerow([label, *(counts[label, s] for s in SPLITS)])
-    width = max(len("class"), *(len(label) for label in labels))
+        if recordings is not None:
+            writer.writerow(["(recordings)", *(recordings[s] for s in SPLITS)])
+    width = max(len("recordings") if recordings is not None else len("class"), *(len(label) for label in labels))
     lines = [f"{'class':<{width}}  " + "  ".join(f"{s:>5}" for s in SPLITS)]
     lines += [f"{label:<{width}}  " + "  ".join(f"{counts[label, s]:>5}" for s in SPLITS) for label in labels]
     videos = Counter(split for _, split in rows)
     lines.append(f"{'total':<{width}}  " + "  ".join(f"{videos[s]:>5}" for s in SPLITS))
+    if recordings is not None:
+        lines.append(f"{'recordings':<{width}}  " + "  ".join(f"{recordings[s]:>5}" for s in SPLITS))
     return "\n".join(lines)

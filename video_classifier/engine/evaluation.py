@@ -31,7 +31,7 @@ from ..core.errors import UserError, first_line  # noqa: E402
 from ..core.task import MultiLabel, SingleLabel, Task  # noqa: E402
 from ..data.clips import DecodeFailures  # noqa: E402
 from ..data.datasets import ClipDataset, ViewDataset  # noqa: E402
-from ..data.decoding import announce, choose_decoder, decode_pyav, torchcodec_problem  # noqa: E402
+from ..data.decoding import announce, choose_decoder, decode_pyav, probe_header, torchcodec_problem  # noqa: E402
 from ..data.manifest import VideoRecord  # noqa: E402
 from ..data.storage import video_source  # noqa: E402
 from ..model.model_spec import ModelSpec  # noqa: E402
@@ -144,8 +144,11 @@ def stock_pipeline_score(folder: str | Path, records: list[VideoRecord], root: s
     for row, record in enumerate(tqdm(records, desc=desc, unit="video", leave=False)):
         path = video_source(root, record.path)  # a shard member or a URL is not a path the pipeline opens
         try:
-            video = str(path) if by_path and isinstance(path, Path) else \
-                decode_pyav(path, list(range(record.frames)), record.fps).permute(0, 2, 3, 1).numpy()
+            # a segment of a recording is given as its own frames (the pipeline reads a path whole)
+            whole = by_path and isinstance(path, Path) and record.start == 0 and probe_header(path)[0] == record.frames
+            video = str(path) if whole else decode_pyav(path, list(range(record.first_frame, record.first_frame
+                                                                          + record.frames)), record.fps
+                                                        ).permute(0, 2, 3, 1).numpy()
             for result in classify(video, top_k=len(label2id)):
                 scores[row, label2id[result["label"]]] = result["score"]
         except Exception as err:  # the pipeline's own limits (e.g. fewer frames than the model takes)
