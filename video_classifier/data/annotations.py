@@ -138,7 +138,8 @@ def kinetics(path: Path, video_dir: Path) -> tuple[list[Annotated], list[str]]:
             found = next((video_dir / f"{row['youtube_id']}{s}" for s in KINETICS_SUFFIXES
                           if (video_dir / f"{row['youtube_id']}{s}").is_file()), None)
             if found is None:
-                missing.append(row["youtube_id"])
+                if row["youtube_id"] not in missing:
+                    missing.append(row["youtube_id"])
                 continue
             where = f"{path} line {number}"
             try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -108,7 +109,7 @@ def label_studio_task(task_id: int, video: str, actions: list[tuple[float, float
     frame, 1-based (frame k is shown from (k - 1) / fps s)."""
     result = [{"id": f"r{n}", "type": "timelinelabels", "from_name": "videoLabels", "to_name": "video",
                "origin": "manual",
-               "value": {"ranges": [{"start": round(start * fps) + 1, "end": round(end * fps)}],
+               "value": {"ranges": [{"start": math.ceil(start * fps - 1e-9) + 1, "end": math.ceil(end * fps - 1e-9)}],
                          "timelinelabels": [label]}}
               for n, (start, end, label) in enumerate(actions)]
     return {"id": task_id, "data": {"video": video},

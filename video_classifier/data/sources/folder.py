@@ -133,7 +133,7 @@ def _record(row: user_videos.Listed, split: str, group: str, probe: tuple[int, f
     if not row.is_segment:
         return VideoRecord(str(row.path), row.label, split, group, frames, fps, duration)
     return VideoRecord(str(row.path), row.label, split, group, segment_frames(row.start, row.end, fps, frames), fps,
-                       row.end - row.start, row.start)
+                       round(row.end - row.start, 6), row.start)
 
 
 # what decides a prepared folder of annotated recordings besides the list (recorded only where set, so that a
