@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO := configs/demo.yaml
 
-.PHONY: demo demo-multilabel test test-all test-min mutate clean-demo
+.PHONY: demo demo-multilabel demo-untrimmed test test-all test-min mutate clean-demo
 
 # The venv is (re)installed when requirements.txt changes; a second run reuses it.
 $(VENV)/.installed: requirements.txt
@@ -22,6 +22,13 @@ demo-multilabel: $(VENV)/.installed
 	$(PY) prepare_data.py --config configs/multilabel.yaml
 	$(PY) train.py --config configs/multilabel.yaml
 	$(PY) infer.py --config configs/multilabel.yaml $$(for d in data/multilabel/test/*/; do ls "$$d"*.avi | head -n 1; done | head -n 6)
+
+# Untrimmed recordings (configs/untrimmed.yaml): synthetic recordings of 1-2 minutes annotated with time ranges,
+# trained on in place (segments, and a Background class from the stretches between them), then evaluated
+demo-untrimmed: $(VENV)/.installed
+	$(PY) prepare_data.py --config configs/untrimmed.yaml --make-recordings data/untrimmed-recordings
+	$(PY) train.py --config configs/untrimmed.yaml
+	$(PY) eval.py --config configs/untrimmed.yaml --clips 1 --crops 1
 
 # The layers (lint-imports: pyproject.toml's [tool.importlinter]) and ruff first, then the tests but the
 # slow ones (-m slow: over a minute each; `make test-all` and CI's second pass run them).
@@ -64,4 +71,5 @@ mutate: $(VENV)/.mutmut
 	$(PY) tools/mutation_report.py --write runs/mutation/report.json
 
 clean-demo:
-	rm -rf data/demo checkpoints/videomae-tiny runs/demo data/multilabel runs/multilabel
+	rm -rf data/demo checkpoints/videomae-tiny runs/demo data/multilabel runs/multilabel data/untrimmed \
+		data/untrimmed-recordings runs/untrimmed

@@ -1,6 +1,6 @@
 """Training clips per second: the Hugging Face video-classification guide's pipeline against ours.
 
-    .venv/bin/python bench/data.py [--clips 160] [--guide-clips 40] [--workers 2] [--threads N]
+    .venv/bin/python bench/data.py [--clips 160] [--guide-clips 40] [--workers 2] [--threads N] [--segments]
 
 Every row reads the same generated videos (320x240, 25 fps, 7 s: UCF101's shape)
 and runs in this process, except the DataLoader rows. Rows:
@@ -15,6 +15,9 @@ and runs in this process, except the DataLoader rows. Rows:
   DataLoader        clips/s through torch's DataLoader with worker processes
   shards            the same videos as tar shards (prepare_data.py --shards, 16 MB each), streamed by
                     ShardClipDataset (a 16-video shuffle buffer) with the default decoder
+  segments          clips of segments of one 10-minute recording (UCF101's shape, mpeg4 AVI), read in place by
+                    seeking (a list with start/end), beside clips of the same parts written as files of their own
+                    (a cut copy, the same codec and rate): `--segments` runs these rows alone
   hf stream         the same videos as a videofolder dataset on a local stand-in Hub over HTTP
                     (tests/fake_hub.py), streamed through `datasets` by HfStreamClipDataset
                     (data.hf_dataset.streaming: each video fetched whole, a 16-row shuffle buffer)
@@ -73,10 +76,12 @@ from video_classifier.data.decoding import (  # noqa: E402
     torchcodec_problem,
 )
 from video_classifier.data.hf_source import HfStreamClipDataset  # noqa: E402
-from video_classifier.data.manifest import load_prepared  # noqa: E402
+from video_classifier.data.manifest import VideoRecord, load_prepared, segment_frames  # noqa: E402
 from video_classifier.data.prepare import prepare  # noqa: E402
 from video_classifier.data.preprocessing import PreprocessSpec, clip_frame_indices, exact_fps  # noqa: E402
 from video_classifier.data.shards import ShardClipDataset, write_shards  # noqa: E402
+from video_classifier.data.synthetic import MOTIONS, VideoSpec, render, write_long_video, write_video  # noqa: E402
+from video_classifier.data.user_videos import check_video  # noqa: E402
 from video_classifier.model.model_spec import ModelSpec  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests"))
@@ -266,6 +271,46 @@ def machine() -> str:
             f"torchcodec {codec}")
 
 
+RECORDING = CACHE.parent / "recording_10min"
+RECORDING_PARTS = 86  # 7 s each: 602 s
+
+
+def recording_segments() -> tuple[list[VideoRecord], list[VideoRecord]]:
+    """A 10-minute recording of 7 s parts, each a class's pan, as segments (start/end from the truth), and the
+    same parts as files of their own (made once, cached): (segments, cut files)."""
+    parts = [(sorted(MOTIONS)[k % 8], 7.0) for k in range(RECORDING_PARTS)]
+    recording, truth_file = RECORDING / "recording.avi", RECORDING / "truth.txt"
+    if not truth_file.is_file():
+        RECORDING.mkdir(parents=True, exist_ok=True)
+        truth = write_long_video(recording, parts, VIDEOS)
+        for k, (label, seconds) in enumerate(parts):  # the parts as write_long_video renders them
+            frames = render(VideoSpec("long", label, 1 + k % 99, 1 + k // 99), replace(VIDEOS, seconds=seconds))
+            write_video(frames, RECORDING / f"part{k:03d}.avi", VIDEOS.fps, VIDEOS.bits_per_pixel)
+        truth_file.write_text("\n".join(f"{s} {e} {label}" for s, e, label in truth))
+    frames, fps, _ = check_video(str(recording))
+    segments, cut = [], []
+    for k, line in enumerate(truth_file.read_text().splitlines()):
+        start, end, label = float(line.split()[0]), float(line.split()[1]), line.split()[2]
+        segments.append(VideoRecord(str(recording), label, "train", "r", segment_frames(start, end, fps, frames), fps,
+                                    end - start, start))
+        cut.append(VideoRecord(str(RECORDING / f"part{k:03d}.avi"), label, "train", str(k),
+                               *check_video(str(RECORDING / f"part{k:03d}.avi"))))
+    return segments, cut
+
+
+def segment_rows(spec: PreprocessSpec, decoders: list[str], clips: int) -> dict[str, tuple[int, float]]:
+    """Training clips/s of segments read in place against the same parts cut into files, per decoder."""
+    segments, cut = recording_segments()
+    label2id = {label: i for i, label in enumerate(sorted(MOTIONS))}
+    (Path(segments[0].path)).read_bytes()  # into the page cache, as the other rows' videos
+    rows = {}
+    for name in decoders:
+        for what, records in (("cut files", cut), ("segments of a 10-min recording", segments)):
+            dataset = ClipDataset(records, "", label2id, spec, train=True, decoder=DECODERS[name])
+            rows[f"{what}, {name}"] = timed(lambda n, d=dataset: run_ours(d, n), clips)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=160, help="clips per timed row of our paths")
@@ -276,9 +321,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="torch threads for the rows in this process (default: torch's, one per core); 1 "
                              "when other processes load the CPU: the guide's float ops then slow several times")
+    parser.add_argument("--segments", action="store_true", help="only the rows of segments of a recording "
+                        "against cut files")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)  # the same for every row; DataLoader workers run 1 each, as torch sets
     wall = time.perf_counter()
+    if args.segments:
+        return print_segment_rows(args.clips)
 
     root = prepare(DataConfig(source="synthetic", root=str(CACHE), synthetic=VIDEOS))  # a no-op once made
     label2id, records = load_prepared(root)
@@ -351,6 +400,21 @@ def main() -> None:
           f"rate in one process, {rate[f'{workers}, hf stream, ours, {default}'] / rate[f'{workers}, ours, {default}']:.0%} "
           f"through the DataLoader")
     print(f"total {time.perf_counter() - wall:.0f} s")
+
+
+def print_segment_rows(clips: int) -> None:
+    spec = PreprocessSpec(num_frames=NUM_FRAMES, sample_rate=SAMPLE_RATE, resize_shortest_edge=CROP,
+                          crop_size=(CROP, CROP), mean=MEAN, std=STD, min_scale=256 / CROP, max_scale=320 / CROP,
+                          horizontal_flip=True)
+    decoders = [name for name in DECODERS if name == "pyav" or not torchcodec_problem()]
+    print(f"machine: {machine()}")
+    rows = segment_rows(spec, decoders, clips)
+    print(f"\n{'path':<52} {'clips':>6} {'seconds':>8} {'clips/s':>8}")
+    for path, (n, seconds) in rows.items():
+        print(f"{path:<52} {n:>6} {seconds:>8.2f} {n / seconds:>8.1f}")
+    for name in decoders:
+        cut, whole = rows[f"cut files, {name}"], rows[f"segments of a 10-min recording, {name}"]
+        print(f"{name}: a segment's clip costs {(whole[1] / whole[0]) / (cut[1] / cut[0]):.2f}x a cut file's")
 
 
 if __name__ == "__main__":
