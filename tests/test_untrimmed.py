@@ -288,3 +288,17 @@ def test_an_annotation_file_in_no_format_says_what_it_tried(tmp_path, capsys):
     bad.write_text(json.dumps([{"id": 1, "video": "a.mp4"}]))
     line = one_error(tmp_path, capsys, bad)
     assert "has no `data` key: not Label Studio's JSON export" in line and "JSON lines" in line
+
+
+def test_the_model_card_counts_segments_and_recordings(recordings, tmp_path):
+    from video_classifier.core.config import load_config
+    from video_classifier.engine.model_card import model_card
+
+    config_path = config_for(tmp_path, write_list(recordings / "segments.csv", segment_rows(recordings)),
+                             split_fractions=[0.5, 0.17, 0.33])
+    prepare_data.main(["--config", str(config_path)])
+    _, records = load_prepared(tmp_path / "prepared")
+    test = [r for r in records if r.split == "test"]
+    metrics = {"test": {"videos": len(test), "top1": 1.0, "per_class": {}}}
+    card = str(model_card(load_config(config_path), metrics, "videomae", 8, tmp_path / "run"))
+    assert f"| test ({len(test)} segments of {len({r.path for r in test})} recordings) |" in card

@@ -19,6 +19,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..core.config import Config
 from ..core.run_folder import CARD
+from ..data.manifest import MANIFEST, load_prepared
 from ..data.sources import source_of
 from ..model.folding import FOLDED
 
@@ -78,12 +79,27 @@ def model_card(config: Config, metrics: dict[str, Any], model_type: str, num_fra
         + f", clips of {num_frames} frames taken every {config.data.sample_rate} frames.",
         "",
     ]
-    lines += _metric_table(metrics, table, views, multi_label) + _how_to_use(config, out, num_frames)
+    lines += _metric_table(metrics, table, views, multi_label, _recordings(config)) + _how_to_use(config, out, num_frames)
     lines += _per_class(test, multi_label, _folded(out)) + _training(config)
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
 
 
-def _metric_table(metrics: dict[str, Any], table: tuple, views: str, multi_label: bool) -> list[str]:
+def _recordings(config: Config) -> dict[str, int]:
+    """Per split, the recordings a prepared folder's segments come from ({} where it holds whole files only)."""
+    manifest = Path(config.data.root) / MANIFEST
+    if not manifest.is_file():
+        return {}
+    _, records = load_prepared(config.data.root)
+    if not any(r.start for r in records):
+        return {}
+    files: dict[str, set[str]] = {}
+    for r in records:
+        files.setdefault(r.split, set()).add(r.path)
+    return {split: len(paths) for split, paths in files.items()}
+
+
+def _metric_table(metrics: dict[str, Any], table: tuple, views: str, multi_label: bool,
+                  recordings: dict[str, int]) -> list[str]:
     lines = [
         "## Mean average precision" if multi_label else "## Accuracy",
         "",
@@ -94,7 +110,9 @@ def _metric_table(metrics: dict[str, Any], table: tuple, views: str, multi_label
         if split in metrics:
             m = metrics[split]
             cells = [f"{m[key]:.3f}" if m.get(key) is not None else "not measured" for key, _, _ in table]
-            lines.append(f"| {split} ({m['videos']} videos) | " + " | ".join(cells) + " |")
+            counted = f"{m['videos']} segments of {recordings[split]} recordings" if split in recordings \
+                else f"{m['videos']} videos"
+            lines.append(f"| {split} ({counted}) | " + " | ".join(cells) + " |")
     return lines
 
 
