@@ -30,7 +30,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import os
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -277,8 +279,27 @@ class TorchcodecReader:
 
 
 def decode_torchcodec(path: Path, indices: list[int], fps: float | None = None) -> torch.Tensor:
-    """The frames shown at the indices' playback times at `fps`; torchcodec turns them upright itself."""
-    return TorchcodecReader(path, fps)(path, indices)
+    """The frames shown at the indices' playback times at `fps`; torchcodec turns them upright itself.
+
+    A local file's reader is kept for the next clip of it (OPEN_READERS per process): torchcodec's exact
+    seeking scans every packet when a file opens, which for a recording's segments, many clips of one long
+    file, cost 3.5x a short file's clip (bench/data.py --segments) when paid at every clip."""
+    if not isinstance(path, (str, Path)):
+        return TorchcodecReader(path, fps)(path, indices)
+    status = os.stat(path)
+    reader, lock = _open_reader(str(path), status.st_mtime_ns, status.st_size, os.getpid())
+    with lock:  # one decoder is not for two threads at once (the page scores in threads)
+        return reader(path, indices, fps)
+
+
+OPEN_READERS = 8  # readers a process keeps open (a file descriptor and a packet index each)
+
+
+@functools.lru_cache(maxsize=OPEN_READERS)
+def _open_reader(path: str, mtime: int, size: int, pid: int) -> tuple[TorchcodecReader, threading.Lock]:
+    """A reader of `path` as it is now (a changed file gets a new one), for this process only: a forked
+    DataLoader worker must not share its parent's file offset."""
+    return TorchcodecReader(Path(path)), threading.Lock()
 
 
 def _probe_video() -> bytes:
