@@ -2,10 +2,13 @@
 
     python eval.py [--config config.yaml] [--model FOLDER_OR_HUB_ID] [--split test] [--clips N] [--crops M]
     python eval.py --zero-shot [--model XCLIP_FOLDER_OR_HUB_ID] [...]   # no training: X-CLIP and the class names
+    python eval.py --timeline [--model ...] [--split test]   # annotated recordings: the timeline against them
 
 Writes eval_<split>_<N>x<M>.json, confusion_<split>_<N>x<M>.png and
 scores_<split>_<N>x<M>.json (per-video scores) into --out, by default the model folder (--zero-shot:
 runs/zero-shot). A video that does not decode is left out, listed in the metrics and in decode_failures.csv.
+--timeline writes eval_<split>_timeline.json (frame accuracy, F1@k, edit, mAP@tIoU, false alarms per hour of
+background, per recording) and timeline_<split>_<recording>.png for the first few recordings.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from video_classifier.core.cpus import fit_threads
 from video_classifier.core.errors import UserError, exit_on_user_error
 from video_classifier.core.run_folder import FAILURES
 from video_classifier.data.clips import DecodeFailures
+from video_classifier.data.decoding import announce, choose_decoder
 from video_classifier.data.manifest import load_prepared
 from video_classifier.data.user_videos import SPLITS
 from video_classifier.engine.evaluation import evaluate_model
@@ -26,6 +30,7 @@ from video_classifier.model.compiling import compile_for_inference
 from video_classifier.model.modeling import load_trained
 from video_classifier.model.precision import with_precision
 from video_classifier.model.zero_shot import load_zero_shot, zero_shot_classes
+from video_classifier.serve.timeline_eval import evaluate_timelines, format_timeline_metrics
 
 
 @exit_on_user_error
@@ -36,6 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     add_view_args(parser)
     parser.add_argument("--out", help="folder for the results (default: the model folder, or runs/eval; "
                                       "--zero-shot: runs/zero-shot)")
+    parser.add_argument("--timeline", action="store_true",
+                        help="the timeline over each whole annotated recording of the split, against its annotations")
     parser.add_argument("--zero-shot", action="store_true",
                         help="no training: an X-CLIP checkpoint (--model, default model.checkpoint) scores the videos "
                              "against the class names of labels.json in model.zero_shot_prompt")
@@ -69,6 +76,12 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out or default_out)
     tag = f"_{config.eval.num_clips}x{config.eval.num_crops}"
     out.mkdir(parents=True, exist_ok=True)
+    if args.timeline:
+        decoding = choose_decoder(config.data.decoder)
+        announce(decoding)
+        print(format_timeline_metrics(evaluate_timelines(model, spec, config, split_records[args.split], decoding,
+                                                         out, args.split), args.split, out))
+        return
     evaluate_model(model, spec, config, split_records, label2id, out, f"eval_{args.split}{tag}.json", tag,
                    saved=saved, pipeline_splits=(args.split,), failures=DecodeFailures(out / FAILURES))
 

@@ -302,3 +302,30 @@ def test_the_model_card_counts_segments_and_recordings(recordings, tmp_path):
     metrics = {"test": {"videos": len(test), "top1": 1.0, "per_class": {}}}
     card = str(model_card(load_config(config_path), metrics, "videomae", 8, tmp_path / "run"))
     assert f"| test ({len(test)} segments of {len({r.path for r in test})} recordings) |" in card
+
+
+def test_eval_timeline_writes_the_segmental_numbers_per_recording(recordings, tmp_path):
+    """eval.py --timeline on a split of annotated recordings (a model trained 2 steps: the numbers are checked
+    for their keys and range, the annotated side against the annotations' own arithmetic)."""
+    import eval as eval_script
+    import train as train_script
+
+    listing = write_list(recordings / "segments.csv", segment_rows(recordings))
+    config = config_for(tmp_path, listing, split_fractions=[0.5, 0.17, 0.33], background="Background",
+                        background_min=1.5, background_margin=0.5)
+    overrides = ["--set", "train.max_steps=2", "--set", "eval.num_clips=1", "--set", "eval.num_crops=1"]
+    prepare_data.main(["--config", str(config)])
+    train_script.main(["--config", str(config), *overrides])
+    eval_script.main(["--config", str(config), "--timeline", *overrides])
+    run = tmp_path / "run"
+    metrics = json.loads((run / "eval_test_timeline.json").read_text())
+    keys = {"frame_accuracy", "f1@0.10", "f1@0.25", "f1@0.50", "edit", "map@0.3", "map@0.5", "map@0.7",
+            "false_alarms_per_hour"}
+    assert keys <= set(metrics) and all(0 <= metrics[k] <= 1 for k in keys - {"false_alarms_per_hour"})
+    _, records = load_prepared(tmp_path / "prepared")
+    tested = {r.path for r in records if r.split == "test"}
+    assert set(metrics["per_recording"]) == tested and metrics["recordings"] == len(tested)
+    annotated = sum(end - start for start, end, _ in SEGMENTS)  # 16 s recordings, minus the actions
+    for entry in metrics["per_recording"].values():
+        assert entry["background_seconds"] == pytest.approx(16.0 - annotated, abs=2 / FPS)
+    assert len(list(run.glob("timeline_test_*.png"))) == len(tested)
