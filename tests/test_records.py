@@ -47,7 +47,8 @@ def test_a_table_is_the_records_it_was_made_of():
     assert table.label_names == ("Jump", "Run", "Ça va") and table.labels.tolist() == [0, 1, 2, 0, 1]
     assert table.split_names == SPLIT_NAMES + ("", "extra") and table.splits.tolist() == [0, 1, 2, 3, 4]
     assert table.labels.dtype == np.int32 and table.splits.dtype == np.int16
-    assert table.nbytes == (table.paths.nbytes + table.groups.nbytes + 5 * 4 + 5 * 2 + 5 * 8 * 3)
+    # frames, fps, duration and start (a segment's): four 8-byte columns
+    assert table.nbytes == (table.paths.nbytes + table.groups.nbytes + 5 * 4 + 5 * 2 + 5 * 8 * 4)
     empty = RecordTable.of([])
     assert len(empty) == 0 and list(empty) == [] and empty.split_names == SPLIT_NAMES
 
@@ -179,7 +180,7 @@ def test_the_table_holds_numbers_as_numbers():
     assert (table.frames.dtype, table.fps.dtype, table.duration.dtype) == (np.int64, np.float64, np.float64)
     assert table.frames.tolist() == [30, 7] and table.fps.tolist() == [25.0, 12.5]
     assert table.duration.tolist() == [1.2, 0.56] and table.nbytes == table.paths.nbytes + table.groups.nbytes + \
-        2 * 4 + 2 * 2 + 2 * 8 * 3
+        2 * 4 + 2 * 2 + 2 * 8 * 4
 
 
 def test_an_empty_table_has_no_rows_labels_or_codes():
@@ -208,3 +209,12 @@ def test_assign_splits_takes_groups_from_the_pattern():
 def test_an_arrow_rows_file_name_is_the_name_it_gives():
     assert file_name("/cache/data-00000.arrow:12:video:clip.mp4") == "clip.mp4"
     assert group_of(Listed("/cache/data-00000.arrow:3:video:v_Jump_g04_c01.mp4", "Jump"), r"_g(\d+)_") == "04"
+
+
+def test_a_segments_start_travels_through_the_table():
+    """A manifest with a start column (segments of a recording): the start kept per row, 0 where absent."""
+    text = "path,label,split,group,frames,fps,duration,start\nr.avi,x,train,r,50,25.0,2.0,12.4\nr.avi,y,val,r,25,25.0,1.0,0\n"
+    table = RecordTable.read_csv(text)
+    assert table.start.dtype == np.float64 and [r.start for r in table] == [12.4, 0.0]
+    assert table.take(np.array([0]))[0].start == 12.4 and RecordTable.of(list(table))[0] == table[0]
+    assert RecordTable.read_csv("path,label,split,group,frames,fps,duration\na.avi,x,train,g,3,25.0,0.1\n")[0].start == 0

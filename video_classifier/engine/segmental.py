@@ -64,7 +64,7 @@ def f1_counts(predicted: Segments, annotated: Segments, overlap: float) -> tuple
     tp = fp = 0
     for label, start, end in predicted:
         iou = np.array([_iou(start, end, s, e) if lab == label else 0.0 for lab, s, e in annotated])
-        best = int(iou.argmax()) if len(iou) else -1
+        best = max(range(len(iou)), key=iou.__getitem__) if len(iou) else -1  # the first of the largest
         if best >= 0 and iou[best] >= overlap and not hits[best]:
             tp, hits[best] = tp + 1, True
         else:
