@@ -34,7 +34,9 @@ from ..data.datasets import ClipDataset, ViewDataset  # noqa: E402
 from ..data.decoding import announce, choose_decoder, decode_pyav, probe_header, torchcodec_problem  # noqa: E402
 from ..data.manifest import VideoRecord  # noqa: E402
 from ..data.storage import video_source  # noqa: E402
+from ..model.folding import TEMPERATURE  # noqa: E402
 from ..model.model_spec import ModelSpec  # noqa: E402
+from .calibration import expected_calibration_error, fit_temperature, plot_reliability, video_probs  # noqa: E402
 from .scoring import clip_scores, video_scores, video_scores_each  # noqa: E402
 
 
@@ -91,6 +93,9 @@ def evaluate_split(model: Any, spec: ModelSpec, views: ViewDataset, clips: ClipD
     labels = [task.target(r.label, label2id) for r in records]
     metrics = {"views": f"{views.num_clips} clips x {views.crops.num_crops} crops", "videos": len(labels),
                "videos_left_out": [r.path for r, k in zip(views.records, kept.tolist()) if not k]}
+    if isinstance(task, SingleLabel):
+        metrics.update(calibration_metrics(model, view_probs, probs, labels, fit, f"{split} ({metrics['views']})",
+                                           out / f"reliability_{name}.png"))
     if fit:
         task = task.fitted(probs, labels)
         spec = replace(spec, task=task)
@@ -123,6 +128,26 @@ def evaluate_split(model: Any, spec: ModelSpec, views: ViewDataset, clips: ClipD
               for r, p in zip(records, probs)]
     (out / f"scores_{name}.json").write_text(json.dumps(scores, indent=1) + "\n")
     return metrics, spec
+
+
+def calibration_metrics(model: Any, view_probs: torch.Tensor, probs: torch.Tensor, labels: list[int], fit: bool,
+                        title: str, plot: Path) -> dict[str, Any]:
+    """ECE (15 bins) of a split's video scores; on the split the temperature is fitted on (`fit`: val in
+    training), the temperature and ECE before and after it; on a model with a temperature folded in, ECE
+    with it (these scores) and without it. The reliability diagram of before and after into `plot`."""
+    folded = getattr(getattr(model, "config", None), TEMPERATURE, None)
+    if fit and folded is None:
+        temperature = fit_temperature(view_probs, labels)
+        before, after = probs, video_probs(view_probs, temperature)
+        found = {"temperature": temperature}
+    elif folded is not None:
+        before, after, found = video_probs(view_probs, 1 / folded), probs, {"temperature": folded}
+    else:
+        return {"ece": expected_calibration_error(probs, labels)}
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    plot_reliability(before, after, labels, title, plot)
+    return {**found, "ece_before": expected_calibration_error(before, labels),
+            "ece_after": expected_calibration_error(after, labels), "ece": expected_calibration_error(probs, labels)}
 
 
 def stock_pipeline_score(folder: str | Path, records: list[VideoRecord], root: str | Path,
@@ -206,15 +231,16 @@ def evaluate_model(model: Any, spec: ModelSpec, config: Config, by_split: dict[s
                    label2id: dict[str, int], out: Path, metrics_name: str, tag: str = "",
                    saved: str | Path | None = None, pipeline_splits: tuple[str, ...] = ("test",),
                    failures: DecodeFailures | None = None, fit_on: str | None = None,
-                   after_fit: Callable[[ModelSpec], ModelSpec] | None = None) -> dict[str, Any]:
+                   after_fit: Callable[[ModelSpec, dict[str, Any]], ModelSpec] | None = None) -> dict[str, Any]:
     """Evaluate every split of `by_split` with config.eval's views, and those of `pipeline_splits` with
     transformers' stock pipeline on the `saved` folder or Hub id when given; write `metrics_name`,
     confusion PNGs and per-video scores (named by split and `tag`) into `out`; print a summary line per
     split. Videos that do not decode are left out, listed in the metrics and recorded in `failures`
     (without it, one stops the evaluation with its name). `fit_on` (training: "val"): the split on which
     the task chooses what it chooses (multi-label: per-class thresholds, in metrics[fit_on]["thresholds"]),
-    used for the splits after it; `after_fit(spec)` runs then and gives the spec they use (training: the
-    thresholds folded into the saved model)."""
+    used for the splits after it, and a single-label model's temperature (metrics[fit_on]["temperature"]);
+    `after_fit(spec, metrics[fit_on])` runs then and gives the spec they use (training: the thresholds or
+    the temperature folded into the saved model)."""
     decoding = choose_decoder("pyav" if config.data.backend == "pytorchvideo" else config.data.decoder)
     announce(decoding)
     decoder = decoding.decode
@@ -228,7 +254,7 @@ def evaluate_model(model: Any, spec: ModelSpec, config: Config, by_split: dict[s
         metrics[split], spec = evaluate_split(model, spec, views, clips, class_names, split, config.eval.batch_size,
                                               config.data.workers(), out, f"{split}{tag}", fit=split == fit_on)
         if split == fit_on and after_fit is not None:
-            spec = after_fit(spec)
+            spec = after_fit(spec, metrics[split])
         m = metrics[split]
         if saved is not None and split in pipeline_splits:
             decoded = [r for r in records if r.path not in m["videos_left_out"]]
@@ -240,6 +266,8 @@ def evaluate_model(model: Any, spec: ModelSpec, config: Config, by_split: dict[s
             + (f"; stock pipeline {piped:.4f}" if piped is not None else "")
             + (f", exact match {m['pipeline_exact_match']:.4f}" if m.get("pipeline_exact_match") is not None else "")
             + (f" ({len(m['pipeline_failed'])} videos it raised on)" if m.get("pipeline_failed") else "")
+            + (f"; ECE {m['ece_before']:.4f} -> {m['ece_after']:.4f} at temperature {m['temperature']:.3f}"
+               if "ece_after" in m else "")
             + (f"; {len(m['videos_left_out'])} videos left out: they do not decode" if m["videos_left_out"] else "")
         )
     out.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ from ..data.clips import DecodeFailures
 from ..data.datasets import build_datasets, pipeline_stride, streams_training
 from ..data.manifest import VideoRecord, copy_labels, load_prepared, prepared_task
 from ..data.sources import source_of
-from ..model.folding import fold_thresholds
+from ..model.folding import TEMPERATURE, fold_temperature, fold_thresholds
 from ..model.model_spec import ModelSpec, describe, record_in_config, save_image_processor
 from ..model.modeling import ensure_tiny_checkpoint, load_for_training, load_processor
 from ..model.precision import MIN_AGREEMENT, choose_here
@@ -341,7 +341,8 @@ def final_evaluation(trainer: VideoTrainer, config: Config, plan: Plan, spec: Mo
     out = Path(config.train.output_dir)
     final = {s: plan.by_split[s] for s in ("val", "test")}
     metrics = evaluate_model(trainer.model.eval(), spec, config, final, plan.label2id, out, METRICS, saved=out,
-                             failures=failures, fit_on="val", after_fit=lambda fitted: fold_saved(trainer, fitted))
+                             failures=failures, fit_on="val",
+                             after_fit=lambda fitted, m: fold_saved(trainer, fitted, m.get("temperature")))
     record_bf16_agreement(trainer, config, plan, replace(spec, task=task_for(trainer.model.config)), failures)
     training_failures = DecodeFailures.summary(out / FAILURES).get("train")
     if training_failures:  # the run went on without these videos' clips: say so where its numbers are
@@ -380,11 +381,20 @@ def record_bf16_agreement(trainer: VideoTrainer, config: Config, plan: Plan, spe
           f"(1 clip x 1 crop) against fp32: {verdict} (config.json bf16_agreement)")
 
 
-def fold_saved(trainer: VideoTrainer, spec: ModelSpec) -> ModelSpec:
+def fold_saved(trainer: VideoTrainer, spec: ModelSpec, temperature: float | None = None) -> ModelSpec:
     """The thresholds the task chose on val folded into the classifier's bias and the model saved again, so
     the stock pipeline's labels at 0.5 are infer.py's (folding.py); the spec returned scores the folded
-    model at 0.5. A model without a linear classifier keeps its thresholds in config.json only."""
+    model at 0.5. A model without a linear classifier keeps its thresholds in config.json only. A single-
+    label model's `temperature` fitted on val is folded into its classifier the same way (calibration.py)."""
     thresholds = getattr(spec.task, "thresholds", None)
+    if temperature is not None and thresholds is None:
+        if fold_temperature(trainer.model, temperature):
+            trainer.save_model()
+            print(f"temperature {temperature:.3f} fitted on val folded into the classifier (config.json "
+                  f"{TEMPERATURE}): calibrated scores in infer.py, the stock pipeline and the exports alike")
+        else:
+            print("scores not calibrated: this model has no linear classifier to fold the temperature into")
+        return spec
     if thresholds is None:
         return spec
     by_label = {spec.id2label[i]: t for i, t in enumerate(thresholds)}

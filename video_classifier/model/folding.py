@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+TEMPERATURE = "calibration_temperature_folded"  # config.json: the temperature fitted on val, now in the classifier
 FOLDED = "label_thresholds_folded"  # config.json: the thresholds chosen on val, now in the classifier's bias
 EDGE = 1e-6  # a threshold of 0 or 1 (a class always or never on) is folded as this close to it
 
@@ -44,4 +45,18 @@ def fold_thresholds(model: Any, thresholds: dict[str, float]) -> bool:
         layer.bias.copy_((layer.bias.double() - shift.to(layer.bias.device)).to(layer.bias.dtype))
     model.config.label_thresholds_folded = dict(thresholds)
     model.config.label_thresholds = {label: 0.5 for label in thresholds}
+    return True
+
+
+def fold_temperature(model: Any, temperature: float) -> bool:
+    """Divide the classifier's weights and bias by `temperature` (its logits then come out divided by it:
+    calibrated scores in every consumer of the saved model) and record it in model.config; False (nothing
+    changed) where the model has no linear classifier with a bias."""
+    layer = classifier_layer(model)
+    if layer is None:
+        return False
+    with torch.no_grad():
+        layer.weight.div_(temperature)
+        layer.bias.div_(temperature)
+    setattr(model.config, TEMPERATURE, float(temperature))
     return True
