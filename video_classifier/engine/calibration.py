@@ -16,13 +16,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.task import SingleLabel
+
 ECE_BINS = 15
 LOG_RANGE = (np.log(0.05), np.log(20.0))
 
 
 def rescaled(view_probs: torch.Tensor, temperature: float) -> torch.Tensor:
     """(..., classes) probabilities as the model would give them with its logits divided by `temperature`."""
-    return torch.softmax(view_probs.double().clamp_min(1e-300).log() / temperature, dim=-1).float()
+    return SingleLabel.scores(view_probs.double().clamp_min(1e-300).log() / temperature)
 
 
 def video_probs(view_probs: torch.Tensor, temperature: float) -> torch.Tensor:

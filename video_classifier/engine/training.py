@@ -342,7 +342,8 @@ def final_evaluation(trainer: VideoTrainer, config: Config, plan: Plan, spec: Mo
     final = {s: plan.by_split[s] for s in ("val", "test")}
     metrics = evaluate_model(trainer.model.eval(), spec, config, final, plan.label2id, out, METRICS, saved=out,
                              failures=failures, fit_on="val",
-                             after_fit=lambda fitted, m: fold_saved(trainer, fitted, m.get("temperature")))
+                             after_fit=lambda fitted, m: fold_saved(trainer, fitted, m.get("temperature"),
+                                                                    lora=config.train.lora is not None))
     record_bf16_agreement(trainer, config, plan, replace(spec, task=task_for(trainer.model.config)), failures)
     training_failures = DecodeFailures.summary(out / FAILURES).get("train")
     if training_failures:  # the run went on without these videos' clips: say so where its numbers are
@@ -381,14 +382,18 @@ def record_bf16_agreement(trainer: VideoTrainer, config: Config, plan: Plan, spe
           f"(1 clip x 1 crop) against fp32: {verdict} (config.json bf16_agreement)")
 
 
-def fold_saved(trainer: VideoTrainer, spec: ModelSpec, temperature: float | None = None) -> ModelSpec:
+def fold_saved(trainer: VideoTrainer, spec: ModelSpec, temperature: float | None = None,
+               lora: bool = False) -> ModelSpec:
     """The thresholds the task chose on val folded into the classifier's bias and the model saved again, so
     the stock pipeline's labels at 0.5 are infer.py's (folding.py); the spec returned scores the folded
     model at 0.5. A model without a linear classifier keeps its thresholds in config.json only. A single-
     label model's `temperature` fitted on val is folded into its classifier the same way (calibration.py)."""
     thresholds = getattr(spec.task, "thresholds", None)
     if temperature is not None and thresholds is None:
-        if fold_temperature(trainer.model, temperature):
+        if lora:  # the adapter (adapter/) and the merged copy would disagree
+            print(f"temperature {temperature:.3f} fitted on val, not folded: a LoRA run's adapter and its merged "
+                  "model keep the trained classifier (metrics.json has it: divide the logits by it)")
+        elif fold_temperature(trainer.model, temperature):
             trainer.save_model()
             print(f"temperature {temperature:.3f} fitted on val folded into the classifier (config.json "
                   f"{TEMPERATURE}): calibrated scores in infer.py, the stock pipeline and the exports alike")
