@@ -287,7 +287,7 @@ def decode_torchcodec(path: Path, indices: list[int], fps: float | None = None) 
     if not isinstance(path, (str, Path)):
         return TorchcodecReader(path, fps)(path, indices)
     status = os.stat(path)
-    reader, lock = _open_reader(str(path), status.st_mtime_ns, status.st_size, os.getpid())
+    reader, lock = _open_reader(str(path), status.st_mtime_ns, status.st_size, os.getpid(), fps)
     with lock:  # one decoder is not for two threads at once (the page scores in threads)
         return reader(path, indices, fps)
 
@@ -296,10 +296,12 @@ OPEN_READERS = 8  # readers a process keeps open (a file descriptor and a packet
 
 
 @functools.lru_cache(maxsize=OPEN_READERS)
-def _open_reader(path: str, mtime: int, size: int, pid: int) -> tuple[TorchcodecReader, threading.Lock]:
+def _open_reader(path: str, mtime: int, size: int, pid: int, fps: float | None
+                 ) -> tuple[TorchcodecReader, threading.Lock]:
     """A reader of `path` as it is now (a changed file gets a new one), for this process only: a forked
-    DataLoader worker must not share its parent's file offset."""
-    return TorchcodecReader(Path(path)), threading.Lock()
+    DataLoader worker must not share its parent's file offset. `fps`: the rate the caller gives, as an
+    unkept reader took it (none: the file's average rate, read once)."""
+    return TorchcodecReader(Path(path), fps), threading.Lock()
 
 
 def _probe_video() -> bytes:
