@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..core.config import SyntheticConfig
+from .manifest import first_frame_at
 from .synthetic import VideoSpec, _write_mpeg4, render
 
 BACKGROUND_KINDS = ("still", "crossing")
@@ -109,7 +109,7 @@ def label_studio_task(task_id: int, video: str, actions: list[tuple[float, float
     frame, 1-based (frame k is shown from (k - 1) / fps s)."""
     result = [{"id": f"r{n}", "type": "timelinelabels", "from_name": "videoLabels", "to_name": "video",
                "origin": "manual",
-               "value": {"ranges": [{"start": math.ceil(start * fps - 1e-9) + 1, "end": math.ceil(end * fps - 1e-9)}],
+               "value": {"ranges": [{"start": first_frame_at(start, fps) + 1, "end": first_frame_at(end, fps)}],
                          "timelinelabels": [label]}}
               for n, (start, end, label) in enumerate(actions)]
     return {"id": task_id, "data": {"video": video},

@@ -11,7 +11,6 @@ overlap no annotation of their label) per hour of background. Split-level F1 sum
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import numpy as np
 from ..core.config import Config
 from ..core.errors import DecodeError, UserError, first_line
 from ..data.decoding import Decoding
-from ..data.manifest import VideoRecord
+from ..data.manifest import VideoRecord, first_frame_at
 from ..engine import segmental
 from ..model.model_spec import ModelSpec
 from .timeline import SWITCH_COST, Segment, timeline
@@ -48,7 +47,7 @@ def frame_labels(segments: list[tuple[str, float, float]], frames: int, fps: flo
     """Each frame's label (its time k / fps inside a segment), `background` elsewhere."""
     labels = [background] * frames
     for label, start, end in segments:
-        for k in range(max(0, math.ceil(start * fps - 1e-9)), min(frames, math.ceil(end * fps - 1e-9))):
+        for k in range(first_frame_at(start, fps), min(frames, first_frame_at(end, fps))):
             labels[k] = label
     return labels
 
