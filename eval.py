@@ -29,6 +29,7 @@ from video_classifier.engine.evaluation import evaluate_model
 from video_classifier.model.compiling import compile_for_inference
 from video_classifier.model.modeling import load_trained
 from video_classifier.model.precision import with_precision
+from video_classifier.model.unknown import with_unknown
 from video_classifier.model.zero_shot import load_zero_shot, zero_shot_classes
 from video_classifier.serve.timeline_eval import evaluate_timelines, format_timeline_metrics
 
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         model, spec = load_trained(model_ref, config.data.sample_rate)
         saved, default_out = model_ref, model_ref if Path(model_ref).is_dir() else "runs/eval"
     spec = with_precision(compile_for_inference(model, config.infer.compile), spec, config.infer.precision)
+    spec = with_unknown(model, spec, config.infer.unknown)  # infer.unknown: the share answered unknown
     fitted = fit_threads()  # torch's threads to the cores this process may use (core/cpus.py)
     if fitted:
         print(fitted, file=sys.stderr)

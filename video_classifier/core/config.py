@@ -386,9 +386,21 @@ class InferConfig:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     # torch.compile the model before it answers (model/compiling.py; torch backend): the first pass compiles
     compile: bool = False
+    # "none of these" (docs/evaluation.md#unknown): a single-label video, window or live clip whose calibrated
+    # top score is below a threshold answers `unknown`. auto: the threshold training chose on val, where
+    # unknown_accept of the known val videos pass it (config.json unknown_threshold; a run with a background
+    # class has none: that class answers instead); off: always a class; a number in (0, 1): that threshold
+    unknown: Union[Literal["auto", "off"], float] = "off"
+    unknown_accept: float = 0.95  # the share of known val videos auto's threshold accepts (chosen in training)
 
     def validate(self, prefix: str) -> None:
         _positive(self, prefix, "top_k")
+        if isinstance(self.unknown, float) and not 0 < self.unknown < 1:
+            raise UserError(f"{prefix}.unknown = {self.unknown}: give a score threshold in (0, 1), auto (chosen on "
+                            "val in training) or off")
+        if not 0 < self.unknown_accept <= 1:
+            raise UserError(f"{prefix}.unknown_accept = {self.unknown_accept}: give the share of known val videos "
+                            "to accept, in (0, 1] (e.g. 0.95)")
 
 
 @dataclass
@@ -454,6 +466,8 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         key_type, value_type = typing.get_args(tp)
         return {_convert(k, key_type, key): _convert(v, value_type, f"{key}.{k}") for k, v in value.items()}
     if origin is Literal:
+        if value is False and "off" in typing.get_args(tp):  # YAML 1.1 reads a bare `off` as false
+            return "off"
         if value not in typing.get_args(tp):
             raise UserError(f"{key} = {value!r}: must be one of {_type_name(tp)}")
         return value

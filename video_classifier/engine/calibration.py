@@ -1,12 +1,16 @@
 """Calibrated scores for a single-label model: a temperature fitted on val (Guo et al., ICML 2017) and the
 expected calibration error it is judged by.
 
-A video's score is the mean of its views' softmax. Dividing every view's logits by T gives softmax(log p / T)
-from the view's probabilities p (the log-sum-exp cancels), so T is fitted on the scores evaluation already
-has, without running the model again: the T in [0.05, 20] that minimises the negative log-likelihood of the
-val videos' labels under their averaged scores (a grid over log T, then a finer one around its best).
-training.py folds it into the classifier (model/folding.py), so every consumer of the saved model gives the
-calibrated scores. Multi-label models are not calibrated here (their per-class thresholds are chosen on val).
+The temperature divides the classifier's logits (training folds it in, model/folding.py), so what it
+calibrates is each view's softmax: the one score every consumer computes from the model, before a video's
+views are averaged (evaluation, infer.py) or a window stands alone (the timeline, the live tab, the stock
+pipeline's single view). It is fitted on those: the T in [0.05, 20] that minimises the negative
+log-likelihood of every val view against its video's label (a grid over log T, then a finer one around its
+best). Dividing a view's logits by T gives softmax(log p / T) from its probabilities p (the log-sum-exp
+cancels), so T is fitted on the scores evaluation already has, without running the model again. ECE is
+reported for the views (what T calibrates) and for the videos' averaged scores (an average of calibrated
+views that disagree is less sure than its views: the video-level ECE after need not fall). Multi-label
+models are not calibrated here (their per-class thresholds are chosen on val).
 """
 
 from __future__ import annotations
@@ -32,13 +36,27 @@ def video_probs(view_probs: torch.Tensor, temperature: float) -> torch.Tensor:
     return rescaled(view_probs, temperature).mean(1)
 
 
+def each_view(view_probs: torch.Tensor, labels: list[int]) -> tuple[torch.Tensor, list[int]]:
+    """(videos, views, classes) and the videos' labels -> (videos x views, classes) and each view's label."""
+    videos, views, classes = view_probs.shape
+    return view_probs.reshape(videos * views, classes), [label for label in labels for _ in range(views)]
+
+
 def nll(view_probs: torch.Tensor, labels: list[int], temperature: float) -> float:
-    probs = video_probs(view_probs, temperature).double()
-    return float(-probs[torch.arange(len(labels)), torch.tensor(labels)].clamp_min(1e-300).log().mean())
+    """The mean negative log-likelihood of every view's rescaled scores against its video's label."""
+    probs, view_labels = each_view(view_probs, labels)
+    log_p = rescaled(probs, temperature).clamp_min(1e-300).log()
+    return float(-log_p[torch.arange(len(view_labels)), torch.tensor(view_labels)].mean())
+
+
+def view_ece(view_probs: torch.Tensor, labels: list[int], temperature: float = 1.0) -> float:
+    """ECE of every view's (rescaled) scores against its video's label."""
+    probs, view_labels = each_view(view_probs, labels)
+    return expected_calibration_error(rescaled(probs, temperature) if temperature != 1.0 else probs, view_labels)
 
 
 def fit_temperature(view_probs: torch.Tensor, labels: list[int]) -> float:
-    """The temperature that minimises the videos' negative log-likelihood (see the module)."""
+    """The temperature that minimises the views' negative log-likelihood (see the module)."""
     grid = np.linspace(*LOG_RANGE, 61)
     best = min(grid, key=lambda g: nll(view_probs, labels, float(np.exp(g))))
     step = grid[1] - grid[0]

@@ -36,7 +36,15 @@ from ..data.manifest import VideoRecord  # noqa: E402
 from ..data.storage import video_source  # noqa: E402
 from ..model.folding import TEMPERATURE  # noqa: E402
 from ..model.model_spec import ModelSpec  # noqa: E402
-from .calibration import expected_calibration_error, fit_temperature, plot_reliability, video_probs  # noqa: E402
+from .calibration import (  # noqa: E402
+    each_view,
+    expected_calibration_error,
+    fit_temperature,
+    plot_reliability,
+    rescaled,
+    view_ece,
+)
+from .open_set import accept_threshold, max_probability  # noqa: E402
 from .scoring import clip_scores, video_scores, video_scores_each  # noqa: E402
 
 
@@ -76,8 +84,8 @@ def plot_per_class(per_class: dict[str, dict[str, Any]], title: str, path: Path)
 
 
 def evaluate_split(model: Any, spec: ModelSpec, views: ViewDataset, clips: ClipDataset, class_names: list[str],
-                   split: str, batch_size: int, workers: int, out: Path, name: str, fit: bool = False
-                   ) -> tuple[dict[str, Any], ModelSpec]:
+                   split: str, batch_size: int, workers: int, out: Path, name: str, fit: bool = False,
+                   accept: float = 0.95) -> tuple[dict[str, Any], ModelSpec]:
     """Video- and clip-level metrics of one split; writes the confusion matrix PNG (multi-label: per-class
     AP and F1) and per-video scores. `fit`: the task first chooses what it chooses on this split (multi-
     label: per-class thresholds); the spec returned carries that task."""
@@ -95,7 +103,10 @@ def evaluate_split(model: Any, spec: ModelSpec, views: ViewDataset, clips: ClipD
                "videos_left_out": [r.path for r, k in zip(views.records, kept.tolist()) if not k]}
     if isinstance(task, SingleLabel):
         metrics.update(calibration_metrics(model, view_probs, probs, labels, fit, f"{split} ({metrics['views']})",
-                                           out / f"reliability_{name}.png"))
+                                           out / f"reliability_{name}.png", accept))
+    if spec.unknown is not None and not fit:  # the share of this split's (known) videos answered unknown
+        metrics["unknown_threshold_used"] = spec.unknown
+        metrics["answered_unknown"] = float((max_probability(probs) < spec.unknown).double().mean())
     if fit:
         task = task.fitted(probs, labels)
         spec = replace(spec, task=task)
@@ -131,23 +142,33 @@ def evaluate_split(model: Any, spec: ModelSpec, views: ViewDataset, clips: ClipD
 
 
 def calibration_metrics(model: Any, view_probs: torch.Tensor, probs: torch.Tensor, labels: list[int], fit: bool,
-                        title: str, plot: Path) -> dict[str, Any]:
-    """ECE (15 bins) of a split's video scores; on the split the temperature is fitted on (`fit`: val in
-    training), the temperature and ECE before and after it; on a model with a temperature folded in, ECE
-    with it (these scores) and without it. The reliability diagram of before and after into `plot`."""
+                        title: str, plot: Path, accept: float = 0.95) -> dict[str, Any]:
+    """ECE (15 bins) of a split's scores, each view's (`ece*`: what the temperature calibrates) and each video's
+    averaged (`video_ece*`). On the split the temperature is fitted on (`fit`: val in training), the
+    temperature, ECE before and after it, and the unknown threshold that accepts `accept` of its videos
+    (open_set.py); on a model with a temperature folded in, ECE with it (these scores) and without it. The
+    views' reliability diagram before and after into `plot`."""
     folded = getattr(getattr(model, "config", None), TEMPERATURE, None)
     if fit and folded is None:
         temperature = fit_temperature(view_probs, labels)
-        before, after = probs, video_probs(view_probs, temperature)
-        found = {"temperature": temperature}
+        views = {"before": view_probs, "after": rescaled(view_probs, temperature).float()}
+        # the top score that `accept` of the val videos reach, calibrated (the model once T is folded) and not
+        found = {"temperature": temperature,
+                 "unknown_threshold": accept_threshold(max_probability(views["after"].mean(1)), accept),
+                 "unknown_threshold_uncalibrated": accept_threshold(max_probability(probs), accept)}
     elif folded is not None:
-        before, after, found = video_probs(view_probs, 1 / folded), probs, {"temperature": folded}
+        views = {"before": rescaled(view_probs, 1 / folded).float(), "after": view_probs}
+        found = {"temperature": folded}
     else:
-        return {"ece": expected_calibration_error(probs, labels)}
+        return {"ece": view_ece(view_probs, labels), "video_ece": expected_calibration_error(probs, labels)}
     plot.parent.mkdir(parents=True, exist_ok=True)
-    plot_reliability(before, after, labels, title, plot)
-    return {**found, "ece_before": expected_calibration_error(before, labels),
-            "ece_after": expected_calibration_error(after, labels), "ece": expected_calibration_error(probs, labels)}
+    plot_reliability(*(each_view(views[k], labels)[0] for k in ("before", "after")), each_view(view_probs, labels)[1],
+                     f"{title}, each view", plot)
+    out = {**found, "ece_before": view_ece(views["before"], labels), "ece_after": view_ece(views["after"], labels),
+           "ece": view_ece(view_probs, labels), "video_ece_before": expected_calibration_error(views["before"].mean(1), labels),
+           "video_ece_after": expected_calibration_error(views["after"].mean(1), labels),
+           "video_ece": expected_calibration_error(probs, labels)}
+    return out
 
 
 def stock_pipeline_score(folder: str | Path, records: list[VideoRecord], root: str | Path,
@@ -252,7 +273,8 @@ def evaluate_model(model: Any, spec: ModelSpec, config: Config, by_split: dict[s
         clips = ClipDataset(records, config.data.root, label2id, spec.preprocess, train=False, decoder=decoder,
                             failures=failures, task=spec.task)
         metrics[split], spec = evaluate_split(model, spec, views, clips, class_names, split, config.eval.batch_size,
-                                              config.data.workers(), out, f"{split}{tag}", fit=split == fit_on)
+                                              config.data.workers(), out, f"{split}{tag}", fit=split == fit_on,
+                                              accept=config.infer.unknown_accept)
         if split == fit_on and after_fit is not None:
             spec = after_fit(spec, metrics[split])
         m = metrics[split]
@@ -266,8 +288,11 @@ def evaluate_model(model: Any, spec: ModelSpec, config: Config, by_split: dict[s
             + (f"; stock pipeline {piped:.4f}" if piped is not None else "")
             + (f", exact match {m['pipeline_exact_match']:.4f}" if m.get("pipeline_exact_match") is not None else "")
             + (f" ({len(m['pipeline_failed'])} videos it raised on)" if m.get("pipeline_failed") else "")
-            + (f"; ECE {m['ece_before']:.4f} -> {m['ece_after']:.4f} at temperature {m['temperature']:.3f}"
+            + (f"; ECE of the views {m['ece_before']:.4f} -> {m['ece_after']:.4f}, of the videos "
+               f"{m['video_ece_before']:.4f} -> {m['video_ece_after']:.4f} at temperature {m['temperature']:.3f}"
                if "ece_after" in m else "")
+            + (f"; {m['answered_unknown']:.1%} answered unknown (top score < {m['unknown_threshold_used']:.3f})"
+               if "answered_unknown" in m else "")
             + (f"; {len(m['videos_left_out'])} videos left out: they do not decode" if m["videos_left_out"] else "")
         )
     out.mkdir(parents=True, exist_ok=True)

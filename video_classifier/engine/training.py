@@ -33,6 +33,7 @@ from ..data.clips import DecodeFailures
 from ..data.datasets import build_datasets, pipeline_stride, streams_training
 from ..data.manifest import VideoRecord, copy_labels, load_prepared, prepared_task
 from ..data.sources import source_of
+from ..model import unknown
 from ..model.folding import TEMPERATURE, fold_temperature, fold_thresholds
 from ..model.model_spec import ModelSpec, describe, record_in_config, save_image_processor
 from ..model.modeling import ensure_tiny_checkpoint, load_for_training, load_processor
@@ -342,8 +343,9 @@ def final_evaluation(trainer: VideoTrainer, config: Config, plan: Plan, spec: Mo
     final = {s: plan.by_split[s] for s in ("val", "test")}
     metrics = evaluate_model(trainer.model.eval(), spec, config, final, plan.label2id, out, METRICS, saved=out,
                              failures=failures, fit_on="val",
-                             after_fit=lambda fitted, m: fold_saved(trainer, fitted, m.get("temperature"),
-                                                                    lora=config.train.lora is not None))
+                             after_fit=lambda fitted, m: keep_unknown_threshold(
+                                 trainer, fold_saved(trainer, fitted, m.get("temperature"),
+                                                     lora=config.train.lora is not None), m, config))
     record_bf16_agreement(trainer, config, plan, replace(spec, task=task_for(trainer.model.config)), failures)
     training_failures = DecodeFailures.summary(out / FAILURES).get("train")
     if training_failures:  # the run went on without these videos' clips: say so where its numbers are
@@ -413,6 +415,28 @@ def fold_saved(trainer: VideoTrainer, spec: ModelSpec, temperature: float | None
     print("thresholds chosen on val folded into the classifier's bias (config.json label_thresholds_folded): "
           "a label is on where its score passes 0.5, in infer.py and the stock pipeline alike")
     return replace(spec, task=task_for(trainer.model.config))
+
+
+def keep_unknown_threshold(trainer: VideoTrainer, spec: ModelSpec, val: dict[str, Any], config: Config) -> ModelSpec:
+    """The unknown threshold chosen on val (evaluation.calibration_metrics: the top score infer.unknown_accept
+    of the val videos reach, on the scores the saved model gives) kept in config.json for infer.unknown: auto;
+    a run with a background class keeps that class's name instead. The spec returned reports, on test, the
+    share of videos below the threshold."""
+    model_config = trainer.model.config
+    if config.data.background:
+        setattr(model_config, unknown.BACKGROUND, config.data.background)
+        model_config.save_pretrained(trainer.args.output_dir)
+        return spec
+    folded = getattr(model_config, TEMPERATURE, None) is not None
+    threshold = val.get("unknown_threshold" if folded else "unknown_threshold_uncalibrated")
+    if threshold is None:  # multi-label: per-class thresholds answer "no label" instead
+        return spec
+    setattr(model_config, unknown.THRESHOLD, threshold)
+    setattr(model_config, unknown.ACCEPT, config.infer.unknown_accept)
+    model_config.save_pretrained(trainer.args.output_dir)
+    print(f"unknown threshold {threshold:.3f} chosen on val ({config.infer.unknown_accept:.0%} of its videos reach it; "
+          f"config.json {unknown.THRESHOLD}): infer.unknown: auto answers unknown below it")
+    return replace(spec, unknown=threshold)
 
 
 def publish(trainer: VideoTrainer, config: Config, metrics: dict[str, Any], spec: ModelSpec) -> None:

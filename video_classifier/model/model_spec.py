@@ -73,6 +73,7 @@ class ModelSpec:
     id2label: dict[int, str] = field(default_factory=dict)
     task: Task = field(default_factory=SingleLabel)  # what the logits mean: scores, loss, metrics
     autocast: torch.dtype | None = None  # inference in bf16 or fp16 under torch.autocast (precision.py)
+    unknown: float | None = None  # single-label: a top score below this answers "unknown" (unknown.py)
 
     def inputs(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, T, C, H, W) model input (pixels(), float) -> the model's keyword arguments."""

@@ -10,8 +10,11 @@ from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification,
 from ..core.config import ModelConfig, TrainConfig
 from ..core.errors import UserError, first_line
 from ..core.task import SingleLabel, Task
+from . import unknown
+from .folding import FOLDED, TEMPERATURE
 from .heads import AttentiveProbeConfig, attentive_probe
 from .model_spec import ATTENTIVE_HEADS, ModelSpec, describe, fine_tuning_overrides, tiny_model, trained_stride
+from .precision import AGREEMENT
 
 
 def ensure_tiny_checkpoint(config: ModelConfig, seed: int, quiet: bool = False) -> None:
@@ -52,7 +55,7 @@ def load_for_training(ref: str, label2id: dict[str, int], train: TrainConfig | N
     if Path(ref).exists() and not (Path(ref) / "config.json").is_file():
         raise UserError(f"checkpoint folder {ref} has no config.json: check model.checkpoint")
     checkpoint_config = _load("config", ref, AutoConfig.from_pretrained, revision=revision)
-    overrides = fine_tuning_overrides(checkpoint_config, train)
+    overrides = {**forget_measured(checkpoint_config), **fine_tuning_overrides(checkpoint_config, train)}
     if task.name != SingleLabel.name:
         overrides["problem_type"] = task.problem_type
     labels = {"label2id": label2id, "id2label": {i: label for label, i in label2id.items()}}
@@ -77,6 +80,14 @@ def load_for_training(ref: str, label2id: dict[str, int], train: TrainConfig | N
         **labels,
         **overrides,
     )
+
+
+def forget_measured(checkpoint_config: Any) -> dict[str, None]:
+    """What a trained checkpoint's config.json says about that model's head and val set (a temperature or
+    thresholds folded in, the unknown threshold, its background class, bf16's agreement), cleared for a new
+    fine-tuning: the new run measures and folds its own, and would otherwise take the old ones as done."""
+    keys = (TEMPERATURE, FOLDED, "label_thresholds", AGREEMENT, unknown.THRESHOLD, unknown.ACCEPT, unknown.BACKGROUND)
+    return {key: None for key in keys if getattr(checkpoint_config, key, None) is not None}
 
 
 def load_for_inference(ref: str) -> Any:

@@ -29,6 +29,7 @@ from ..model.compiling import compile_for_inference, refuse_compile
 from ..model.model_spec import ModelSpec
 from ..model.modeling import load_trained
 from ..model.precision import with_precision
+from ..model.unknown import UNKNOWN, with_unknown
 from ..model.zero_shot import load_zero_shot
 from .onnx_export import load_onnx
 from .openvino_backend import load_openvino
@@ -47,6 +48,8 @@ class Prediction:
     views: str  # what was averaged, e.g. "5 clips x 3 crops"
     labels: list[str]
     scores: list[float]
+    # no class reached infer.unknown's threshold (this number): the answer is "unknown", labels the best guesses
+    unknown: float | None = None
 
 
 def find_videos(paths: list[str]) -> list[Path]:
@@ -92,8 +95,15 @@ def predict_manual(model: Any, spec: ModelSpec, videos: list[Path], config: Conf
     except DecodeError as err:
         raise UserError(f"{first_line(err)}; check that the file plays") from None
     described = f"{num_clips} clips x {num_crops} crops"
-    return [Prediction(str(v), described, labels, values)
+    return [Prediction(str(v), described, labels, values, answered_unknown(spec, values))
             for v, (labels, values) in zip(videos, spec.task.shown(scores, spec.id2label, top_k))]
+
+
+def answered_unknown(spec: ModelSpec, shown: list[float]) -> float | None:
+    """The threshold, where the best of a prediction's `shown` scores is below it (the answer is unknown)."""
+    if spec.unknown is None or (shown and shown[0] >= spec.unknown):
+        return None
+    return spec.unknown
 
 
 def predict_pipeline(model_ref: str, videos: list[Path], top_k: int) -> list[Prediction]:
@@ -125,8 +135,8 @@ def predict_pipeline(model_ref: str, videos: list[Path], top_k: int) -> list[Pre
     return predictions
 
 
-def load_model(model_ref: str, config: Config, backend: str = "torch",
-               zero_shot: dict[str, int] | None = None) -> tuple[Any, ModelSpec]:
+def load_backend(model_ref: str, config: Config, backend: str = "torch",
+                 zero_shot: dict[str, int] | None = None) -> tuple[Any, ModelSpec]:
     """The trained model and its description: torch (a trained folder or Hub id) answering in
     infer.precision, onnxruntime (a folder export.py wrote), or OpenVINO (the same, in infer.precision).
     `zero_shot` (--zero-shot): the classes an X-CLIP checkpoint scores the videos against, on torch. torch's
@@ -151,6 +161,13 @@ def load_model(model_ref: str, config: Config, backend: str = "torch",
         return load_openvino(model_ref, config.data.sample_rate, config.infer.precision)
     model, spec = load_trained(model_ref, config.data.sample_rate)
     return compile_for_inference(model, config.infer.compile), with_precision(model, spec, config.infer.precision)
+
+
+def load_model(model_ref: str, config: Config, backend: str = "torch",
+               zero_shot: dict[str, int] | None = None) -> tuple[Any, ModelSpec]:
+    """load_backend's model, its spec answering unknown below infer.unknown's threshold (model/unknown.py)."""
+    model, spec = load_backend(model_ref, config, backend, zero_shot)
+    return model, with_unknown(model, spec, config.infer.unknown)
 
 
 def predict(model_ref: str, paths: list[str], config: Config, top_k: int, mode: str,
@@ -210,6 +227,8 @@ def format_table(predictions: list[Prediction]) -> str:
         if not p.labels:  # multi-label: no class reached its threshold
             lines.append("  (no label reaches its threshold)")
             continue
+        if p.unknown is not None:
+            lines.append(f"  {UNKNOWN}  (no class reaches {p.unknown:.3f}, infer.unknown's threshold; best guesses:)")
         width = max(len(label) for label in p.labels)
         lines += [f"  {label:<{width}}  {score:.4f}" for label, score in zip(p.labels, p.scores)]
     return "\n".join(lines)

@@ -146,7 +146,7 @@ class LiveTimeline:
         offset = self.starts[0]  # forgotten history: the timeline starts at the oldest window kept
         return Timeline(self.name, self.seconds - offset, float(self.length), self.stride,
                         [round(s - offset, 6) for s in self.starts], torch.stack(self.probs), self.labels,
-                        float(self.rate), self.thresholds)
+                        float(self.rate), self.thresholds, self.spec.unknown)
 
     def segments(self) -> list[Segment]:
         """The timeline's segments so far, at its defaults (or this object's min_segment and switch_cost),

@@ -27,7 +27,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from ..data.decoding import Decoding
 from ..data.manifest import probe_video
 from ..data.preprocessing import MultiCropTransform, clip_frame_indices, exact_fps
 from ..model.model_spec import ModelSpec
+from ..model.unknown import UNKNOWN
 
 # nats a change of label costs: two windows at 0.95 against 0.05 (2 x 2.94) pay for a short scene's two
 # changes (2 x 2.5); one window, even at 0.99 against 0.01 (4.6), or a few at 0.6 against 0.4, do not
@@ -71,6 +72,19 @@ class Timeline:
     labels: list[str]  # class names by id
     fps: float  # the video's average frame rate: no segment is shorter than one frame
     thresholds: tuple[float, ...] | None = None  # multi-label: each class's threshold (per-class intervals)
+    unknown: float | None = None  # single-label: infer.unknown's threshold, below which a window is `unknown`
+    emission: torch.Tensor | None = None  # what the label path scores where it is not `probs` (unknown's)
+
+    def with_unknown_state(self) -> "Timeline":
+        """The timeline with `unknown` as one more state, whose probability is 1 - the top score m. The label
+        path scores a class p / t and unknown (1 - m) / (1 - t), the two-state rule of class_intervals: at
+        switch_cost 0 a window is unknown exactly where m < t, a sure window (m near 1) pays many nats to be
+        called unknown, and the smoother keeps or merges unknown stretches as it does the classes'.
+        Scaling every class by 1 / t leaves their choices among themselves as they were."""
+        t = min(float(self.unknown), 1 - 1e-6)
+        top = self.probs.max(-1, keepdim=True).values
+        return replace(self, probs=torch.cat([self.probs, 1 - top], 1), labels=[*self.labels, UNKNOWN], unknown=None,
+                       emission=torch.cat([self.probs / t, (1 - top) / (1 - t)], 1))
 
     def default_min_segment(self) -> float:
         """The shortest segment kept when none is asked for: MIN_SEGMENT_WINDOWS windows."""
@@ -109,7 +123,9 @@ class Timeline:
         the windows either side of it (bench/timeline.py compares the two). Multi-label: class_intervals."""
         if self.thresholds is not None:
             return self.class_intervals(min_segment, switch_cost)
-        top = label_path(self.probs, switch_cost)
+        if self.unknown is not None:
+            return self.with_unknown_state().segments(min_segment, switch_cost, place_cuts)
+        top = label_path(self.probs if self.emission is None else self.emission, switch_cost)
         centres = [s + self.window / 2 for s in self.starts]
 
         def runs() -> list[list[int]]:  # window indices of each stretch of one top label
@@ -244,7 +260,8 @@ def timeline(model: Any, spec: ModelSpec, path: Path, decoding: Decoding, stride
                              fps) for start in starts[first:first + batch_size]]
         probs.append(score_windows(model, spec, crop, clips))
     labels, thresholds = class_names(spec)
-    return Timeline(str(path), duration, float(length), stride, starts, torch.cat(probs), labels, fps, thresholds)
+    return Timeline(str(path), duration, float(length), stride, starts, torch.cat(probs), labels, fps, thresholds,
+                    spec.unknown)
 
 
 def window_indices(start: float, length: Fraction, rate: Fraction, total: int, num_frames: int) -> list[int]:
@@ -304,7 +321,9 @@ def plot_timeline(result: Timeline, segments: list[Segment], path: Path) -> None
     colours = plt.get_cmap("tab10" if len(result.labels) <= 10 else "tab20")
     colour = {label: colours(i % colours.N) for i, label in enumerate(result.labels)}
     for segment in segments:
-        ax.axvspan(segment.start, segment.end, color=colour[segment.label], alpha=0.12, lw=0)
+        ax.axvspan(segment.start, segment.end, color=colour.get(segment.label, "grey"), alpha=0.12, lw=0)
+    if result.unknown is not None:  # below it a window is unknown (grey where the timeline says so)
+        ax.axhline(result.unknown, color="grey", linestyle=":", lw=1, label=f"{UNKNOWN} below")
     shown = [i for i in range(len(result.labels)) if result.probs[:, i].max() > 0.2] or list(range(len(result.labels)))
     for i in shown:
         ax.plot(centres, result.probs[:, i].tolist(), color=colour[result.labels[i]], label=result.labels[i], lw=1.2)
