@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from video_classifier.engine.segmental import (
+    actions_found,
     average_precision,
     edit_score,
     f1_counts,
@@ -140,3 +141,11 @@ def test_false_alarms_count_predictions_that_meet_no_annotation_of_their_label()
     annotated = [("a", 10, 20), ("b", 30, 40)]
     predicted = [("a", 12, 18), ("a", 31, 35), ("b", 35, 45), ("c", 0, 5)]
     assert false_alarms(predicted, annotated) == 2  # a at 31-35 (the annotation there is b) and c
+
+
+def test_actions_found_count_annotations_met_by_a_prediction_of_their_label():
+    annotated = [("a", 10, 20), ("b", 30, 40), ("a", 50, 60)]
+    predicted = [("a", 19, 25), ("a", 31, 35), ("b", 40, 45)]
+    # a 10-20 met by a 19-25; b 30-40 only touched at 40 by b (no overlap) and met by a (wrong label); a 50-60 none
+    assert actions_found(predicted, annotated) == 1
+    assert actions_found(annotated, annotated) == 3

@@ -115,3 +115,9 @@ def false_alarms(predicted: Segments, annotated: Segments) -> int:
     """Predicted action segments that overlap no annotated segment of their label."""
     return sum(not any(lab == label and min(end, e) > max(start, s) for lab, s, e in annotated)
                for label, start, end in predicted)
+
+
+def actions_found(predicted: Segments, annotated: Segments) -> int:
+    """Annotated segments that some predicted segment of their label overlaps (by any amount)."""
+    return sum(any(lab == label and min(end, e) > max(start, s) for lab, s, e in predicted)
+               for label, start, end in annotated)

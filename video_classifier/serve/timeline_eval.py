@@ -23,6 +23,7 @@ from ..data.decoding import Decoding
 from ..data.manifest import VideoRecord, first_frame_at
 from ..engine import segmental
 from ..model.model_spec import ModelSpec
+from ..model.unknown import UNKNOWN
 from .timeline import SWITCH_COST, Segment, timeline
 
 F1_OVERLAPS = (0.10, 0.25, 0.50)
@@ -65,7 +66,8 @@ def evaluate_timelines(model: Any, spec: ModelSpec, config: Config, records: lis
             result = timeline(model, spec, Path(path), decoding, None, config.eval.batch_size)
         except DecodeError as err:
             raise UserError(f"{first_line(err)}; check that the file plays") from None
-        predicted = [s for s in result.segments(result.default_min_segment(), SWITCH_COST) if s.label != background]
+        predicted = [s for s in result.segments(result.default_min_segment(), SWITCH_COST)
+                     if s.label not in (background, UNKNOWN)]  # unknown, like background: nothing of interest
         annotated = [(r.label, r.start, r.start + r.duration) for r in mine]
         frames = max(1, round(result.duration * result.fps))
         p = frame_labels([(s.label, s.start, s.end) for s in predicted], frames, result.fps, background)
@@ -78,6 +80,8 @@ def evaluate_timelines(model: Any, spec: ModelSpec, config: Config, records: lis
         idle = sum(label == background for label in a) / result.fps
         entry["false_alarms"] = segmental.false_alarms([(s.label, s.start, s.end) for s in predicted], annotated)
         entry["background_seconds"] = idle
+        entry["actions"] = len(annotated)
+        entry["actions_found"] = segmental.actions_found([(s.label, s.start, s.end) for s in predicted], annotated)
         per_recording[path] = entry
         alarms, background_seconds = alarms + entry["false_alarms"], background_seconds + idle
         frames_right, frames_all = frames_right + sum(x == y for x, y in zip(p, a)), frames_all + frames
@@ -92,6 +96,8 @@ def evaluate_timelines(model: Any, spec: ModelSpec, config: Config, records: lis
                "edit": float(np.mean([e["edit"] for e in per_recording.values()])),
                **{f"map@{t}": _mean_ap(detections, truths, t) for t in MAP_IOUS},
                "false_alarms_per_hour": alarms / (background_seconds / 3600) if background_seconds else None,
+               "actions": sum(e["actions"] for e in per_recording.values()),
+               "actions_found": sum(e["actions_found"] for e in per_recording.values()),
                "recordings": len(per_recording), "per_recording": per_recording}
     (out / f"eval_{split}_timeline.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
@@ -131,5 +137,6 @@ def format_timeline_metrics(metrics: dict[str, Any], split: str, out: Path) -> s
     return (f"{split} timelines of {metrics['recordings']} recordings: frame accuracy {metrics['frame_accuracy']:.4f}; "
             + ", ".join(f"{k} {metrics[k]:.4f}" for k in ("f1@0.10", "f1@0.25", "f1@0.50", "edit", "map@0.3",
                                                           "map@0.5", "map@0.7"))
+            + f"; {metrics['actions_found']} of {metrics['actions']} annotated actions found"
             + f"; false alarms {'-' if alarms is None else f'{alarms:.1f}'} per hour of background "
             f"(eval_{split}_timeline.json, pictures in {out})")

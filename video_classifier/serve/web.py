@@ -42,7 +42,8 @@ from ..data.decoding import Decoding, announce, choose_decoder
 from ..data.manifest import load_prepared
 from ..engine.scoring import video_scores
 from ..model.model_spec import ModelSpec
-from .inference import load_model, video_records
+from ..model.unknown import UNKNOWN
+from .inference import answered_unknown, load_model, video_records
 from .live_page import LiveSources, live_tab
 from .preview import Preview, preview
 from .timeline import SWITCH_COST, timeline, write_timeline
@@ -132,6 +133,9 @@ def _answer(demo: Demo, path: Path, out: Path) -> Answer:
     (labels, values), = spec.task.shown(scores[None], spec.id2label, cfg.infer.top_k)
     views = f"{cfg.eval.num_clips} clips x {cfg.eval.num_crops} crops"
     shown = ", ".join(f"{label} {value:.4f}" for label, value in zip(labels, values)) or "no label shown"
+    threshold = answered_unknown(spec, values)
+    if threshold is not None:  # infer.unknown: no class reaches the threshold
+        shown = f"{UNKNOWN} (no class reaches {threshold:.3f}; best guesses: {shown})"
     result = Answer(f"{path.name} ({views}): {shown}", dict(zip(labels, values)), threshold_chart(demo, scores, labels))
     if record.duration >= TIMELINE_CLIPS * float(spec.preprocess.clip_duration(record.fps)):
         try:
