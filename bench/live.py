@@ -17,7 +17,15 @@ source's seconds: the time of the newest frame then; median, 95th percentile, la
 label changes that are not a scene's (flicker, per minute), and the share of the time a wrong label is
 shown. Then the compute: milliseconds to score one window on this CPU against the stride (the time a live
 source gives it), i.e. whether the page keeps up or skips windows. Needs the demo model (`make demo`).
-Asserts nothing.
+
+    python bench/live.py --recordings --model runs/untrimmed [--model ...] [--seeds 3]
+
+plays the untrimmed demo's kind of recording (configs/untrimmed.yaml: actions between stretches of
+background) through the same LiveTimeline with each --model, at the page's defaults, and measures what
+"nothing of interest" (the background class, or `unknown` for a model with infer.unknown: auto) does live:
+the latency from an action's start to its label, from its end to the label going back to background or
+unknown, and false alarms per hour on background-only recordings (a stretch of shown class labels where
+nothing happens). Asserts nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +48,9 @@ from timeline import parts, scenes_of  # noqa: E402  (bench/timeline.py: the sce
 
 from video_classifier.core.config import load_config  # noqa: E402
 from video_classifier.data.decoding import stream_frames  # noqa: E402
+from video_classifier.data.recordings import RecordingPlan, write_recording  # noqa: E402
 from video_classifier.data.synthetic import write_long_video  # noqa: E402
+from video_classifier.model.unknown import UNKNOWN  # noqa: E402
 from video_classifier.serve.inference import load_model  # noqa: E402
 from video_classifier.serve.live import LiveTimeline  # noqa: E402
 from video_classifier.serve.timeline import SWITCH_COST  # noqa: E402
@@ -95,12 +106,98 @@ def measure(live: LiveTimeline, after: list[tuple[float, int]], truth: list[tupl
             "wrong": wrong, "seconds": shown[-1][0] - shown[0][0]}
 
 
+def nothing_shown(label: str, background: str) -> bool:
+    return label in (background, UNKNOWN)
+
+
+def recording_latencies(shown: list[tuple[float, str]], actions: list[tuple[float, float, str]], background: str
+                        ) -> tuple[list[float], list[float], int, int]:
+    """From an action's start to the first time its label is shown (before the next action), and from its end
+    to the first time nothing is shown again (before the next action); the starts and ends never shown."""
+    onsets, offsets, missed_on, missed_off = [], [], 0, 0
+    for k, (start, end, label) in enumerate(actions):
+        limit = actions[k + 1][0] if k + 1 < len(actions) else float("inf")
+        on = next((at for at, seen in shown if start <= at < limit and seen == label), None)
+        off = next((at for at, seen in shown if end <= at < limit and nothing_shown(seen, background)), None)
+        onsets.append(on - start) if on is not None else None
+        offsets.append(off - end) if off is not None else None
+        missed_on, missed_off = missed_on + (on is None), missed_off + (off is None)
+    return onsets, offsets, missed_on, missed_off
+
+
+def false_alarms(shown: list[tuple[float, str]], background: str) -> int:
+    """Stretches of a class label shown (a new one each time the shown class changes) on background-only input."""
+    alarms, last = 0, None
+    for _, label in shown:
+        if not nothing_shown(label, background) and label != last:
+            alarms += 1
+        last = label
+    return alarms
+
+
+def play_recording(live: LiveTimeline, source: Path) -> list[tuple[float, str]]:
+    """The label the page shows (live.now(), its defaults) after each scored window, with the time of the newest
+    frame then."""
+    after, _ = shown_labels(live, source)
+    shown = []
+    for at, windows in after:
+        line = live.timeline()
+        line.starts, line.probs = line.starts[:windows], line.probs[:windows]
+        line.duration = line.starts[-1] + line.window
+        shown.append((at, line.segments(line.default_min_segment(), SWITCH_COST)[-1].label))
+    return shown
+
+
+def recordings_bench(args: argparse.Namespace) -> None:
+    """--recordings: see the module."""
+    config = load_config(REPO / "configs" / "untrimmed.yaml", ["infer.unknown=auto"])
+    synthetic, plan = config.data.synthetic, RecordingPlan()
+    quiet = replace(plan, seconds=(60.0, 60.0), gap=(60.0, 60.0))  # one stretch of background, no action
+    print(f"\n{args.seeds} recordings of {plan.seconds[0]:.0f}-{plan.seconds[1]:.0f} s and {2 * args.seeds} of "
+          f"60 s background only per model, the page's defaults, {cpu_name()}\n")
+    print("| model | start -> label median s | p95 s | end -> background/unknown median s | p95 s | starts missed "
+          "| ends missed | false alarms / h of background only |")
+    print("|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as folder:
+        for ref in args.model:
+            model, spec = load_model(ref, config, "torch")
+            background = getattr(model.config, "background_class", None) or config.data.background
+            onsets, offsets, missed_on, missed_off, alarms, quiet_seconds = [], [], 0, 0, 0, 0.0
+            for seed in range(args.seeds):
+                video = Path(folder) / f"recording-{seed}.mp4"
+                actions = write_recording(video, synthetic, plan, 1000 + seed)
+                shown = play_recording(LiveTimeline(model, spec, synthetic.fps, video.name), video)
+                on, off, m_on, m_off = recording_latencies(shown, actions, background)
+                onsets, offsets, missed_on, missed_off = onsets + on, offsets + off, missed_on + m_on, missed_off + m_off
+            for seed in range(2 * args.seeds):
+                video = Path(folder) / f"quiet-{seed}.mp4"
+                write_recording(video, synthetic, quiet, 2000 + seed)
+                shown = play_recording(LiveTimeline(model, spec, synthetic.fps, video.name), video)
+                alarms, quiet_seconds = alarms + false_alarms(shown, background), quiet_seconds + shown[-1][0]
+            print(f"| {ref}{' (unknown below ' + format(spec.unknown, '.3f') + ')' if spec.unknown else ''} | "
+                  f"{quantile(onsets, 0.5)} | {quantile(onsets, 0.95)} | {quantile(offsets, 0.5)} | "
+                  f"{quantile(offsets, 0.95)} | {missed_on} of {missed_on + len(onsets)} | {missed_off} of "
+                  f"{missed_off + len(offsets)} | {alarms / (quiet_seconds / 3600):.1f} |", flush=True)
+
+
+def quantile(values: list[float], q: float) -> str:
+    ordered = sorted(values)
+    return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))]:.2f}" if ordered else "-"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="runs/demo")
+    parser.add_argument("--model", action="append", help="a trained model (default runs/demo; --recordings: "
+                        "runs/untrimmed); repeat to compare")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--recordings", action="store_true", help="background and unknown on untrimmed recordings")
     args = parser.parse_args(argv)
+    if args.recordings:
+        args.model = args.model or ["runs/untrimmed"]
+        recordings_bench(args)
+        return
+    args.model = (args.model or ["runs/demo"])[0]
     config = load_config(REPO / "configs" / "demo.yaml")
     model, spec = load_model(args.model, config, "torch")
     results: dict[str, list[dict]] = {name: [] for name, _, _ in RULES}
