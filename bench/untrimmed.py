@@ -131,7 +131,7 @@ def open_set_row(seed: int, out: Path) -> dict:
     listing, held = held_out_listing(seed, out)
     hard = load_config(HARD)
     config, _ = trained(HARD, COMMON + [
-        "data.source=folder", f"data.videos={listing}", f"data.root=data/hard-open-{seed}", 'data.group_pattern=""',
+        "data.source=folder", f"data.videos={listing}", f"data.root={out / f'data-open-{seed}'}", 'data.group_pattern=""',
         f"train.seed={seed}", "train.max_steps=300", f"train.output_dir={out / f'open-set-{seed}'}",
         "infer.unknown=auto"])
     model, spec = load_model(config.train.output_dir, config, "torch")

@@ -132,3 +132,36 @@ def test_infer_answers_unknown_on_a_held_out_class(two_colours, capsys):
     assert blue["unknown"] is not None and red["unknown"] is None and red["labels"][0] == "Red"
     infer.main(["--config", str(path), "--model", str(out), "--set", "infer.unknown=off", str(root / "held_out")])
     assert unknown.UNKNOWN not in capsys.readouterr().out
+
+
+def test_the_live_label_goes_to_unknown_while_a_held_out_class_shows(two_colours):
+    from video_classifier.data.decoding import stream_frames
+    from video_classifier.serve.inference import load_model
+    from video_classifier.serve.live import LiveTimeline
+
+    path, out, root = two_colours
+    video = root / "live" / "red-blue-red.avi"
+    write_colours(video, [("Red", 75), ("Blue", 125), ("Red", 75)], seed=3)  # 3 s, 5 s, 3 s
+    config = load_config(path, ["infer.precision=fp32"])
+    model, spec = load_model(str(out), config)
+    live = LiveTimeline(model, spec, 25.0, video.name)
+    _, frames = stream_frames(str(video))
+    for at, frame in frames:
+        live.push(at, frame)
+        live.score()
+    live.end()
+    live.score()
+    segments = live.segments()
+    assert [s.label for s in segments] == ["Red", unknown.UNKNOWN, "Red"]
+    middle, near = segments[1], 2 * float(live.length)  # the cuts within two windows of the colour changes
+    assert abs(middle.start - 3.0) < near and abs(middle.end - 8.0) < near
+
+
+def test_the_page_answers_unknown_on_a_held_out_class(two_colours, tmp_path):
+    from video_classifier.serve.web import answer, load_demo
+
+    path, out, root = two_colours
+    demo = load_demo(str(out), load_config(path, ["infer.precision=fp32"]))
+    got = answer(demo, str(root / "held_out" / "v_Blue_g00_c01.avi"), tmp_path)
+    assert f": {unknown.UNKNOWN} (no class reaches" in got.status
+    assert f": {unknown.UNKNOWN}" not in answer(demo, str(root / "videos" / "Red" / "v_Red_g00_c01.avi"), tmp_path).status
