@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
+MARGIN = 1e-3  # how far under the lowest accepted known score a threshold is placed
+
 
 def max_probability(probs: torch.Tensor) -> torch.Tensor:
     """(videos, classes) scores -> (videos,) the top score."""
@@ -30,13 +32,16 @@ def energy(view_logits: torch.Tensor) -> torch.Tensor:
 
 
 def accept_threshold(known: torch.Tensor | np.ndarray, accept: float) -> float:
-    """The highest threshold t with at least `accept` of the `known` scores >= t: the k-th lowest score, k =
-    floor((1 - accept) x n), so that at most that many of the known videos fall below it."""
+    """A threshold with at least `accept` of the `known` scores at or above it: just under the k-th lowest
+    score, k = floor((1 - accept) x n) (so at most k of the known videos fall below it), by MARGIN or half-way
+    to the next lower score where that is nearer, so that the same video scored again (another batch,
+    another kernel: differences of about 1e-6) stays on its side."""
     scores = np.sort(np.asarray(known, dtype=np.float64))
     if not len(scores):
         raise ValueError("no known scores to choose a threshold on")
-    below = math.floor((1 - accept) * len(scores) + 1e-9)
-    return float(scores[min(below, len(scores) - 1)])
+    below = min(math.floor((1 - accept) * len(scores) + 1e-9), len(scores) - 1)
+    gap = scores[below] - scores[below - 1] if below else np.inf
+    return float(scores[below] - min(MARGIN, gap / 2))
 
 
 def auroc(known: torch.Tensor | np.ndarray, unknown: torch.Tensor | np.ndarray) -> float:
