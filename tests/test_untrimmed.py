@@ -329,3 +329,9 @@ def test_eval_timeline_writes_the_segmental_numbers_per_recording(recordings, tm
     for entry in metrics["per_recording"].values():
         assert entry["background_seconds"] == pytest.approx(16.0 - annotated, abs=2 / FPS)
     assert len(list(run.glob("timeline_test_*.png"))) == len(tested)
+    assert metrics["actions"] == len(SEGMENTS) * len(tested) and 0 <= metrics["actions_found"] <= metrics["actions"]
+    # the model card gains the numbers and the pictures, once however often eval.py --timeline runs
+    eval_script.main(["--config", str(config), "--timeline", *overrides])
+    card = (run / "README.md").read_text()
+    assert card.count("## The timeline against annotations") == 1
+    assert all(f"]({p.name})" in card for p in run.glob("timeline_test_*.png"))

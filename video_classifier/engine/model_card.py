@@ -193,3 +193,29 @@ def write_model_card(config: Config, metrics: dict[str, Any], model_type: str, n
     path = out / CARD
     model_card(config, metrics, model_type, num_frames, out).save(path)
     return path
+
+
+TIMELINE_SECTION = "## The timeline against annotations"
+
+
+def add_timeline(out: Path, metrics: dict[str, Any], split: str, pictures: list[str]) -> Path | None:
+    """The card in `out` (if there is one) with eval.py --timeline's numbers on `split` and its first
+    pictures, as its last section (replacing the one an earlier evaluation wrote)."""
+    path = out / CARD
+    if not path.is_file():
+        return None
+    text = path.read_text()
+    if TIMELINE_SECTION in text:
+        text = text[:text.index(TIMELINE_SECTION)]
+    alarms = metrics["false_alarms_per_hour"]
+    lines = [TIMELINE_SECTION, "",
+             f"`eval.py --timeline` on the {metrics['recordings']} {split} recordings, the timeline at its defaults "
+             "against their annotations (background where none):", "",
+             "| frame accuracy | F1@0.10 | F1@0.25 | F1@0.50 | edit | mAP@0.5 | actions found | false alarms / h |",
+             "|---|---|---|---|---|---|---|---|",
+             f"| {metrics['frame_accuracy']:.3f} | {metrics['f1@0.10']:.3f} | {metrics['f1@0.25']:.3f} | "
+             f"{metrics['f1@0.50']:.3f} | {metrics['edit']:.3f} | {metrics['map@0.5']:.3f} | "
+             f"{metrics['actions_found']} of {metrics['actions']} | {'-' if alarms is None else f'{alarms:.1f}'} |", ""]
+    lines += [f"![predicted above annotated: {name}]({name})" for name in pictures] + [""]
+    path.write_text(text.rstrip() + "\n\n" + "\n".join(lines))
+    return path

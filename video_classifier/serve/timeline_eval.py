@@ -22,6 +22,7 @@ from ..core.errors import DecodeError, UserError, first_line
 from ..data.decoding import Decoding
 from ..data.manifest import VideoRecord, first_frame_at
 from ..engine import segmental
+from ..engine.model_card import add_timeline
 from ..model.model_spec import ModelSpec
 from ..model.unknown import UNKNOWN
 from .timeline import SWITCH_COST, Segment, timeline
@@ -57,10 +58,12 @@ def evaluate_timelines(model: Any, spec: ModelSpec, config: Config, records: lis
                        out: Path, split: str) -> dict[str, Any]:
     """The split's timeline metrics (eval_<split>_timeline.json) and a picture per recording (the first few)."""
     background = config.data.background or "(none)"
+    out.mkdir(parents=True, exist_ok=True)
     per_recording, counts = {}, {k: np.zeros(3, int) for k in F1_OVERLAPS}
     detections: dict[str, list] = defaultdict(list)
     truths: dict[str, list] = defaultdict(list)
     alarms, background_seconds, frames_right, frames_all = 0, 0.0, 0, 0
+    pictures: list[str] = []
     for n, (path, mine) in enumerate(sorted(recordings_of(records, config.data.background).items())):
         try:
             result = timeline(model, spec, Path(path), decoding, None, config.eval.batch_size)
@@ -90,7 +93,8 @@ def evaluate_timelines(model: Any, spec: ModelSpec, config: Config, records: lis
         for label, start, end in annotated:
             truths[label].append((start, end, path))
         if n < PICTURES:
-            plot_against(predicted, annotated, result.duration, out / f"timeline_{split}_{Path(path).stem}.png")
+            pictures.append(f"timeline_{split}_{Path(path).stem}.png")
+            plot_against(predicted, annotated, result.duration, out / pictures[-1])
     metrics = {"frame_accuracy": frames_right / frames_all,
                **{f"f1@{k:.2f}": segmental.f1_score(*counts[k]) for k in F1_OVERLAPS},
                "edit": float(np.mean([e["edit"] for e in per_recording.values()])),
@@ -100,6 +104,7 @@ def evaluate_timelines(model: Any, spec: ModelSpec, config: Config, records: lis
                "actions_found": sum(e["actions_found"] for e in per_recording.values()),
                "recordings": len(per_recording), "per_recording": per_recording}
     (out / f"eval_{split}_timeline.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    add_timeline(out, metrics, split, pictures)  # the run folder's model card, where there is one
     return metrics
 
 
