@@ -9,6 +9,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification,
 
 from ..core.config import ModelConfig, TrainConfig
 from ..core.errors import UserError, first_line
+from ..core.hub import Wanted, hub_call
 from ..core.task import SingleLabel, Task
 from . import unknown
 from .folding import FOLDED, TEMPERATURE
@@ -31,8 +32,13 @@ def ensure_tiny_checkpoint(config: ModelConfig, seed: int, quiet: bool = False) 
 
 
 def _load(what: str, ref: str, load: Any, **kwargs: Any) -> Any:
+    """`load(ref, **kwargs)`; a Hub id's download failures as core/hub.py's one line, any other failure to
+    load as one line naming `what`, `ref` and the setting."""
     try:
-        return load(ref, **kwargs)
+        if Path(ref).expanduser().exists():
+            return load(ref, **kwargs)
+        wanted = Wanted(what, ref, "model.checkpoint (or --model)", "model.checkpoint: FOLDER, or --model FOLDER")
+        return hub_call(lambda: load(ref, **kwargs), wanted)
     except (OSError, ValueError) as err:
         raise UserError(
             f"cannot load the {what} of {ref}: {first_line(err)} "

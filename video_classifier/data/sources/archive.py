@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from ...core.config import DataConfig
 from ...core.errors import UserError
+from ...core.hub import Wanted, hub_call
 from ..manifest import VideoRecord, probe_video
 from ..user_videos import SPLITS, VIDEO_SUFFIXES
 from .base import Source
@@ -22,30 +23,16 @@ UCF_NAME = re.compile(r"^v_(?P<label>.+)_g(?P<group>\d+)_c(?P<clip>\d+)$")
 
 
 def download_from_hub(config: DataConfig) -> Path:
-    """The dataset archive from the Hub (or `HF_ENDPOINT`), through huggingface_hub's resumable cache."""
+    """The dataset archive from the Hub (or `HF_ENDPOINT`), through huggingface_hub's resumable cache; a
+    failure as core/hub.py's one line."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
 
-    try:
-        return Path(
-            hf_hub_download(
-                repo_id=config.hub_repo,
-                filename=config.hub_filename,
-                revision=config.hub_revision,
-                repo_type="dataset",
-            )
-        )
-    except RepositoryNotFoundError:
-        raise UserError(f"dataset repo {config.hub_repo} not found on the Hub: check data.hub_repo") from None
-    except EntryNotFoundError:
-        raise UserError(
-            f"file {config.hub_filename} not found in dataset repo {config.hub_repo}: check data.hub_filename"
-        ) from None
-    except (HfHubHTTPError, OSError) as err:
-        raise UserError(
-            f"could not download {config.hub_filename} from {config.hub_repo} ({type(err).__name__}: {err}); "
-            "check the network, or use data.source: archive with a local copy"
-        ) from None
+    def load() -> str:
+        return hf_hub_download(repo_id=config.hub_repo, filename=config.hub_filename, revision=config.hub_revision,
+                               repo_type="dataset")
+
+    return Path(hub_call(load, Wanted("dataset", config.hub_repo, "data.hub_repo", "data.source: archive with "
+                                      "data.archive: FILE", config.hub_filename, "data.hub_filename")))
 
 
 def extract_archive(archive: Path, out: Path) -> None:
