@@ -105,6 +105,11 @@ class FakeHub:
     commits: dict[str, str]
     requests: list[tuple[str, str]] = field(default_factory=list)
     user: str = "user"  # the namespace of a repo created without an organization
+    # answers the Hub gives instead of a repo's files (downloads and repo info): repo id -> a status every
+    # request of it gets (401: RepoNotFound, as the Hub answers an unauthenticated client for a private
+    # repo; 403: GatedRepo; other codes plain), or `flaky`: repo id -> how many requests get 503 first
+    refuse: dict[str, int] = field(default_factory=dict)
+    flaky: dict[str, int] = field(default_factory=dict)
 
 
 def _first_commit(kind: str, repo_id: str) -> str:
@@ -170,10 +175,34 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         """Keep test output quiet; `FakeHub.requests` records the traffic instead."""
 
+    def _refused(self, url_path: str) -> bool:
+        """Answer with FakeHub.refuse's or FakeHub.flaky's status where one applies to this request's repo."""
+        hub = self.server.hub
+        repo_id = next((r for r in {*hub.refuse, *hub.flaky} if f"/{r}/" in url_path + "/"), None)
+        if repo_id is None:
+            return False
+        with self.server.lock:
+            if hub.flaky.get(repo_id, 0) > 0:
+                hub.flaky[repo_id] -= 1
+                status = 503
+            else:
+                status = hub.refuse.get(repo_id)
+        if status is None:
+            return False
+        self.send_response(status)
+        code = {401: "RepoNotFound", 403: "GatedRepo"}.get(status)
+        if code is not None:
+            self.send_header("X-Error-Code", code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        return True
+
     def _serve(self, send_body: bool) -> None:
         hub = self.server.hub
         hub.requests.append((self.command, self.path))
         url_path = urlsplit(self.path).path
+        if self._refused(url_path):
+            return
         tree = _TREE_PATH.fullmatch(url_path)
         if tree is not None and tree["action"] == "tree":
             recursive = "recursive=true" in urlsplit(self.path).query.lower()

@@ -79,6 +79,8 @@ def train(config: Config) -> dict[str, Any]:
     main = args.process_index == 0  # only the main process writes the output folder and prints
     if not main:
         transformers_logging.set_verbosity_error()  # the main process reports loading and training
+    if not Path(config.model.checkpoint).expanduser().exists() and config.model.tiny_init is None:
+        load_processor(config.model.checkpoint, config.model.revision)  # a Hub id that fails stops before any write
     resume = open_output_folder(config, args, main)
     model, processor, spec = load_model(config, plan, args, resume)
     failures = DecodeFailures(Path(config.train.output_dir) / FAILURES)
