@@ -24,6 +24,7 @@ import logging
 import os
 import socket
 import ssl
+import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -41,8 +42,11 @@ def endpoint() -> str:
 
 
 def offline() -> bool:
-    """Whether `HF_HUB_OFFLINE` is set (as huggingface_hub reads it)."""
-    return os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
+    """Whether `HF_HUB_OFFLINE` is set: in the environment, or as huggingface_hub or datasets hold it."""
+    from huggingface_hub import constants
+
+    held = [getattr(sys.modules.get("datasets.config"), "HF_HUB_OFFLINE", False), constants.HF_HUB_OFFLINE]
+    return any(held) or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
 
 
 def _why(err: BaseException) -> str:
@@ -178,12 +182,15 @@ def from_the_cache() -> Iterator[None]:
     even when told local_files_only)."""
     from huggingface_hub import constants
 
-    before = constants.HF_HUB_OFFLINE
-    constants.HF_HUB_OFFLINE = True
+    libraries = [constants, *(m for m in (sys.modules.get("datasets.config"),) if m is not None)]
+    before = [m.HF_HUB_OFFLINE for m in libraries]
+    for module in libraries:
+        module.HF_HUB_OFFLINE = True
     try:
         yield
     finally:
-        constants.HF_HUB_OFFLINE = before
+        for module, value in zip(libraries, before):
+            module.HF_HUB_OFFLINE = value
 
 
 class _OnceFilter(logging.Filter):

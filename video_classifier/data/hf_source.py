@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from ..core.config import DataConfig, HfDatasetConfig
 from ..core.errors import DecodeError, UserError, first_line
+from ..core.hub import Wanted, hub_call
 from ..core.task import SingleLabel, Task
 from . import user_videos
 from .clips import DecodeFailures
@@ -63,14 +64,21 @@ def datasets_library() -> Any:
     return datasets
 
 
+def _as_wanted(hf: HfDatasetConfig) -> Wanted:
+    """The dataset as core/hub.py's lines name it."""
+    return Wanted("dataset", hf.path, "data.hf_dataset.path", "data.hf_dataset.path: FOLDER, a local copy")
+
+
 def load(hf: HfDatasetConfig, streaming: bool, revision: str | None = None) -> Any:
     """`datasets.load_dataset` of `hf` (every split), at `revision` (default hf.revision); one line naming a
     dataset that is not found or will not load."""
     datasets = datasets_library()
     local = Path(hf.path).expanduser()
     try:
-        return datasets.load_dataset(str(local) if local.exists() else hf.path, hf.name,
-                                     revision=revision or hf.revision, streaming=streaming)
+        if local.exists():
+            return datasets.load_dataset(str(local), hf.name, revision=revision or hf.revision, streaming=streaming)
+        return hub_call(lambda: datasets.load_dataset(hf.path, hf.name, revision=revision or hf.revision,
+                                                      streaming=streaming), _as_wanted(hf))
     except FileNotFoundError as err:
         raise UserError(f"data.hf_dataset.path {hf.path}: dataset not found ({err}); give a Hub dataset id or a "
                         "local folder") from None
@@ -225,7 +233,7 @@ def _commit(hf: HfDatasetConfig) -> str:
     """The commit of the Hub dataset's revision (training streams the files listed, not a newer push)."""
     from huggingface_hub import HfApi
 
-    return HfApi().dataset_info(hf.path, revision=hf.revision).sha
+    return hub_call(lambda: HfApi().dataset_info(hf.path, revision=hf.revision).sha, _as_wanted(hf))
 
 
 def write_stream(stream: dict[str, Any], out: Path) -> None:
