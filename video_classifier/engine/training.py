@@ -17,6 +17,7 @@ from transformers.utils import logging as transformers_logging
 
 from ..core.config import Config, TrainConfig, save_config
 from ..core.errors import UserError, first_line
+from ..core.hub import Wanted, explain
 from ..core.run_folder import (
     ADAPTER,
     FAILURES,
@@ -446,4 +447,12 @@ def publish(trainer: VideoTrainer, config: Config, metrics: dict[str, Any], spec
     card = write_model_card(config, metrics, spec.model_type, spec.preprocess.num_frames, Path(config.train.output_dir))
     print(f"model card: {card}")
     if config.train.push_to_hub:
-        trainer.push_to_hub()  # with our card (VideoTrainer.create_model_card keeps it)
+        try:
+            trainer.push_to_hub()  # with our card (VideoTrainer.create_model_card keeps it)
+        except Exception as err:
+            line = explain(err, Wanted("model repo", config.train.hub_model_id or trainer.args.hub_model_id or "",
+                                       "train.hub_model_id", f"the run folder {config.train.output_dir} holds it all: "
+                                       "upload it later with `hf upload`"))
+            if line is None:
+                raise
+            raise UserError(f"not pushed: {line}") from None

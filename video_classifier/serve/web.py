@@ -36,6 +36,7 @@ from transformers.utils import logging as transformers_logging
 from ..core.config import Config
 from ..core.cpus import usable_cores
 from ..core.errors import DecodeError, UserError, first_line
+from ..core.hub import from_the_cache, offline, unreachable
 from ..core.run_folder import METRICS
 from ..data.datasets import ViewDataset
 from ..data.decoding import Decoding, announce, choose_decoder
@@ -200,6 +201,10 @@ def run_metrics(model_ref: str) -> dict[str, Any]:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
+    if not offline() and unreachable() is not None:  # the model came from the cache: so do the metrics, or none
+        with from_the_cache(), contextlib.suppress(OSError, EntryNotFoundError):
+            return json.loads(Path(hf_hub_download(model_ref, METRICS)).read_text())
+        return {}
     try:
         return json.loads(Path(hf_hub_download(model_ref, METRICS)).read_text())
     except (OSError, EntryNotFoundError):  # not pushed, or the Hub out of reach: the card says it is unknown
