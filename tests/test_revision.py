@@ -39,7 +39,7 @@ def test_revision_selects_the_weights_and_the_processor(monkeypatch, tmp_path):
         assert load_processor(REPO).crop_size.height == 32
         pr_model, main_model = load_for_training(REPO, labels, revision="refs/pr/4"), load_for_training(REPO, labels)
         from_pr, from_main = pr_model.state_dict(), main_model.state_dict()
-        with pytest.raises(UserError, match="cannot load the config of someone/videomae-tiny"):
+        with pytest.raises(UserError, match="the config someone/videomae-tiny has no such revision: check model.revision"):
             load_for_training(REPO, labels, revision="refs/pr/5")
         asked = {path for _, path in hub.requests}
     assert (pr_model.config.image_size, main_model.config.image_size) == (48, 32)

@@ -105,6 +105,7 @@ class Wanted:
     local: str
     filename: str | None = None
     file_setting: str | None = None
+    revision_setting: str | None = None
 
     @property
     def thing(self) -> str:
@@ -128,7 +129,7 @@ def explain(err: BaseException, wanted: Wanted) -> str | None:
         return (f"the {w.what} {w.repo} is gated or private and this machine may not read it: accept its terms "
                 f"on the Hub, then log in (`hf auth login`) or set HF_TOKEN; or check {w.setting}")
     if has(errors.RevisionNotFoundError):
-        return f"the {w.what} {w.repo} has no such revision: check the revision setting beside {w.setting}"
+        return f"the {w.what} {w.repo} has no such revision: check {w.revision_setting or 'its revision'}"
     if has(errors.RepositoryNotFoundError):
         return f"the {w.what} repo {w.repo} was not found on the Hub ({endpoint()}): check {w.setting}"
     if has(errors.RemoteEntryNotFoundError):

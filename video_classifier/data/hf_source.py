@@ -66,7 +66,8 @@ def datasets_library() -> Any:
 
 def _as_wanted(hf: HfDatasetConfig) -> Wanted:
     """The dataset as core/hub.py's lines name it."""
-    return Wanted("dataset", hf.path, "data.hf_dataset.path", "data.hf_dataset.path: FOLDER, a local copy")
+    return Wanted("dataset", hf.path, "data.hf_dataset.path", "data.hf_dataset.path: FOLDER, a local copy",
+                  revision_setting="data.hf_dataset.revision")
 
 
 def load(hf: HfDatasetConfig, streaming: bool, revision: str | None = None) -> Any:

@@ -37,7 +37,8 @@ def _load(what: str, ref: str, load: Any, **kwargs: Any) -> Any:
     try:
         if Path(ref).expanduser().exists():
             return load(ref, **kwargs)
-        wanted = Wanted(what, ref, "model.checkpoint (or --model)", "model.checkpoint: FOLDER, or --model FOLDER")
+        wanted = Wanted(what, ref, "model.checkpoint (or --model)", "model.checkpoint: FOLDER, or --model FOLDER",
+                        revision_setting="model.revision")
         return hub_call(lambda: load(ref, **kwargs), wanted)
     except (OSError, ValueError) as err:
         raise UserError(

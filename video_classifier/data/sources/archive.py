@@ -32,7 +32,8 @@ def download_from_hub(config: DataConfig) -> Path:
                                repo_type="dataset")
 
     return Path(hub_call(load, Wanted("dataset", config.hub_repo, "data.hub_repo", "data.source: archive with "
-                                      "data.archive: FILE", config.hub_filename, "data.hub_filename")))
+                                      "data.archive: FILE", config.hub_filename, "data.hub_filename",
+                                      "data.hub_revision")))
 
 
 def extract_archive(archive: Path, out: Path) -> None:
