@@ -27,6 +27,7 @@ from transformers.modeling_outputs import ImageClassifierOutput
 
 from ..core.config import Config
 from ..core.errors import UserError, first_line
+from ..core.hub import Wanted, hub_call
 from ..core.task import MultiLabel
 from ..data.manifest import LABELS
 from ..data.storage import exists, read_bytes
@@ -110,14 +111,21 @@ def load_zero_shot(ref: str, label2id: dict[str, int], config: Config) -> tuple[
     if Path(ref).exists() and not (Path(ref) / "config.json").is_file():
         raise UserError(f"checkpoint folder {ref} has no config.json: --zero-shot takes an X-CLIP Hub id "
                         "(e.g. microsoft/xclip-base-patch32) or a folder with its config.json")
+    wanted = Wanted("X-CLIP checkpoint", ref, "--model (or model.checkpoint)", "--model FOLDER",
+                    revision_setting="model.revision")
+
+    def fetch(load: Any) -> Any:  # a Hub id through core/hub.py: its failures in one line
+        return load(ref, revision=revision) if Path(ref).exists() else hub_call(lambda: load(ref, revision=revision),
+                                                                               wanted)
+
     try:
-        model_type = AutoConfig.from_pretrained(ref, revision=revision).model_type
+        model_type = fetch(AutoConfig.from_pretrained).model_type
         if model_type != MODEL_TYPE:
             raise UserError(f"--zero-shot needs an X-CLIP checkpoint (model_type {MODEL_TYPE}, e.g. "
                             f"microsoft/xclip-base-patch32); {ref} is {model_type}: pass --model with an X-CLIP "
                             "Hub id or folder, or drop --zero-shot")
-        xclip = XCLIPModel.from_pretrained(ref, revision=revision).eval()
-        processor = XCLIPProcessor.from_pretrained(ref, revision=revision)
+        xclip = fetch(XCLIPModel.from_pretrained).eval()
+        processor = fetch(XCLIPProcessor.from_pretrained)
     except (OSError, ValueError) as err:
         raise UserError(f"cannot load X-CLIP checkpoint {ref}: {first_line(err)} (--model / model.checkpoint "
                         "takes a Hub id or a folder with config.json)") from None
