@@ -17,13 +17,14 @@ from typing import Any, Union
 
 import numpy as np
 import torch
-from sklearn.metrics import (
-    accuracy_score,
-    average_precision_score,
-    confusion_matrix,
-    f1_score,
-    precision_recall_fscore_support,
-)
+
+
+def _sklearn() -> Any:
+    """scikit-learn's metrics, imported on first use: about 0.9 s that a script which fails early (a Hub that
+    does not answer, a bad config) need not spend."""
+    import sklearn.metrics
+
+    return sklearn.metrics
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,8 @@ class SingleLabel:
     def clip_metrics(self, logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         """The Trainer's per-evaluation metrics (compute_metrics): clip-level accuracy and macro F1."""
         predicted = np.argmax(logits, axis=-1)
-        return {"accuracy": float(accuracy_score(labels, predicted)),
-                "macro_f1": float(f1_score(labels, predicted, average="macro", zero_division=0))}
+        return {"accuracy": float(_sklearn().accuracy_score(labels, predicted)),
+                "macro_f1": float(_sklearn().f1_score(labels, predicted, average="macro", zero_division=0))}
 
     def video_metrics(self, scores: torch.Tensor, labels: list[int], class_names: list[str]) -> dict[str, Any]:
         """Top-1, top-5, mean class accuracy, per-class precision/recall/F1/support and the confusion matrix."""
@@ -106,8 +107,9 @@ class SingleLabel:
         k = min(5, scores.shape[1])
         top5 = (scores.topk(k, dim=-1).indices.numpy() == y[:, None]).any(1)
         ids = list(range(len(class_names)))
-        matrix = confusion_matrix(y, predicted, labels=ids)
-        precision, recall, f1, support = precision_recall_fscore_support(y, predicted, labels=ids, zero_division=0)
+        matrix = _sklearn().confusion_matrix(y, predicted, labels=ids)
+        precision, recall, f1, support = _sklearn().precision_recall_fscore_support(y, predicted, labels=ids,
+                                                                                    zero_division=0)
         return {
             "top1": float((predicted == y).mean()),
             "top5": float(top5.mean()),  # top-k with k = min(5, classes)
@@ -143,9 +145,10 @@ def join_labels(labels: list[str]) -> str:
 
 def _f1_at(y: np.ndarray, predicted: np.ndarray, prefix: str) -> dict[str, float]:
     """Micro and macro F1, micro precision and recall, and the exact-match ratio of (N, C) 0/1 arrays."""
-    precision, recall, f1, _ = precision_recall_fscore_support(y, predicted, average="micro", zero_division=0)
-    return {f"{prefix}_micro_f1": float(f1), f"{prefix}_macro_f1": float(f1_score(y, predicted, average="macro",
-                                                                                 zero_division=0)),
+    precision, recall, f1, _ = _sklearn().precision_recall_fscore_support(y, predicted, average="micro",
+                                                                        zero_division=0)
+    macro = _sklearn().f1_score(y, predicted, average="macro", zero_division=0)
+    return {f"{prefix}_micro_f1": float(f1), f"{prefix}_macro_f1": float(macro),
             f"{prefix}_micro_precision": float(precision), f"{prefix}_micro_recall": float(recall),
             f"{prefix}_exact_match": float((predicted == y).all(1).mean())}
 
@@ -153,7 +156,7 @@ def _f1_at(y: np.ndarray, predicted: np.ndarray, prefix: str) -> dict[str, float
 def average_precisions(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Each class's average precision over the rows (scikit-learn's average_precision_score of its column);
     NaN for a class without a positive row, whose AP is undefined (scikit-learn warns and gives 0)."""
-    return np.array([average_precision_score(y[:, c], scores[:, c]) if y[:, c].any() else np.nan
+    return np.array([_sklearn().average_precision_score(y[:, c], scores[:, c]) if y[:, c].any() else np.nan
                      for c in range(y.shape[1])])
 
 
@@ -288,7 +291,7 @@ class MultiLabel:
         ap = average_precisions(s, y)
         out: dict[str, Any] = {
             "mAP": mean_average_precision(ap),
-            "micro_mAP": float(average_precision_score(y.ravel(), s.ravel())) if y.any() else float("nan"),
+            "micro_mAP": float(_sklearn().average_precision_score(y.ravel(), s.ravel())) if y.any() else float("nan"),
             "top1": self.top1(scores, torch.from_numpy(y)),  # top-scored class among the labels
             "videos_without_labels": int((y.sum(1) == 0).sum()),
         }
@@ -297,7 +300,7 @@ class MultiLabel:
         predicted = (s >= thresholds).astype(np.int64)
         if self.thresholds is not None:
             out.update(_f1_at(y, predicted, "at_thresholds"))
-        precision, recall, f1, support = precision_recall_fscore_support(y, predicted, zero_division=0)
+        precision, recall, f1, support = _sklearn().precision_recall_fscore_support(y, predicted, zero_division=0)
         out["per_class"] = {
             name: {"ap": None if np.isnan(a) else float(a), "precision": float(p), "recall": float(r),
                    "f1": float(f), "support": int(n), "threshold": float(t)}
