@@ -164,7 +164,7 @@ def hub_call(load: Callable[..., Any], wanted: Wanted) -> Any:
             except Exception:  # noqa: BLE001 - not cached: the network is the problem, say so
                 raise UserError(no_answer(wanted, reason)) from None
             print(f"note: the Hub does not answer at {endpoint()} ({reason}): using the cached {wanted.what} "
-                  f"{wanted.repo}")
+                  f"{wanted.repo}", file=sys.stderr)  # stdout may be infer.py --json's
             return found
     with quiet_retries():
         try:
