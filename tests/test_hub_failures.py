@@ -117,3 +117,14 @@ def test_the_probe_classifies_a_closed_port_at_once(monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", "http://no-such-host.invalid")
     assert hub.unreachable() == "its name does not resolve"  # .invalid never resolves (RFC 6761)
     hub._reasons.clear()
+
+
+def test_a_cached_file_is_used_when_the_hub_does_not_answer(fake, tmp_path):
+    result, _ = prepare_against(fake, tmp_path)  # downloads the (not really an) archive into the cache
+    assert "cannot read archive" in result.stderr
+    recipe = tmp_path / "prepare.yaml"
+    env = {"HF_ENDPOINT": CLOSED, "HF_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "0",
+           "HF_HUB_DISABLE_TELEMETRY": "1"}
+    again = run_script("prepare_data.py", "--config", str(recipe), env=env)
+    assert "the Hub does not answer at http://127.0.0.1:9 (connection refused): using the cached dataset" in again.stderr
+    assert "cannot read archive" in again.stderr and "Retry" not in again.stderr  # the cached bytes, at once
