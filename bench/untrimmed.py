@@ -35,15 +35,15 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 from accuracy import PRETRAINED, pretrained  # noqa: E402  (bench/accuracy.py: the hard set's checkpoint)
 from machine import cpu_name  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
 
 from video_classifier.core.config import Config, load_config  # noqa: E402
-from video_classifier.data.datasets import ViewDataset, collate_views  # noqa: E402
+from video_classifier.data.datasets import ViewDataset  # noqa: E402
 from video_classifier.data.decoding import choose_decoder  # noqa: E402
 from video_classifier.data.manifest import load_prepared  # noqa: E402
 from video_classifier.data.prepare import prepare  # noqa: E402
 from video_classifier.data.recordings import write_recordings  # noqa: E402
 from video_classifier.engine.open_set import auroc, energy, max_probability, rejected_at  # noqa: E402
+from video_classifier.engine.scoring import video_scores  # noqa: E402
 from video_classifier.engine.training import train  # noqa: E402
 from video_classifier.serve.inference import load_model  # noqa: E402
 from video_classifier.serve.timeline_eval import evaluate_timelines  # noqa: E402
@@ -105,18 +105,11 @@ def held_out_listing(seed: int, out: Path) -> tuple[Path, list[str]]:
     return listing, held
 
 
-@torch.inference_mode()
 def view_logits(model, spec, config: Config, records) -> torch.Tensor:
     """(videos, views, classes) logits of config.eval's views of `records` (paths under config.data.root)."""
     views = ViewDataset(records, config.data.root, {}, spec.preprocess, config.eval.num_clips, config.eval.num_crops,
                         choose_decoder(config.data.decoder).decode)
-    per_video = config.eval.num_clips * config.eval.num_crops
-    loader = torch.utils.data.DataLoader(views, batch_size=max(1, config.eval.batch_size // per_video),
-                                         collate_fn=collate_views, num_workers=config.data.workers())
-    out = []
-    for batch in tqdm(loader, desc="views", leave=False):
-        out.append(spec.logits(model, batch["views"]).view(-1, per_video, len(spec.id2label)))
-    return torch.cat(out)
+    return video_scores(model, spec, views, config.eval.batch_size, config.data.workers(), per_view=True, logits=True)
 
 
 def ensure_checkpoint() -> None:

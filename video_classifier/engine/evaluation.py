@@ -164,11 +164,11 @@ def calibration_metrics(model: Any, view_probs: torch.Tensor, probs: torch.Tenso
     plot.parent.mkdir(parents=True, exist_ok=True)
     plot_reliability(*(each_view(views[k], labels)[0] for k in ("before", "after")), each_view(view_probs, labels)[1],
                      f"{title}, each view", plot)
-    out = {**found, "ece_before": view_ece(views["before"], labels), "ece_after": view_ece(views["after"], labels),
-           "ece": view_ece(view_probs, labels), "video_ece_before": expected_calibration_error(views["before"].mean(1), labels),
-           "video_ece_after": expected_calibration_error(views["after"].mean(1), labels),
-           "video_ece": expected_calibration_error(probs, labels)}
-    return out
+    return {**found, "ece_before": view_ece(views["before"], labels), "ece_after": view_ece(views["after"], labels),
+            "ece": view_ece(view_probs, labels),
+            "video_ece_before": expected_calibration_error(views["before"].mean(1), labels),
+            "video_ece_after": expected_calibration_error(views["after"].mean(1), labels),
+            "video_ece": expected_calibration_error(probs, labels)}
 
 
 def stock_pipeline_score(folder: str | Path, records: list[VideoRecord], root: str | Path,

@@ -14,15 +14,17 @@ from ..model.model_spec import ModelSpec
 
 
 def video_scores(model: Any, spec: ModelSpec, views: ViewDataset, batch_size: int, workers: int = 0,
-                 desc: str = "videos", per_view: bool = False) -> torch.Tensor:
+                 desc: str = "videos", per_view: bool = False, logits: bool = False) -> torch.Tensor:
     """(videos, classes): each view's scores averaged over the video's views, batched by whole videos; with
-    `per_view`, each view's, (videos, views, classes), in ViewDataset's order. NaN: a video left out."""
-    return video_scores_each(model, {"": spec}, views, batch_size, workers, desc, per_view)[""]
+    `per_view`, each view's, (videos, views, classes), in ViewDataset's order; with `logits`, each view's
+    logits rather than its scores (the energy score's input). NaN: a video left out."""
+    return video_scores_each(model, {"": spec}, views, batch_size, workers, desc, per_view, logits)[""]
 
 
 @torch.inference_mode()
 def video_scores_each(model: Any, specs: dict[str, ModelSpec], views: ViewDataset, batch_size: int,
-                      workers: int = 0, desc: str = "videos", per_view: bool = False) -> dict[str, torch.Tensor]:
+                      workers: int = 0, desc: str = "videos", per_view: bool = False,
+                      logits: bool = False) -> dict[str, torch.Tensor]:
     """video_scores under each of `specs` (e.g. one model in two precisions), every batch of views decoded
     once for all of them."""
     per_video = views.num_clips * views.crops.num_crops
@@ -33,7 +35,8 @@ def video_scores_each(model: Any, specs: dict[str, ModelSpec], views: ViewDatase
     for batch in tqdm(loader, desc=desc, unit="batch", leave=False):
         if len(batch["video_index"]):
             for name, spec in specs.items():
-                scores = spec.task.scores(spec.logits(model, batch["views"])).cpu()
+                raw = spec.logits(model, batch["views"])
+                scores = (raw if logits else spec.task.scores(raw)).cpu()
                 out[name][batch["video_index"]] = scores.view(-1, per_video, scores.shape[-1])
     return out if per_view else {name: scores.mean(1) for name, scores in out.items()}
 
