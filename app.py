@@ -1,7 +1,7 @@
 """Serve a trained model on a web page: upload or pick a video, see its labels as infer.py scores them.
 
     python app.py [--model FOLDER_OR_HUB_ID] [--config config.yaml] [--backend torch|onnxruntime]
-                  [--host 127.0.0.1] [--port 7860]
+                  [--host 127.0.0.1] [--port 7860] [--allow-private-streams]
     python app.py --model FOLDER --space DIR [--hub-id USER/MODEL]   # write a Hugging Face Space; serve nothing
     python app.py --zero-shot [--model XCLIP_FOLDER_OR_HUB_ID]       # no training: X-CLIP and the class names
 """
@@ -29,6 +29,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", help="address to listen on (default: 127.0.0.1, this machine only; "
                                        "0.0.0.0: every network interface)")
     parser.add_argument("--port", type=int, help="port (default: 7860, or the next free one)")
+    parser.add_argument("--allow-private-streams", action="store_true",
+                        help="with --host beyond 127.0.0.1: the live tab may read streams from private and local "
+                             "addresses too (an IP camera on the network; anyone who opens the page can then make "
+                             "the server connect there)")
     parser.add_argument("--space", metavar="DIR", help="write a Hugging Face Space serving the model into DIR")
     parser.add_argument("--hub-id", help="--space: the Space loads the model from this Hub repo instead of a copy")
     parser.add_argument("--zero-shot", action="store_true",
@@ -52,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
               f"`hf upload USER/SPACE {args.space} --repo-type space`, or try it here with "
               f"`cd {args.space} && python app.py`")
         return
-    serve(build_page(load_demo(model_ref, config, args.backend, zero_shot)), args.host, args.port)
+    serve(build_page(load_demo(model_ref, config, args.backend, zero_shot)), args.host, args.port,
+          allow_private_streams=args.allow_private_streams)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ class FileServer:
     url: str  # http://127.0.0.1:<port>
     sent: Counter = field(default_factory=Counter)  # file name -> body bytes sent
     requests: Counter = field(default_factory=Counter)  # file name -> GET requests
+    seen: list = field(default_factory=list)  # every request's path, answered or not
+    redirects: dict = field(default_factory=dict)  # file name -> the URL a request for it is sent to (302)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -35,6 +37,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, body: bool) -> None:
         name = unquote(urlsplit(self.path).path).lstrip("/")
+        self.server.state.seen.append(self.path)
+        if name in self.server.state.redirects:
+            self.send_response(302)
+            self.send_header("Location", self.server.state.redirects[name])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         path = (self.server.folder / name).resolve()
         if self.server.folder not in path.parents or not path.is_file():
             self.send_error(404)
@@ -64,11 +73,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve_folder(folder: Path) -> Iterator[FileServer]:
-    """`folder` over HTTP on 127.0.0.1 (an ephemeral port) while the block runs."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+def serve_folder(folder: Path, host: str = "127.0.0.1") -> Iterator[FileServer]:
+    """`folder` over HTTP on `host` (a loopback address; an ephemeral port) while the block runs."""
+    server = ThreadingHTTPServer((host, 0), _Handler)
     server.folder = Path(folder).resolve()
-    server.state = FileServer(f"http://127.0.0.1:{server.server_address[1]}")
+    server.state = FileServer(f"http://{host}:{server.server_address[1]}")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -16,6 +16,7 @@ from conftest import run_main
 
 from video_classifier.core.config import load_config
 from video_classifier.data.manifest import load_prepared
+from video_classifier.serve.bounds import Limits
 from video_classifier.serve.inference import predict_manual
 from video_classifier.serve.web import answer, build_page, card_facts, load_demo
 
@@ -61,7 +62,7 @@ def test_a_bad_file_is_one_error_line_and_the_next_video_still_works(demo, tmp_p
 
 
 def test_too_large_a_file_is_refused_before_decoding(demo, tmp_path, monkeypatch):
-    monkeypatch.setattr("video_classifier.serve.web.MAX_UPLOAD_MB", 0.001)  # 1 kB: every test video is larger
+    monkeypatch.setattr(demo, "limits", Limits(upload_mb=0.001))  # 1 kB: every test video is larger
     got = answer(demo, str(split_videos(demo.config)[0]), tmp_path)
     assert got.status.startswith("error: ") and "over the page's 0.001 MB" in got.status
 

@@ -118,10 +118,11 @@ def test_a_stream_url_is_classified_as_it_plays(colours, tmp_path):
     from http_files import serve_folder
 
     from video_classifier.serve.live_page import LiveSources
+    from video_classifier.serve.stream_targets import StreamTargets
 
     model, spec = colours
     write_colours(tmp_path / "scenes.avi", [("Blue", 40), ("Green", 45)], seed=5)  # 3.4 s
-    sources = LiveSources(model, spec)
+    sources = LiveSources(model, spec, StreamTargets(allow_private=True))  # a page on loopback
     with serve_folder(tmp_path) as server:
         began = time.monotonic()
         states = list(sources.play_url("session", f"{server.url}/scenes.avi", update_every=0.2))

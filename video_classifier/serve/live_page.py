@@ -7,9 +7,10 @@ LiveSession: frames are pushed as they come, and a thread of its own scores the 
 slow model makes the label lag by a window or two, never by a growing queue of frames. The label shown is
 the end of the timeline so far, smoothed as infer.py --timeline smooths, with when it began.
 
-A public page should not read the server's own files nor any protocol FFmpeg knows: a stream URL must be
-rtsp(s)://, rtmp(s):// or http(s)://, and FFmpeg is told to open only the network protocols those need.
-LIVE_SESSIONS sources are scored at once at most; each stops after LIVE_MAX_S or when its page closes.
+A public page should not read the server's own files nor any protocol FFmpeg knows, nor reach the server's
+own network: stream_targets.py says what a stream URL may reach in the page's mode. LIVE_SESSIONS sources
+are scored at once at most, one per visitor; a slot is taken before a stream is opened and freed as soon as
+its stream ends, fails or is refused. Each source stops after LIVE_MAX_S, and says so, or when its page closes.
 """
 
 # no `from __future__ import annotations`: gradio reads live_tab's handlers' `gr.Request` annotations as objects
@@ -25,28 +26,16 @@ import torch
 from ..core.errors import DecodeError, UserError, first_line
 from ..data.decoding import stream_frames
 from .live import LiveTimeline
+from .stream_targets import StreamTargets, check_stream_url
 
 LIVE_FPS = 25.0  # the grid a camera's frames are laid on: the rate UCF101, Kinetics' median and the demo share
 LIVE_SESSIONS = 4  # live sources scored at once, the page's whole
 LIVE_MAX_S = 3600.0  # a source is scored this long at most; then it stops, and says so
-STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https")
-# what FFmpeg may open for a stream URL: no file, pipe or data; HLS and DASH playlists fetch over these
-STREAM_PROTOCOLS = "rtsp,rtsps,rtmp,rtmps,rtmpt,http,https,tcp,tls,udp,rtp,srtp,crypto,hls,httpproxy"
 
 
 def camera_every(demo_spec: Any) -> float:
     """Seconds between the camera frames the page asks the browser for: one per frame the model samples."""
     return demo_spec.preprocess.sample_rate / LIVE_FPS
-
-
-def check_stream_url(url: str) -> str:
-    """The URL, stripped, where its scheme is one a stream comes by; a one-line UserError otherwise."""
-    url = (url or "").strip()
-    scheme = urlsplit(url).scheme.lower()
-    if scheme not in STREAM_SCHEMES or not urlsplit(url).netloc:
-        raise UserError(f"stream URL {url or '(empty)'}: give an address starting with "
-                        f"{', '.join(s + '://' for s in STREAM_SCHEMES)} (the page reads no files of the server's)")
-    return url
 
 
 @dataclass
@@ -122,29 +111,46 @@ class LiveSession:
 
 
 class LiveSources:
-    """The page's live sessions by gradio session, LIVE_SESSIONS at most at once."""
+    """The page's live sessions by gradio session (one each), LIVE_SESSIONS at most at once; `targets`: what
+    a stream URL may reach (default: public addresses only, until serve() knows the page listens on loopback)."""
 
-    def __init__(self, model: Any, spec: Any):
+    def __init__(self, model: Any, spec: Any, targets: StreamTargets | None = None):
         self.model, self.spec = model, spec
-        self.sessions: dict[str, LiveSession] = {}
+        self.targets = targets or StreamTargets()
+        self.sessions: dict[str, LiveSession | None] = {}  # None: a slot held while its stream opens
         self.lock = threading.Lock()
 
-    def start(self, key: str, name: str, fps: float) -> LiveSession:
+    def reserve(self, key: str) -> None:
+        """Hold a slot for `key` (its previous source stops): a one-line UserError where all are taken."""
         with self.lock:
-            self.stop(key, locked=True)
+            self._drop(key)
             if len(self.sessions) >= LIVE_SESSIONS:
                 raise UserError(f"busy: {LIVE_SESSIONS} live sources are being scored; try again when one stops")
-            session = LiveSession(LiveTimeline(self.model, self.spec, fps, name))
+            self.sessions[key] = None
+
+    def start(self, key: str, name: str, fps: float) -> LiveSession:
+        """Score a source for `key` in the slot it holds (a camera takes one here)."""
+        if self.sessions.get(key, False) is not None:  # absent, or a source of its own: not a reserved slot
+            self.reserve(key)
+        session = LiveSession(LiveTimeline(self.model, self.spec, fps, name))
+        with self.lock:
             self.sessions[key] = session
-            return session
+        return session
 
     def get(self, key: str) -> LiveSession | None:
         return self.sessions.get(key)
 
-    def stop(self, key: str, locked: bool = False) -> None:
-        if not locked:
-            with self.lock:
-                return self.stop(key, locked=True)
+    def stop(self, key: str) -> None:
+        with self.lock:
+            self._drop(key)
+
+    def release(self, key: str, session: LiveSession | None) -> None:
+        """Free `key`'s slot where it still holds `session` (None: the slot reserved for it)."""
+        with self.lock:
+            if key in self.sessions and self.sessions[key] is session:
+                self._drop(key)
+
+    def _drop(self, key: str) -> None:
         session = self.sessions.pop(key, None)
         if session:
             session.close()
@@ -154,45 +160,64 @@ class LiveSources:
         session = self.get(key)
         if image is None:
             return ("Camera off: start it to classify what it sees", {}) if session is None else session.describe()
-        if session is None or session.live.name != "camera":
-            session = self.start(key, "camera", LIVE_FPS)
+        try:
+            if session is None or session.live.name != "camera":
+                session = self.start(key, "camera", LIVE_FPS)
+        except UserError as err:
+            return f"error: {err}", {}
         at = time.monotonic() - session.began
         if at > LIVE_MAX_S:
             self.stop(key)
-            return f"camera: stopped after {LIVE_MAX_S / 60:.0f} minutes; start it again to go on", {}
+            return f"camera: stopped after {LIVE_MAX_S / 60:.0f} minutes, the page's limit; start it again to go on", {}
         session.push(at, torch.from_numpy(np.ascontiguousarray(image[..., :3])).permute(2, 0, 1))
         return session.describe()
 
     def play_url(self, key: str, url: str, update_every: float = 0.5) -> Any:
-        """Read a stream URL at its pace, yielding (line, labels) every `update_every` seconds and at its end."""
+        """Read a stream URL at its pace, yielding (line, labels) every `update_every` seconds and at its end.
+        The slot is taken before the URL is opened, and freed when the stream ends, fails or is refused."""
         try:
             url = check_stream_url(url)
-            rate, frames = stream_frames(url, options={"protocol_whitelist": STREAM_PROTOCOLS})
-            session = self.start(key, urlsplit(url).path.rsplit("/", 1)[-1] or url, rate or LIVE_FPS)
+            self.reserve(key)
         except UserError as err:
             yield f"error: {err}", {}
             return
-        shown = 0.0
+        session = None
+        try:
+            with self.targets.reading(url) as options:
+                rate, frames = stream_frames(url, options=options)
+                session = self.start(key, urlsplit(url).path.rsplit("/", 1)[-1] or url, rate or LIVE_FPS)
+                yield from self._follow(session, frames, update_every)
+        except (UserError, DecodeError) as err:
+            yield f"error: {err}", {}
+        finally:
+            self.release(key, session)
+
+    def _follow(self, session: LiveSession, frames: Any, update_every: float) -> Any:
+        """Push a stream's frames as it plays; the states to show, the last one saying why it stopped."""
+        shown, why = 0.0, "the stream ended"
         try:
             for at, frame in frames:
                 wait = at - (time.monotonic() - session.began)  # a file behind a URL plays at its own speed
                 if wait > 0:
                     time.sleep(wait)
                 session.push(at, frame)
-                if session.closed or at > LIVE_MAX_S:
+                if session.closed:
+                    why = "stopped"
+                    break
+                if max(at, time.monotonic() - session.began) > LIVE_MAX_S:
+                    why = f"stopped after {LIVE_MAX_S / 60:.0f} minutes, the page's limit per stream"
                     break
                 if time.monotonic() - shown >= update_every:
                     shown = time.monotonic()
                     yield session.describe()
-        except DecodeError as err:
+        except DecodeError:
             session.close()
-            yield f"error: {err}", {}
-            return
+            raise
         finally:
             frames.close()
         session.end()
         line, labels = session.describe()
-        yield f"{line}; the stream ended", labels
+        yield f"{line}; {why}", labels
 
 
 def live_tab(page: Any, sources: LiveSources, top_k: int) -> None:

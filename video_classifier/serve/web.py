@@ -3,7 +3,9 @@
 A video, uploaded or picked from the run's test split, gets what infer.py prints for it: the labels the
 task shows and their scores, from the same views through the same functions (`video_records`,
 `ViewDataset`, `video_scores`, `task.shown`: nothing here preprocesses or scores). A video longer than
-TIMELINE_CLIPS clips also gets infer.py --timeline's plot and segments. Beside the answer the video plays
+TIMELINE_CLIPS clips also gets infer.py --timeline's plot and segments, made in a lane of their own so that
+other visitors' answers pass a long video's timeline. Each upload and answer is bounded (bounds.py: size,
+duration, time; one at a time per visitor). Beside the answer the video plays
 (preview.py: a copy the browser plays where it cannot play the original). The model loads once, when the
 page is built. A file that is not a video, does not decode or is too large gives one line on the page,
 and the server goes on serving. The page is made to run for weeks: what it and gradio write is deleted
@@ -11,14 +13,14 @@ KEEP_S after it was written, the queue holds QUEUE_SIZE requests at most, and an
 `write_space` writes the folder a Hugging Face Space serves this page from.
 """
 
-from __future__ import annotations
-
+# no `from __future__ import annotations`: gradio reads the handlers' `gr.Request` annotations as objects
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio is imported: no calls home
 
 import atexit
 import contextlib
+import ipaddress
 import json
 import re
 import shutil
@@ -44,13 +46,17 @@ from ..data.manifest import load_prepared
 from ..engine.scoring import video_scores
 from ..model.model_spec import ModelSpec
 from ..model.unknown import UNKNOWN
+from .bounds import Deadline, Limits, OnePerVisitor, minutes
 from .inference import answered_unknown, load_model, video_records
 from .live_page import LiveSources, live_tab
-from .preview import Preview, preview
+from .preview import preview
+from .stream_targets import StreamTargets
 from .timeline import SWITCH_COST, timeline, write_timeline
 
-MAX_UPLOAD_MB = 200  # a 10-minute 1080p phone video is about 130 MB; the server refuses larger uploads
 TIMELINE_CLIPS = 4  # a video at least this many clips long is long enough for a timeline to say more
+# timelines made at once, in their own lane beside the answers: a long upload's timeline holds one lane
+# while other visitors' labels go on being answered in the answer slots
+TIMELINE_SLOTS = 1
 EXAMPLES = 12  # test videos offered on the page at most, one per class first
 # Uploads, previews and timelines are deleted this long after they were written: long enough to watch a
 # preview and read its timeline (the browser fetches the video from the server while it plays), short
@@ -89,6 +95,7 @@ class Demo:
     decoding: Decoding
     model_ref: str
     backend: str = "torch"
+    limits: Limits = field(default_factory=Limits)  # what one upload and one answer may cost (bounds.py)
 
 
 @dataclass
@@ -99,6 +106,7 @@ class Answer:
     labels: dict[str, float] = field(default_factory=dict)  # what task.shown gives, best first
     chart: Any = None  # a matplotlib figure: every class's score against its threshold (multi-label)
     timeline_png: str | None = None
+    timeline_follows: bool = False  # long enough for a timeline, which the page makes in its own lane
     segments: list[list[Any]] = field(default_factory=list)  # [start s, end s, label, score]
 
 
@@ -112,24 +120,52 @@ def load_demo(model_ref: str, config: Config, backend: str = "torch", zero_shot:
 
 
 def answer(demo: Demo, video: str | None, out: Path) -> Answer:
-    """The page's answer for the file at `video`; timeline files go to `out`. A UserError (not a video,
-    does not decode, too large) is the one line, with the server's temporary path cut to the file's name."""
+    """The page's answer for the file at `video`, its labels and (a long video) its timeline, whose files go
+    to `out`. A UserError (not a video, does not decode, too large or too long, over its time) is the one
+    line, with the server's temporary path cut to the file's name."""
     if not video:
         return Answer("Upload a video or pick one of the test videos.")
+    deadline = demo.limits.deadline()
+    result = labels_answer(demo, video, deadline)
+    if result.status.startswith("error: "):
+        return result
+    line = timeline_answer(demo, video, out, deadline)
+    result.timeline_png, result.segments = line.timeline_png, line.segments
+    if line.status:
+        result.status = line.status
+    return result
+
+
+def one_line(path: Path, err: UserError) -> Answer:
+    return Answer(f"error: {str(err).replace(str(path), path.name)}")
+
+
+def labels_answer(demo: Demo, video: str, deadline: Deadline) -> Answer:
+    """The video's labels and scores from config.eval's views (its timeline aside)."""
     path = Path(video)
     try:
-        return _answer(demo, path, out)
+        record = checked_upload(demo, path)
+        result = _labels(demo, path, manual_scores(demo, record, deadline))
     except UserError as err:
-        return Answer(f"error: {str(err).replace(str(path), path.name)}")
+        return one_line(path, err)
+    result.timeline_follows = long_enough(demo, record)
+    return result
 
 
-def _answer(demo: Demo, path: Path, out: Path) -> Answer:
-    megabytes = path.stat().st_size / 2**20
-    if megabytes > MAX_UPLOAD_MB:
-        raise UserError(f"{path.name} is {megabytes:.0f} MB, over the page's {MAX_UPLOAD_MB} MB: cut it shorter, "
-                        "or run infer.py on it")
+def long_enough(demo: Demo, record: Any) -> bool:
+    """Whether a video is long enough for a timeline to say more than its labels."""
+    return record.duration >= TIMELINE_CLIPS * float(demo.spec.preprocess.clip_duration(record.fps))
+
+
+def checked_upload(demo: Demo, path: Path) -> Any:
+    """The upload's record, where it is a video within the page's bounds (its size and duration)."""
+    demo.limits.check_upload(path.name, path.stat().st_size / 2**20, 0.0)  # too large: before it is opened
     (record,) = video_records([path])  # a file that does not open as a video stops here, with its name
-    scores = manual_scores(demo, record)
+    demo.limits.check_upload(path.name, 0.0, record.duration)
+    return record
+
+
+def _labels(demo: Demo, path: Path, scores: torch.Tensor) -> Answer:
     spec, cfg = demo.spec, demo.config
     (labels, values), = spec.task.shown(scores[None], spec.id2label, cfg.infer.top_k)
     views = f"{cfg.eval.num_clips} clips x {cfg.eval.num_crops} crops"
@@ -137,25 +173,34 @@ def _answer(demo: Demo, path: Path, out: Path) -> Answer:
     threshold = answered_unknown(spec, values)
     if threshold is not None:  # infer.unknown: no class reaches the threshold
         shown = f"{UNKNOWN} (no class reaches {threshold:.3f}; best guesses: {shown})"
-    result = Answer(f"{path.name} ({views}): {shown}", dict(zip(labels, values)), threshold_chart(demo, scores, labels))
-    if record.duration >= TIMELINE_CLIPS * float(spec.preprocess.clip_duration(record.fps)):
+    return Answer(f"{path.name} ({views}): {shown}", dict(zip(labels, values)), threshold_chart(demo, scores, labels))
+
+
+def timeline_answer(demo: Demo, video: str, out: Path, deadline: Deadline) -> Answer:
+    """A long video's timeline (plot and segments; `status` only where it failed); nothing for a short one."""
+    path = Path(video)
+    try:
+        record = checked_upload(demo, path)
+        spec, cfg = demo.spec, demo.config
+        if not long_enough(demo, record):
+            return Answer("")
         try:
-            line = timeline(demo.model, spec, path, demo.decoding, None, cfg.eval.batch_size)
+            line = timeline(demo.model, spec, path, deadline.decoding(demo.decoding), None, cfg.eval.batch_size)
         except DecodeError as err:
             raise UserError(f"{first_line(err)}; check that the file plays") from None
-        shortest = line.default_min_segment()  # the defaults infer.py --timeline has
-        segments = line.segments(shortest, SWITCH_COST)
-        files = write_timeline(line, segments, out, cfg.infer.top_k, shortest, SWITCH_COST)
-        result.timeline_png = str(files["png"])
-        result.segments = [[s.start, s.end, s.label, s.score] for s in segments]
-    return result
+    except UserError as err:
+        return one_line(path, err)
+    shortest = line.default_min_segment()  # the defaults infer.py --timeline has
+    segments = line.segments(shortest, SWITCH_COST)
+    files = write_timeline(line, segments, out, cfg.infer.top_k, shortest, SWITCH_COST)
+    return Answer("", timeline_png=str(files["png"]), segments=[[s.start, s.end, s.label, s.score] for s in segments])
 
 
-def manual_scores(demo: Demo, record: Any) -> torch.Tensor:
+def manual_scores(demo: Demo, record: Any, deadline: Deadline | None = None) -> torch.Tensor:
     """(classes,) scores of one video from config.eval's views: predict_manual's computation, one video."""
     cfg = demo.config
-    views = ViewDataset([record], "", {}, demo.spec.preprocess, cfg.eval.num_clips, cfg.eval.num_crops,
-                        demo.decoding.decode)
+    decode = deadline.bound(demo.decoding.decode) if deadline else demo.decoding.decode
+    views = ViewDataset([record], "", {}, demo.spec.preprocess, cfg.eval.num_clips, cfg.eval.num_crops, decode)
     try:
         return video_scores(demo.model, demo.spec, views, cfg.eval.batch_size)[0]
     except DecodeError as err:
@@ -305,7 +350,9 @@ def build_page(demo: Demo, examples: list[str] | None = None, *, keep_s: int = K
         with gr.Tab("Video", elem_id="video-tab"):
             with gr.Row():
                 with gr.Column():
-                    video = gr.File(label=f"Video (up to {MAX_UPLOAD_MB} MB)", type="filepath", elem_id="video")
+                    video = gr.File(label=f"Video (up to {demo.limits.upload_mb:g} MB, "
+                                          f"{minutes(demo.limits.upload_minutes * 60)})", type="filepath",
+                                    elem_id="video")
                     player = gr.Video(label="The video scored", interactive=False, visible=False, height=320,
                                       elem_id="preview")
                     note = gr.Markdown("", elem_id="preview-note")
@@ -315,46 +362,88 @@ def build_page(demo: Demo, examples: list[str] | None = None, *, keep_s: int = K
                     status = gr.Markdown(answer(demo, None, out).status, elem_id="status")
                     labels = gr.Label(num_top_classes=demo.config.infer.top_k, label="Labels", elem_id="labels")
                     chart = gr.Plot(label="Scores against thresholds", visible=False, elem_id="thresholds")
+            timeline_note = gr.Markdown("", elem_id="timeline-status")
             plot = gr.Image(label="Timeline", type="filepath", visible=False, elem_id="timeline")
             segments = gr.Dataframe(headers=["start s", "end s", "label", "score"], visible=False,
                                     elem_id="segments", label="Segments (click one to play the video from its start)")
         with gr.Tab("Live", elem_id="live-tab"):
             sources = LiveSources(demo.model, demo.spec)
             live_tab(page, sources, demo.config.infer.top_k)
+        visitors = OnePerVisitor()
 
-        def show(path: str | None) -> Any:
-            """The video first (while it is scored), then the answer."""
-            # one answer's files, in a folder of its own: concurrent answers' names never meet
-            folder = Path(tempfile.mkdtemp(dir=out)) if path else out
-            seen = preview(Path(path), folder) if path else Preview(None)
-            playing = gr.update(value=str(seen.path) if seen.path else None, visible=seen.path is not None)
-            if path:
-                yield (playing, seen.note, f"Scoring {Path(path).name}...", None, gr.update(visible=False),
-                       gr.update(visible=False), gr.update(visible=False))
-            a = answer(demo, path, folder)
-            yield (playing, seen.note, a.status, a.labels or None,
-                   gr.update(value=a.chart, visible=a.chart is not None),
-                   gr.update(value=a.timeline_png, visible=a.timeline_png is not None),
-                   gr.update(value=a.segments or None, visible=bool(a.segments)))
+        def show(path: str | None, request: gr.Request) -> Any:
+            """The video first (while it is scored), then its labels; a long video's timeline follows."""
+            hidden = gr.update(visible=False)
+            if not path:
+                yield None, "", answer(demo, None, out).status, None, hidden, hidden, hidden, ""
+                return
+            try:
+                with visitors.turn(getattr(request, "session_hash", None)):
+                    # one answer's files, in a folder of its own: concurrent answers' names never meet
+                    seen = preview(Path(path), Path(tempfile.mkdtemp(dir=out)))
+                    playing = gr.update(value=str(seen.path) if seen.path else None, visible=seen.path is not None)
+                    yield (playing, seen.note, f"Scoring {Path(path).name}...", None, hidden, hidden, hidden, "")
+                    a = labels_answer(demo, path, demo.limits.deadline())
+            except UserError as err:  # this visitor's last answer is still running: it is left as it is
+                yield gr.update(), gr.update(), f"error: {err}", gr.update(), gr.update(), gr.update(), gr.update(), ""
+                return
+            more = "Making the timeline..." if a.timeline_follows else ""
+            yield (playing, seen.note, a.status, a.labels or None, gr.update(value=a.chart, visible=a.chart is not None),
+                   hidden, hidden, more)
 
-        video.change(show, video, [player, note, status, labels, chart, plot, segments], api_name="answer")
+        def show_timeline(path: str | None, status_line: str, request: gr.Request) -> tuple[Any, Any, str]:
+            """A long video's timeline, in a lane of its own (TIMELINE_SLOTS at once): short answers pass it."""
+            if not path or status_line.startswith("error: "):
+                return gr.update(), gr.update(), ""
+            try:
+                with visitors.turn(getattr(request, "session_hash", None)):
+                    t = timeline_answer(demo, path, Path(tempfile.mkdtemp(dir=out)), demo.limits.deadline())
+            except UserError as err:
+                return gr.update(visible=False), gr.update(visible=False), f"error: {err}"
+            return (gr.update(value=t.timeline_png, visible=t.timeline_png is not None),
+                    gr.update(value=t.segments or None, visible=bool(t.segments)), t.status)
+
+        video.change(show, video, [player, note, status, labels, chart, plot, segments, timeline_note],
+                     api_name="answer").then(show_timeline, [video, status], [plot, segments, timeline_note],
+                                             api_name="timeline", concurrency_limit=TIMELINE_SLOTS,
+                                             concurrency_id="timeline")
         page.load(None, js=SEEK_JS)
     page.queue(max_size=queue_size, default_concurrency_limit=slots or answer_slots())
     page.allowed = [str(Path(e).parent) for e in examples]  # folders the examples may be served from
+    page.live_sources, page.limits = sources, demo.limits
     return page
 
 
-def serve(page: Any, host: str | None = None, port: int | None = None, block: bool = True) -> Any:
+def serve(page: Any, host: str | None = None, port: int | None = None, block: bool = True,
+          allow_private_streams: bool = False) -> Any:
     """Launch the page: on `host` (None: GRADIO_SERVER_NAME, else 127.0.0.1, this machine only), never a
-    share link; system fonts, so that the browser fetches nothing from outside either."""
+    share link; system fonts, so that the browser fetches nothing from outside either. On loopback the live
+    tab reads streams from any address; beyond it, from public addresses only unless `allow_private_streams`.
+    One line on stderr says what the page allows."""
     import gradio as gr
 
+    listening = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    targets = StreamTargets(allow_private=allow_private_streams or on_loopback(listening))
+    if hasattr(page, "live_sources"):
+        page.live_sources.targets = targets
+    limits = getattr(page, "limits", Limits())
+    print(f"page on {listening}: {limits.describe()}; live {targets.describe()}", file=sys.stderr, flush=True)
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
                               font_mono=["ui-monospace", "monospace"])
-    page.launch(server_name=host, server_port=port, share=False, max_file_size=f"{MAX_UPLOAD_MB}mb",
+    page.launch(server_name=host, server_port=port, share=False, max_file_size=f"{limits.upload_mb:g}mb",
                 allowed_paths=getattr(page, "allowed", []), theme=theme, prevent_thread_lock=not block,
                 quiet=not block)
     return page
+
+
+def on_loopback(host: str) -> bool:
+    """Whether a page listening on `host` is reached from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: whatever it resolves to may be reached from a network
 
 
 SPACE_APP = '''"""A Hugging Face Space: {model} behind the video classifier's web page (video_classifier/serve/web.py).
