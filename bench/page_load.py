@@ -7,7 +7,9 @@ Serves the page (app.py's build_page and serve) in a child process on a free loo
 --slots value (answers run at once), with its own GRADIO_TEMP_DIR and files kept --keep seconds. In each:
 one client alone sends --requests uploads of test videos one after another (the baseline), then --clients
 clients (gradio_client, one thread each) send --requests each at once; then 3 x QUEUE_SIZE requests at
-once, to see the queue's bound refuse the overflow. Every answer's status line is compared with infer.py's
+once, to see the queue's bound refuse the overflow; then the --clients clients again while one more visitor
+uploads a video of the longest duration the page allows (MAX_UPLOAD_MINUTES, written at the demo's size)
+and asks for its timeline, as the page's browser does. Every answer's status line is compared with infer.py's
 (--json) for that video. Prints per phase: requests, wrong answers, refused, latency median and p95 (upload
 to answer), answers per second, the server's RSS after the phase, and the files (and folders) in its
 temporary folder after the phase and after twice (--keep + the sweep period): a file goes once it is
@@ -37,9 +39,11 @@ from machine import cpu_name  # noqa: E402  (bench/machine.py)
 
 from video_classifier.core.config import load_config  # noqa: E402
 from video_classifier.data.manifest import load_prepared  # noqa: E402
+from video_classifier.serve.bounds import MAX_UPLOAD_MINUTES  # noqa: E402
 from video_classifier.serve.web import QUEUE_SIZE  # noqa: E402
 
 SWEEP_S = 2  # gradio's delete_cache period in the bench: the page's default is minutes
+LONG: list = []  # the long visitor's (labels s, timeline s, status, timeline note), one per slots value
 CHILD = """
 import sys
 sys.path.insert(0, {repo!r})
@@ -99,11 +103,45 @@ def send(url: str, videos: list[Path], n: int, offset: int, results: list, barri
             results.append((time.perf_counter() - started, video.name, None, f"{type(err).__name__}: {err}"))
 
 
-def phase(url: str, videos: list[Path], clients: int, requests: int) -> tuple[list, float]:
+def longest_upload(path: Path, minutes: float = MAX_UPLOAD_MINUTES) -> Path:
+    """A `minutes`-long 128x96 25-fps MPEG-4 video of a texture panning right (the demo's size), written once."""
+    import av
+    import numpy as np
+
+    if path.is_file():
+        return path
+    texture = np.random.default_rng(0).integers(0, 255, (96, 256, 3), dtype=np.uint8)
+    with av.open(str(path), "w", format="avi") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt, stream.bit_rate = 128, 96, "yuv420p", 150_000
+        for i in range(int(minutes * 60 * 25)):
+            x = (2 * i) % 128
+            frame = np.ascontiguousarray(texture[:, x:x + 128])
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def long_visitor(url: str, video: Path, out: list, barrier: threading.Barrier) -> None:
+    """One visitor's long upload: its labels, then its timeline (the page's second event); (seconds, line)."""
+    from gradio_client import Client, handle_file
+
+    client = Client(url, verbose=False, download_files=False)
+    barrier.wait()
+    started = time.perf_counter()
+    status = client.predict(handle_file(str(video)), api_name="/answer")[2]
+    labelled = time.perf_counter() - started
+    note = client.predict(handle_file(str(video)), status, api_name="/timeline")[2]
+    out.append((labelled, time.perf_counter() - started, status, note))
+
+
+def phase(url: str, videos: list[Path], clients: int, requests: int, long: Path | None = None) -> tuple[list, float]:
     results: list = []
-    barrier = threading.Barrier(clients)
+    barrier = threading.Barrier(clients + (long is not None))
     threads = [threading.Thread(target=send, args=(url, videos, requests, c * requests, results, barrier))
                for c in range(clients)]
+    if long is not None:
+        threads.append(threading.Thread(target=long_visitor, args=(url, long, LONG, barrier)))
     started = time.perf_counter()
     for t in threads:
         t.start()
@@ -153,6 +191,7 @@ def main() -> None:
     print("| phase | slots | requests | wrong | refused | median ms | p95 ms | answers/s | server RSS MB "
           "| files (folders) after | after 2 x (keep + sweep) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    long = longest_upload(Path(tempfile.gettempdir()) / f"page-load-{MAX_UPLOAD_MINUTES:g}min.avi")
     for slots in map(int, args.slots.split(",")):
         with tempfile.TemporaryDirectory(prefix="page-load-") as temp:
             child, url = start_page(args, slots, Path(temp))
@@ -166,9 +205,15 @@ def main() -> None:
                                                 (f"{3 * QUEUE_SIZE} at once (queue {QUEUE_SIZE})", 3 * QUEUE_SIZE, 1)]:
                     results, wall = phase(url, videos, clients, requests)
                     print(row(name, slots, results, wall, expected, server, Path(temp), args.keep), flush=True)
+                results, wall = phase(url, videos, args.clients, args.requests, long)
+                print(row(f"{args.clients} clients at once, one more uploading {MAX_UPLOAD_MINUTES:g} min", slots,
+                          results, wall, expected, server, Path(temp), args.keep), flush=True)
             finally:
                 child.terminate()
                 child.wait(timeout=30)
+    for slots, (labelled, whole, status, note) in zip(map(int, args.slots.split(",")), LONG):
+        print(f"slots {slots}: the {MAX_UPLOAD_MINUTES:g}-min upload's labels in {labelled:.1f} s, its timeline by "
+              f"{whole:.1f} s ({status[:60]}{'; ' + note if note else ''})")
 
 
 if __name__ == "__main__":

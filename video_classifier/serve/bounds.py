@@ -20,11 +20,12 @@ from ..core.errors import UserError
 from ..data.decoding import Decoder, Decoding
 
 MAX_UPLOAD_MB = 200  # a 10-minute 1080p phone video is about 130 MB; the server refuses larger uploads
-# 10 minutes: a phone's long take; the demo model's timeline of it takes about 40 s on 2 cores
+# 10 minutes: a phone's long take, and about what MAX_UPLOAD_MB holds at 1080p; the demo model's answer and
+# timeline of a 10-minute video take 3.6 s (torchcodec) to 8.7 s (PyAV) on 2 cores (docs/serving.md)
 MAX_UPLOAD_MINUTES = 10.0
-# an answer stops after this long and says so: 5x the demo model's timeline of the longest upload on 2 cores
-# (docs/serving.md), short enough that a page with one slot for timelines frees it within a few minutes
-ANSWER_MAX_S = 180.0
+# an answer stops after this long and says so: over 10x the demo's longest upload; at VideoMAE-B's shape
+# (about 0.5 s a window in bf16 on 2 AMX cores) the timeline of about 5 minutes of video
+ANSWER_MAX_S = 120.0
 
 
 class OverTime(UserError):

@@ -330,6 +330,48 @@ def keep_tidy(cache: Path, out: Path, keep_s: float, every_s: float) -> None:
     threading.Thread(target=loop, name="page-tidy", daemon=True).start()
 
 
+def video_handlers(demo: Demo, out: Path) -> tuple[Any, Any]:
+    """The Video tab's two events: `show` (the preview, then the labels) and `show_timeline` (a long video's
+    timeline, in its own lane); one request at a time per visitor across both."""
+    import gradio as gr
+
+    visitors = OnePerVisitor()
+
+    def show(path: str | None, request: gr.Request) -> Any:
+        """The video first (while it is scored), then its labels; a long video's timeline follows."""
+        hidden = gr.update(visible=False)
+        if not path:
+            yield gr.update(value=None, visible=False), "", answer(demo, None, out).status, None, hidden, hidden, hidden, ""
+            return
+        try:
+            with visitors.turn(getattr(request, "session_hash", None)):
+                # one answer's files, in a folder of its own: concurrent answers' names never meet
+                seen = preview(Path(path), Path(tempfile.mkdtemp(dir=out)))
+                playing = gr.update(value=str(seen.path) if seen.path else None, visible=seen.path is not None)
+                yield (playing, seen.note, f"Scoring {Path(path).name}...", None, hidden, hidden, hidden, "")
+                a = labels_answer(demo, path, demo.limits.deadline())
+        except UserError as err:  # this visitor's last answer is still running: it is left as it is
+            yield gr.update(), gr.update(), f"error: {err}", gr.update(), gr.update(), gr.update(), gr.update(), ""
+            return
+        more = "Making the timeline..." if a.timeline_follows else ""
+        yield (playing, seen.note, a.status, a.labels or None, gr.update(value=a.chart, visible=a.chart is not None),
+               hidden, hidden, more)
+
+    def show_timeline(path: str | None, status_line: str, request: gr.Request) -> tuple[Any, Any, str]:
+        """A long video's timeline, in a lane of its own (TIMELINE_SLOTS at once): short answers pass it."""
+        if not path or status_line.startswith("error: "):
+            return gr.update(), gr.update(), ""
+        try:
+            with visitors.turn(getattr(request, "session_hash", None)):
+                t = timeline_answer(demo, path, Path(tempfile.mkdtemp(dir=out)), demo.limits.deadline())
+        except UserError as err:
+            return gr.update(visible=False), gr.update(visible=False), f"error: {err}"
+        return (gr.update(value=t.timeline_png, visible=t.timeline_png is not None),
+                gr.update(value=t.segments or None, visible=bool(t.segments)), t.status)
+
+    return show, show_timeline
+
+
 def build_page(demo: Demo, examples: list[str] | None = None, *, keep_s: int = KEEP_S, sweep_s: int = SWEEP_S,
                queue_size: int = QUEUE_SIZE, slots: int | None = None) -> Any:
     """The page's gr.Blocks (not launched; queued): `examples` default: the run's test videos. Uploads and
@@ -369,40 +411,7 @@ def build_page(demo: Demo, examples: list[str] | None = None, *, keep_s: int = K
         with gr.Tab("Live", elem_id="live-tab"):
             sources = LiveSources(demo.model, demo.spec)
             live_tab(page, sources, demo.config.infer.top_k)
-        visitors = OnePerVisitor()
-
-        def show(path: str | None, request: gr.Request) -> Any:
-            """The video first (while it is scored), then its labels; a long video's timeline follows."""
-            hidden = gr.update(visible=False)
-            if not path:
-                yield None, "", answer(demo, None, out).status, None, hidden, hidden, hidden, ""
-                return
-            try:
-                with visitors.turn(getattr(request, "session_hash", None)):
-                    # one answer's files, in a folder of its own: concurrent answers' names never meet
-                    seen = preview(Path(path), Path(tempfile.mkdtemp(dir=out)))
-                    playing = gr.update(value=str(seen.path) if seen.path else None, visible=seen.path is not None)
-                    yield (playing, seen.note, f"Scoring {Path(path).name}...", None, hidden, hidden, hidden, "")
-                    a = labels_answer(demo, path, demo.limits.deadline())
-            except UserError as err:  # this visitor's last answer is still running: it is left as it is
-                yield gr.update(), gr.update(), f"error: {err}", gr.update(), gr.update(), gr.update(), gr.update(), ""
-                return
-            more = "Making the timeline..." if a.timeline_follows else ""
-            yield (playing, seen.note, a.status, a.labels or None, gr.update(value=a.chart, visible=a.chart is not None),
-                   hidden, hidden, more)
-
-        def show_timeline(path: str | None, status_line: str, request: gr.Request) -> tuple[Any, Any, str]:
-            """A long video's timeline, in a lane of its own (TIMELINE_SLOTS at once): short answers pass it."""
-            if not path or status_line.startswith("error: "):
-                return gr.update(), gr.update(), ""
-            try:
-                with visitors.turn(getattr(request, "session_hash", None)):
-                    t = timeline_answer(demo, path, Path(tempfile.mkdtemp(dir=out)), demo.limits.deadline())
-            except UserError as err:
-                return gr.update(visible=False), gr.update(visible=False), f"error: {err}"
-            return (gr.update(value=t.timeline_png, visible=t.timeline_png is not None),
-                    gr.update(value=t.segments or None, visible=bool(t.segments)), t.status)
-
+        show, show_timeline = video_handlers(demo, out)
         video.change(show, video, [player, note, status, labels, chart, plot, segments, timeline_note],
                      api_name="answer").then(show_timeline, [video, status], [plot, segments, timeline_note],
                                              api_name="timeline", concurrency_limit=TIMELINE_SLOTS,
