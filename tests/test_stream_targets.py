@@ -126,3 +126,30 @@ def test_the_page_knows_when_it_listens_on_loopback():
     assert not any(on_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.4", "my-server.lan"))
     assert "public addresses only" in StreamTargets().describe()
     assert "private ones too" in StreamTargets(allow_private=True).describe()
+
+
+def test_the_pages_live_url_api_refuses_this_machine_in_public_mode(colour_model, clip):
+    """Through the served page (gradio_client, as the issue's attacker would): its stream sources put in the
+    public mode that a page beyond loopback has, since the test's page may listen on loopback only."""
+    import socket
+
+    from gradio_client import Client
+
+    from video_classifier.serve.web import build_page, load_demo, serve
+
+    config, folder = colour_model
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    page = build_page(load_demo(str(folder), load_config(config)), [])
+    serve(page, "127.0.0.1", port, block=False)
+    page.live_sources.targets = StreamTargets()  # what serve() gives a page on 0.0.0.0
+    try:
+        with serve_folder(clip) as local:
+            client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False)
+            for url in spellings(int(local.url.rsplit(":", 1)[1]))[:6]:
+                line = client.predict(url, api_name="/live_url")[0]
+                assert line.startswith("error: stream host ") and "public addresses only" in line, (url, line)
+            assert local.seen == [] and page.live_sources.sessions == {}
+    finally:
+        page.close()
