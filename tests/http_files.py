@@ -73,11 +73,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve_folder(folder: Path, host: str = "127.0.0.1") -> Iterator[FileServer]:
-    """`folder` over HTTP on `host` (a loopback address; an ephemeral port) while the block runs."""
+def serve_folder(folder: Path, host: str = "127.0.0.1", tls: tuple[Path, Path] | None = None) -> Iterator[FileServer]:
+    """`folder` over HTTP on `host` (a loopback address; an ephemeral port) while the block runs; over HTTPS
+    with `tls`, (certificate, key) files."""
     server = ThreadingHTTPServer((host, 0), _Handler)
+    if tls:
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*map(str, tls))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     server.folder = Path(folder).resolve()
-    server.state = FileServer(f"http://{host}:{server.server_address[1]}")
+    server.state = FileServer(f"{'https' if tls else 'http'}://{host}:{server.server_address[1]}")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -153,3 +153,26 @@ def test_the_pages_live_url_api_refuses_this_machine_in_public_mode(colour_model
             assert local.seen == [] and page.live_sources.sessions == {}
     finally:
         page.close()
+
+
+def test_an_https_stream_goes_through_the_gates_tunnel(colours, clip, tmp_path):
+    """https:// on the stand-in public address (a self-signed certificate made with the openssl command;
+    FFmpeg does not verify certificates by default) plays through the gate's CONNECT tunnel; its redirect to
+    this machine is refused."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    f"/CN={PUBLIC_STAND_IN}", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    sources = LiveSources(*colours, StreamTargets(refusal=as_public))
+    with serve_folder(clip) as local, serve_folder(clip, PUBLIC_STAND_IN, tls=(cert, key)) as public:
+        assert public.url.startswith("https://")
+        public.redirects["moved.avi"] = f"{local.url}/v.avi"
+        line, labels = list(sources.play_url("visitor", f"{public.url}/v.avi", update_every=0.2))[-1]
+        assert line.endswith("the stream ended") and list(labels) == ["Blue"], line
+        ((refused, _),) = list(sources.play_url("visitor", f"{public.url}/moved.avi"))
+    assert "a redirect or playlist entry led to 127.0.0.1, a loopback address" in refused, refused
+    assert "/v.avi" in public.seen and local.seen == []
