@@ -436,7 +436,8 @@ def serve(page: Any, host: str | None = None, port: int | None = None, block: bo
     if hasattr(page, "live_sources"):
         page.live_sources.targets = targets
     limits = getattr(page, "limits", Limits())
-    print(f"page on {listening}: {limits.describe()}; live {targets.describe()}", file=sys.stderr, flush=True)
+    page.allows = f"page on {listening}: {limits.describe()}; live {targets.describe()}"
+    print(page.allows, file=sys.stderr, flush=True)
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
                               font_mono=["ui-monospace", "monospace"])
     page.launch(server_name=host, server_port=port, share=False, max_file_size=f"{limits.upload_mb:g}mb",
