@@ -40,11 +40,14 @@ class Limits:
     upload_minutes: float = MAX_UPLOAD_MINUTES
     answer_s: float = ANSWER_MAX_S
 
-    def check_upload(self, name: str, megabytes: float, seconds: float) -> None:
-        """Refuse at once, in one line naming the limit and the video's own size, an upload over the bounds."""
+    def check_size(self, name: str, megabytes: float) -> None:
+        """Refuse at once, in one line naming the limit and the file's size, an upload over the size bound."""
         if megabytes > self.upload_mb:
             raise UserError(f"{name} is {megabytes:.0f} MB, over the page's {self.upload_mb:g} MB: cut it shorter, "
                             "or run infer.py on it")
+
+    def check_duration(self, name: str, seconds: float) -> None:
+        """Refuse at once, in one line naming both durations, a video longer than the page takes."""
         if seconds > self.upload_minutes * 60:
             raise UserError(f"{name} is {minutes(seconds)} long, over the page's {minutes(self.upload_minutes * 60)}:"
                             " cut it shorter, or run infer.py --timeline on it")

@@ -149,7 +149,7 @@ def check_stream_url(url: str) -> str:
 
 def port_of(parts: Any) -> int:
     try:
-        return parts.port or {"https": 443, "rtsps": 322, "rtmp": 1935, "rtsp": 554}.get(parts.scheme.lower(), 80)
+        return parts.port or (443 if parts.scheme.lower() == "https" else 80)  # only http(s) is read through the gate
     except ValueError:
         raise UserError(f"stream URL {parts.geturl()}: its port is not a number from 1 to 65535") from None
 

@@ -125,11 +125,15 @@ def answer(demo: Demo, video: str | None, out: Path) -> Answer:
     line, with the server's temporary path cut to the file's name."""
     if not video:
         return Answer("Upload a video or pick one of the test videos.")
-    deadline = demo.limits.deadline()
-    result = labels_answer(demo, video, deadline)
-    if result.status.startswith("error: "):
+    path, deadline = Path(video), demo.limits.deadline()
+    try:
+        record = checked_upload(demo, path)
+    except UserError as err:
+        return one_line(path, err)
+    result = labels_answer(demo, video, deadline, record)
+    if not result.timeline_follows:  # an error, or too short for a timeline
         return result
-    line = timeline_answer(demo, video, out, deadline)
+    line = timeline_answer(demo, video, out, deadline, record)
     result.timeline_png, result.segments = line.timeline_png, line.segments
     if line.status:
         result.status = line.status
@@ -140,11 +144,12 @@ def one_line(path: Path, err: UserError) -> Answer:
     return Answer(f"error: {str(err).replace(str(path), path.name)}")
 
 
-def labels_answer(demo: Demo, video: str, deadline: Deadline) -> Answer:
-    """The video's labels and scores from config.eval's views (its timeline aside)."""
+def labels_answer(demo: Demo, video: str, deadline: Deadline, record: Any = None) -> Answer:
+    """The video's labels and scores from config.eval's views (its timeline aside); `record`: the upload's,
+    where checked_upload already gave it."""
     path = Path(video)
     try:
-        record = checked_upload(demo, path)
+        record = record or checked_upload(demo, path)
         result = _labels(demo, path, manual_scores(demo, record, deadline))
     except UserError as err:
         return one_line(path, err)
@@ -159,9 +164,9 @@ def long_enough(demo: Demo, record: Any) -> bool:
 
 def checked_upload(demo: Demo, path: Path) -> Any:
     """The upload's record, where it is a video within the page's bounds (its size and duration)."""
-    demo.limits.check_upload(path.name, path.stat().st_size / 2**20, 0.0)  # too large: before it is opened
+    demo.limits.check_size(path.name, path.stat().st_size / 2**20)  # before it is opened
     (record,) = video_records([path])  # a file that does not open as a video stops here, with its name
-    demo.limits.check_upload(path.name, 0.0, record.duration)
+    demo.limits.check_duration(path.name, record.duration)
     return record
 
 
@@ -176,11 +181,11 @@ def _labels(demo: Demo, path: Path, scores: torch.Tensor) -> Answer:
     return Answer(f"{path.name} ({views}): {shown}", dict(zip(labels, values)), threshold_chart(demo, scores, labels))
 
 
-def timeline_answer(demo: Demo, video: str, out: Path, deadline: Deadline) -> Answer:
+def timeline_answer(demo: Demo, video: str, out: Path, deadline: Deadline, record: Any = None) -> Answer:
     """A long video's timeline (plot and segments; `status` only where it failed); nothing for a short one."""
     path = Path(video)
     try:
-        record = checked_upload(demo, path)
+        record = record or checked_upload(demo, path)
         spec, cfg = demo.spec, demo.config
         if not long_enough(demo, record):
             return Answer("")
