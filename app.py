@@ -13,8 +13,7 @@ from pathlib import Path
 from video_classifier.core.cli import config_parser, config_path
 from video_classifier.core.config import load_config
 from video_classifier.core.errors import exit_on_user_error
-from video_classifier.model.zero_shot import zero_shot_classes
-from video_classifier.serve.web import build_page, load_demo, serve, write_space
+from video_classifier.core.preflight import check_hub_files, model_files, trained_model
 
 DEMO_RUN = "runs/demo"  # what `make demo` trains: the page's model when no --model is given
 
@@ -47,7 +46,12 @@ def main(argv: list[str] | None = None) -> None:
         args.model = DEMO_RUN
     config_file = config_path(args)
     config = load_config(config_file, args.overrides)
-    model_ref = args.model or (config.model.checkpoint if args.zero_shot else config.train.output_dir)
+    model_ref = trained_model(args.model, config, args.zero_shot)
+    check_hub_files(model_files(model_ref, config, args.zero_shot))  # before seconds of imports: at once offline
+    # torch, transformers and gradio come in only now
+    from video_classifier.model.zero_shot import zero_shot_classes
+    from video_classifier.serve.web import build_page, load_demo, serve, write_space
+
     zero_shot = zero_shot_classes(config.data.root) if args.zero_shot else None
 
     if args.space:

@@ -16,9 +16,8 @@ from pathlib import Path
 from video_classifier.core.cli import add_view_args, config_parser, config_path, view_overrides
 from video_classifier.core.config import load_config
 from video_classifier.core.errors import exit_on_user_error
-from video_classifier.model.zero_shot import zero_shot_classes
-from video_classifier.serve.inference import format_table, format_timelines, predict, predict_timeline
-from video_classifier.serve.timeline import MIN_SEGMENT_WINDOWS, SWITCH_COST
+from video_classifier.core.preflight import check_hub_files, model_files, trained_model
+from video_classifier.serve.timeline_defaults import MIN_SEGMENT_WINDOWS, SWITCH_COST
 
 
 @exit_on_user_error
@@ -57,8 +56,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.switch_cost < 0:
         parser.error(f"--switch-cost {args.switch_cost}: must be >= 0 nats")
     config = load_config(config_path(args), view_overrides(args))
+    model_ref = trained_model(args.model, config, args.zero_shot)
+    check_hub_files(model_files(model_ref, config, args.zero_shot))  # before seconds of imports: at once offline
+    # torch and transformers come in only now
+    from video_classifier.model.zero_shot import zero_shot_classes
+    from video_classifier.serve.inference import format_table, format_timelines, predict, predict_timeline
+
     zero_shot = zero_shot_classes(config.data.root, args.labels) if args.zero_shot else None
-    model_ref = args.model or (config.model.checkpoint if args.zero_shot else config.train.output_dir)
     if args.timeline:
         results = predict_timeline(model_ref, args.videos, config, args.top_k or config.infer.top_k, args.stride,
                                    args.min_segment, Path(args.out), args.backend, args.switch_cost, zero_shot)

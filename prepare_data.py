@@ -18,9 +18,7 @@ from pathlib import Path
 from video_classifier.core.cli import DEFAULT_CONFIG, config_parser
 from video_classifier.core.config import load_config
 from video_classifier.core.errors import UserError, exit_on_user_error
-from video_classifier.data.prepare import prepare
-from video_classifier.data.recordings import write_recordings
-from video_classifier.data.shards import write_shards
+from video_classifier.core.preflight import check_hub_files, data_files
 
 
 @exit_on_user_error
@@ -37,6 +35,12 @@ def main(argv: list[str] | None = None) -> None:
                         "into DIR (data.synthetic's frames; annotations.csv and label_studio.json)")
     args = parser.parse_args(argv)
     config = load_config(args.config or DEFAULT_CONFIG, args.overrides)
+    check_hub_files(data_files(config.data))  # before seconds of imports: at once offline
+    # torch comes in only now
+    from video_classifier.data.prepare import prepare
+    from video_classifier.data.recordings import write_recordings
+    from video_classifier.data.shards import write_shards
+
     if args.make_recordings:
         write_recordings(Path(args.make_recordings), config.data.synthetic)
     root = prepare(config.data, args.check)

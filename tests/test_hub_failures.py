@@ -128,3 +128,66 @@ def test_a_cached_file_is_used_when_the_hub_does_not_answer(fake, tmp_path):
     again = run_script("prepare_data.py", "--config", str(recipe), env=env)
     assert "the Hub does not answer at http://127.0.0.1:9 (connection refused): using the cached dataset" in again.stderr
     assert "cannot read archive" in again.stderr and "Retry" not in again.stderr  # the cached bytes, at once
+
+
+HEAVY = ("torch", "transformers", "gradio")
+
+
+@pytest.mark.parametrize("case", ["closed port", "offline, empty cache"])
+def test_each_script_ends_before_it_imports_torch(case, tmp_path, tiny_workspace):
+    """The line comes before the seconds of torch's and transformers' imports (core/preflight.py): each
+    script's imports, as Python's own -X importtime lists them, hold none of them."""
+    env = {"HF_HOME": str(tmp_path / "home"), "HF_HUB_DISABLE_TELEMETRY": "1", "PYTHONPROFILEIMPORTTIME": "1"}
+    env.update({"HF_ENDPOINT": CLOSED, "HF_HUB_OFFLINE": "0"} if case == "closed port" else {"HF_HUB_OFFLINE": "1"})
+    for script, args in scripts(tmp_path, tiny_workspace).items():
+        result = run_script(script, *args, env=env)
+        imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+                    if line.startswith("import time:")}
+        assert result.returncode == 2 and "huggingface_hub" in imported, (script, result.stderr[-1000:])
+        assert not imported & set(HEAVY), (script, sorted(imported & set(HEAVY)))
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1 and "not found" not in errors[0], (script, errors)
+
+
+def test_the_check_passes_a_cached_checkpoint_and_names_an_uncached_one(tmp_path, monkeypatch):
+    """check_hub_files with the endpoint closed: a checkpoint whose config.json came down earlier passes, as
+    does a folder; another Hub id gets the no-answer line naming it; offline, the offline line."""
+    from huggingface_hub import hf_hub_download
+
+    from video_classifier.core import preflight
+    from video_classifier.core.config import load_config
+
+    model_config = tmp_path / "config.json"
+    model_config.write_text('{"model_type": "videomae"}')
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "home" / "hub"))
+    with serve_hub({(MODEL, "config.json"): model_config}, repo_type="model") as served:
+        hf_hub_download(MODEL, "config.json", endpoint=served.url)
+    monkeypatch.setenv("HF_ENDPOINT", CLOSED)
+    hub._reasons.clear()
+    config = load_config(DEMO)
+    preflight.check_hub_files(preflight.model_files(MODEL, config))  # in the cache: passes
+    assert preflight.model_files(str(tmp_path), config) == []  # a folder: nothing to check
+    with pytest.raises(preflight.UserError, match=r"Hub does not answer at HF_ENDPOINT http://127.0.0.1:9 "
+                                                  r"\(connection refused\) and the model someone/other is not"):
+        preflight.check_hub_files(preflight.model_files("someone/other", config))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(preflight.UserError, match="HF_HUB_OFFLINE=1 is set and the model someone/other was never"):
+        preflight.check_hub_files(preflight.model_files("someone/other", config))
+    preflight.check_hub_files(preflight.model_files(MODEL, config))
+    hub._reasons.clear()
+
+
+def test_an_untrained_run_folder_says_train_first(tmp_path):
+    """infer.py and app.py without --model read train.output_dir, a folder train.py writes: where it is
+    missing the line says to train, never that the Hub lacks a repo of that name."""
+    from video_classifier.core import preflight
+    from video_classifier.core.config import load_config
+
+    config = load_config(DEMO, [f"train.output_dir={tmp_path / 'run'}"])
+    with pytest.raises(preflight.UserError, match=r"train.output_dir\) not found: train first"):
+        preflight.trained_model(None, config)
+    assert preflight.trained_model("someone/model", config) == "someone/model"
+    assert preflight.trained_model(None, config, zero_shot=True) == config.model.checkpoint
+    assert [preflight.is_hub_id(r) for r in ("a/b", "bert-base", "./a", "/a/b", "a/b/c", "~/x")] == \
+        [True, True, False, False, False, False]

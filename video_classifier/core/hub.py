@@ -123,8 +123,7 @@ def explain(err: BaseException, wanted: Wanted) -> str | None:
 
     if offline() and (has(errors.LocalEntryNotFoundError) or has(errors.OfflineModeIsEnabled)
                       or has(OSError)) and not has(errors.HfHubHTTPError):
-        return (f"HF_HUB_OFFLINE=1 is set and the {w.what} {w.thing} was never downloaded here: unset HF_HUB_OFFLINE "
-                f"on a machine that reaches the Hub, or use a local copy ({w.local})")
+        return offline_line(w)
     if has(errors.GatedRepoError) or _status(has(errors.HfHubHTTPError) or err) in (401, 403):
         return (f"the {w.what} {w.repo} is gated or private and this machine may not read it: accept its terms "
                 f"on the Hub, then log in (`hf auth login`) or set HF_TOKEN; or check {w.setting}")
@@ -143,6 +142,11 @@ def explain(err: BaseException, wanted: Wanted) -> str | None:
                                                                            for e in chain):
         return no_answer(w, first_line(chain[-1]))
     return None
+
+
+def offline_line(wanted: Wanted) -> str:
+    return (f"HF_HUB_OFFLINE=1 is set and the {wanted.what} {wanted.thing} was never downloaded here: unset "
+            f"HF_HUB_OFFLINE on a machine that reaches the Hub, or use a local copy ({wanted.local})")
 
 
 def no_answer(wanted: Wanted, reason: str) -> str:

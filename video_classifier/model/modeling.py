@@ -9,7 +9,8 @@ from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification,
 
 from ..core.config import ModelConfig, TrainConfig
 from ..core.errors import UserError, first_line
-from ..core.hub import Wanted, hub_call
+from ..core.hub import hub_call
+from ..core.preflight import checkpoint
 from ..core.task import SingleLabel, Task
 from . import unknown
 from .folding import FOLDED, TEMPERATURE
@@ -37,9 +38,7 @@ def _load(what: str, ref: str, load: Any, **kwargs: Any) -> Any:
     try:
         if Path(ref).expanduser().exists():
             return load(ref, **kwargs)
-        wanted = Wanted(what, ref, "model.checkpoint (or --model)", "model.checkpoint: FOLDER, or --model FOLDER",
-                        revision_setting="model.revision")
-        return hub_call(lambda: load(ref, **kwargs), wanted)
+        return hub_call(lambda: load(ref, **kwargs), checkpoint(ref, what))
     except (OSError, ValueError) as err:
         raise UserError(
             f"cannot load the {what} of {ref}: {first_line(err)} "

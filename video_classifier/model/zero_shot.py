@@ -27,7 +27,8 @@ from transformers.modeling_outputs import ImageClassifierOutput
 
 from ..core.config import Config
 from ..core.errors import UserError, first_line
-from ..core.hub import Wanted, hub_call
+from ..core.hub import hub_call
+from ..core.preflight import xclip_checkpoint
 from ..core.task import MultiLabel
 from ..data.manifest import LABELS
 from ..data.storage import exists, read_bytes
@@ -111,8 +112,7 @@ def load_zero_shot(ref: str, label2id: dict[str, int], config: Config) -> tuple[
     if Path(ref).exists() and not (Path(ref) / "config.json").is_file():
         raise UserError(f"checkpoint folder {ref} has no config.json: --zero-shot takes an X-CLIP Hub id "
                         "(e.g. microsoft/xclip-base-patch32) or a folder with its config.json")
-    wanted = Wanted("X-CLIP checkpoint", ref, "--model (or model.checkpoint)", "--model FOLDER",
-                    revision_setting="model.revision")
+    wanted = xclip_checkpoint(ref)
 
     def fetch(load: Any) -> Any:  # a Hub id through core/hub.py: its failures in one line
         return load(ref, revision=revision) if Path(ref).exists() else hub_call(lambda: load(ref, revision=revision),

@@ -13,7 +13,8 @@ from tqdm.auto import tqdm
 
 from ...core.config import DataConfig
 from ...core.errors import UserError
-from ...core.hub import Wanted, hub_call
+from ...core.hub import hub_call
+from ...core.preflight import dataset_archive
 from ..manifest import VideoRecord, probe_video
 from ..user_videos import SPLITS, VIDEO_SUFFIXES
 from .base import Source
@@ -31,9 +32,7 @@ def download_from_hub(config: DataConfig) -> Path:
         return hf_hub_download(repo_id=config.hub_repo, filename=config.hub_filename, revision=config.hub_revision,
                                repo_type="dataset")
 
-    return Path(hub_call(load, Wanted("dataset", config.hub_repo, "data.hub_repo", "data.source: archive with "
-                                      "data.archive: FILE", config.hub_filename, "data.hub_filename",
-                                      "data.hub_revision")))
+    return Path(hub_call(load, dataset_archive(config)))
 
 
 def extract_archive(archive: Path, out: Path) -> None:
