@@ -65,8 +65,11 @@ def model_files(ref: str, config: Config, zero_shot: bool = False) -> list[HubFi
 
 
 def training_files(config: Config) -> list[HubFile]:
-    """train.py: the checkpoint it fine-tunes (none where model.tiny_init makes one)."""
-    return [] if config.model.tiny_init is not None else model_files(config.model.checkpoint, config)
+    """train.py: the checkpoint it fine-tunes, once the data is prepared (data.root holds its manifest; before
+    that, the data's own line comes first); none where model.tiny_init makes the checkpoint."""
+    if config.model.tiny_init is not None or not (Path(config.data.root) / "manifest.csv").is_file():
+        return []
+    return model_files(config.model.checkpoint, config)
 
 
 def data_files(data: DataConfig) -> list[HubFile]:
