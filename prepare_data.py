@@ -2,7 +2,10 @@
 (data.source: folder), and write the label maps.
 
     python prepare_data.py --config config.yaml [--check sampled|full] [--shards DIR [--shard-mb 256]]
-                           [--make-recordings DIR]
+                           [--make-recordings DIR] [--split-by-duplicates AUDIT_ISSUES_CSV]
+
+data.exclude and data.relabel (CSVs in the shape of audit.py's issues.csv) leave out or relabel the videos
+their rows name; --split-by-duplicates keeps each duplicate cluster an audit found in one split.
 
 --make-recordings DIR first writes synthetic untrimmed recordings and their annotations (annotations.csv,
 label_studio.json) into DIR, from data.synthetic (make demo-untrimmed).
@@ -31,10 +34,15 @@ def main(argv: list[str] | None = None) -> None:
                         "shards into DIR (a new folder): <split>-NNNNN.tar, index.json, labels.json, manifest.csv")
     parser.add_argument("--shard-mb", type=float, default=256.0,
                         help="largest shard, in MB (default 256; a bigger video gets a shard of its own)")
+    parser.add_argument("--split-by-duplicates", metavar="ISSUES_CSV",
+                        help="data.source folder: keep each duplicate cluster of an audit's issues.csv in one split "
+                             "(sets data.duplicate_groups); prepare into a new data.root")
     parser.add_argument("--make-recordings", metavar="DIR", help="first write synthetic annotated recordings "
                         "into DIR (data.synthetic's frames; annotations.csv and label_studio.json)")
     args = parser.parse_args(argv)
-    config = load_config(args.config or DEFAULT_CONFIG, args.overrides)
+    overrides = [*args.overrides, *([f"data.duplicate_groups={args.split_by_duplicates}"]
+                                    if args.split_by_duplicates else [])]
+    config = load_config(args.config or DEFAULT_CONFIG, overrides)
     check_hub_files(data_files(config.data))  # before seconds of imports: at once offline
     # torch comes in only now
     from video_classifier.data.prepare import prepare

@@ -131,6 +131,12 @@ class DataConfig:
     split_fractions: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # train/val/test, by group
     group_pattern: str = r"_g(\d+)_"  # a video's group from its file name (UCF101's); "" = each file its own
     split_seed: int = 0
+    # audit.py's findings acted on (docs/audit.md): CSVs in issues.csv's shape, rows marked by the user
+    exclude: Optional[str] = None  # the rows' videos left out of the prepared folder
+    relabel: Optional[str] = None  # the rows' videos given the row's `label` (else the label the probe suggests)
+    # an audit's issues.csv whose duplicate clusters each become one group (source: folder), so that no
+    # split has a copy of another's video; prepare_data.py --split-by-duplicates FILE sets it
+    duplicate_groups: Optional[str] = None
     on_bad_video: Literal["skip", "error"] = "skip"  # a video that does not decode: left out (rejected.csv), or stop
     sample_rate: int = 4  # keep every 4th frame: 16 frames x 4 at 25 fps = a 2.56 s clip
     # window: a clip is num_frames x sample_rate frames of the video (the guide's, VideoMAE's); whole_video:

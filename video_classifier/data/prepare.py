@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..core.config import DataConfig
 from ..core.errors import UserError
+from .audit_lists import apply_lists
 from .manifest import MANIFEST, SOURCE_RECORD, write_labels, write_manifest
 from .sources import source_of
 from .user_videos import SPLITS
@@ -27,7 +28,9 @@ def prepare(config: DataConfig, check: str = "sampled") -> Path:
         print(in_place)
         return config.root
     root = Path(config.root)
-    record = {"source": source.name, **source.record(config)}  # what decides the folder's content
+    record = {"source": source.name, **source.record(config),  # what decides the folder's content
+              **{k: str(Path(v).expanduser().resolve()) for k in ("exclude", "relabel", "duplicate_groups")
+                 if (v := getattr(config, k))}}
     if (root / MANIFEST).is_file():
         previous = json.loads((root / SOURCE_RECORD).read_text()) if (root / SOURCE_RECORD).is_file() else None
         if previous is not None and previous != record:
@@ -50,6 +53,7 @@ def prepare(config: DataConfig, check: str = "sampled") -> Path:
     partial.mkdir(parents=True)
 
     records, multi_label = source.prepare(config, partial, full=check == "full")
+    records = apply_lists(records, config.exclude, config.relabel)  # audit.py's findings, where the user acts
     labels = write_labels(records, partial, multi_label)
     write_manifest(records, partial)
     (partial / SOURCE_RECORD).write_text(json.dumps(record, indent=2) + "\n")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from ..core.run_folder import (
     resume_point,
 )
 from ..core.task import TASKS, MultiLabel, SingleLabel, Task, class_counts, task_for
+from ..data.audit_lists import leak_warning
 from ..data.clips import DecodeFailures
 from ..data.datasets import build_datasets, pipeline_stride, streams_training
 from ..data.manifest import VideoRecord, copy_labels, load_prepared, prepared_task
@@ -233,6 +235,9 @@ def report_plan(config: Config, plan: Plan, args: TrainingArguments, model: Any,
     """What will run, said once before training: the data, the task and its weights, the clips, the model
     and what of it trains, the batch and the steps."""
     train_videos = plan.by_split["train"]
+    leaks = leak_warning(config.data.root, [r for split in plan.by_split.values() for r in split])
+    if leaks:
+        print(leaks, file=sys.stderr)
     print(f"data: {data.decoding}; {args.dataloader_num_workers} DataLoader workers per process")
     if data.class_weights is not None or data.balanced is not None or spec.task.name != SingleLabel.name:
         counts = class_counts(spec.task, [r.label for r in train_videos], plan.label2id)

@@ -12,6 +12,7 @@ from typing import Any
 from ...core.config import DataConfig
 from ...core.errors import UserError
 from .. import segments, user_videos
+from ..audit_lists import duplicate_clusters
 from ..manifest import VideoRecord, segment_frames
 from .base import Source
 
@@ -118,6 +119,8 @@ BACKGROUND_CLIP_FRAMES = 16
 def _splits(config: DataConfig, rows: list[user_videos.Listed]) -> tuple[dict[Any, str], list[str]]:
     """Each file's split: the list's (one per recording: refused where its rows give two), else by group."""
     if not rows[0].split:
+        if config.duplicate_groups:
+            rows = grouped_by_duplicates(rows, config)
         return user_videos.assign_splits(rows, tuple(config.split_fractions), config.group_pattern,
                                          config.split_seed)
     split_of: dict[Any, str] = {}
@@ -126,6 +129,20 @@ def _splits(config: DataConfig, rows: list[user_videos.Listed]) -> tuple[dict[An
             raise UserError(f"{row.where}: split {row.split} for {row.path}, whose other rows say "
                             f"{split_of[row.path]}: one recording goes to one split")
     return split_of, []
+
+
+def grouped_by_duplicates(rows: list[user_videos.Listed], config: DataConfig) -> list[user_videos.Listed]:
+    """The rows with each duplicate cluster of data.duplicate_groups (an audit's issues.csv) and every group
+    one of its videos is in made one group, so that the split keeps a cluster together."""
+    cluster_of = duplicate_clusters(config.duplicate_groups)
+    merged: dict[str, str] = {}
+    for cluster in dict.fromkeys(cluster_of.values()):
+        groups = {user_videos.group_of(r, config.group_pattern) for r in rows if cluster_of.get(str(r.path)) == cluster}
+        name = next((merged[g] for g in groups if g in merged), f"duplicates {cluster}")
+        merged.update((g, name) for g in groups)
+    moved = [replace(r, group=merged.get(user_videos.group_of(r, config.group_pattern), r.group)) for r in rows]
+    print(f"data.duplicate_groups: {len(set(cluster_of.values()))} duplicate clusters kept within one split each")
+    return moved
 
 
 def _record(row: user_videos.Listed, split: str, group: str, probe: tuple[int, float, float]) -> VideoRecord:
