@@ -153,3 +153,37 @@ def test_issues_csv_and_summary_shapes(audited):
     assert page.count("data:image/jpeg;base64,") >= 2 and "copy.mp4" in page
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith(f"audit of {videos} videos: 2 videos in clusters that leak across splits (1 clusters)")
+
+
+def test_an_exclusion_and_a_relabel_list_change_only_their_rows(tiny_workspace, tmp_path):
+    from video_classifier.core.config import load_config
+    from video_classifier.core.errors import UserError
+    from video_classifier.data.prepare import prepare
+
+    _, before = load_prepared(tiny_workspace / "data")
+    labels = sorted({r.label for r in before})
+    dropped, moved = before[:2], before[5]
+    other = next(label for label in labels if label != moved.label)
+    fields = ["path", "split", "issue", "score", "details"]
+    with open(tmp_path / "exclude.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows({"path": r.path, "split": r.split, "issue": "blank", "score": 1, "details": ""}
+                         for r in dropped)
+    with open(tmp_path / "relabel.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()  # no label column: the probe's suggestion in the details is taken
+        writer.writerow({"path": moved.path, "split": moved.split, "issue": "label", "score": 0.9,
+                         "details": f"labelled {moved.label}; the probe suggests {other} (p=0.91, its label p=0.02)"})
+    config = tiny_config_dict(tmp_path)
+    config["data"].update(exclude=str(tmp_path / "exclude.csv"), relabel=str(tmp_path / "relabel.csv"))
+    prepare(load_config(write_config(tmp_path / "c.yaml", config)).data)
+    _, after = load_prepared(tmp_path / "data")
+    expected = [r if r.path != moved.path else VideoRecord(**{**r.__dict__, "label": other})
+                for r in before if r not in dropped]
+    assert after == expected  # every other row exactly as it was prepared without the lists
+    config["data"].update(root=str(tmp_path / "again"), exclude=None)
+    (tmp_path / "relabel.csv").write_text("path,split,issue,score,details\nnot/a/video.avi,train,label,1,x\n")
+    with pytest.raises(UserError, match=r"relabel.csv line 2: not/a/video.avi is not among the videos"):
+        prepare(load_config(write_config(tmp_path / "c2.yaml", config)).data)
+    assert not (tmp_path / "again").exists()
