@@ -86,7 +86,7 @@ def test_each_video_is_scored_by_a_probe_that_never_saw_it_nor_its_group():
     labels = rng.integers(0, classes, n)
     groups = [f"g{i // 2}" for i in range(n)]  # two videos per group
     features = np.eye(n) * 10
-    probs, folds = out_of_sample(features, labels, groups, classes)
+    probs, _, folds = out_of_sample(features, labels, groups, classes)
     own = probs[np.arange(n), labels]
     assert own.mean() < 0.25, own.mean()  # chance 1/6; seen, the probe puts > 0.9 on its label
     for g in set(groups):  # a group is held out together

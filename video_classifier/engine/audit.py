@@ -171,7 +171,7 @@ def probe_findings(records: list[VideoRecord], features: list[np.ndarray | None]
                            len(label2id))
     out = []
     for k in found.issues:
-        i, suggested = kept[k], int(found.pred_probs[k].argmax())
+        i, suggested = kept[k], int(found.suggested[k])
         out.append(Finding(records[i].path, records[i].split, "label", round(1 - float(found.quality[k]), 3),
                            f"labelled {records[i].label}; the probe suggests {names[suggested]} "
                            f"(p={found.pred_probs[k, suggested]:.2f}, its label p={found.pred_probs[k, labels[k]]:.2f})"))
@@ -182,11 +182,11 @@ def probe_findings(records: list[VideoRecord], features: list[np.ndarray | None]
                            f"{found.ood[k]:.3f})"))
     for a, b, count, joint in found.overlap[:5]:
         examples = [records[kept[k]].path for k in range(len(kept))
-                    if {labels[k], int(found.pred_probs[k].argmax())} == {a, b}][:3]
+                    if {labels[k], int(found.suggested[k])} == {a, b}][:3]
         out.append(Finding("", "", "overlap", round(joint, 4),
                            f"{names[a]} <-> {names[b]}: the probe confuses {count} videos (e.g. "
                            f"{', '.join(examples) or '-'})"))
-    accuracy = float((found.pred_probs.argmax(axis=1) == labels).mean())
+    accuracy = float((found.suggested == labels).mean())
     return out, {"probe_top1": round(accuracy, 4), "probe_videos": len(kept)}
 
 

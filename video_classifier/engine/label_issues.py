@@ -31,12 +31,13 @@ FAR_OUT = 3.0
 
 @dataclass
 class LabelFindings:
-    """`pred_probs` (N, C) out of sample, `folds` (N,) the fold that held each video out, `issues` the
+    """`pred_probs` (N, C) out of sample, `suggested` (N,) the class the held-out probe predicts, `folds` (N,) the fold that held each video out, `issues` the
     indices of likely label errors (most likely first), `quality` (N,) cleanlab's label quality (low: likely
     wrong), `ood` (N,) out-of-distribution score (low: far from the rest), `outliers` its far-out indices,
     `overlap` [(class a, class b, videos, joint probability)] most confused first."""
 
     pred_probs: np.ndarray
+    suggested: np.ndarray
     folds: np.ndarray
     issues: list[int]
     quality: np.ndarray
@@ -57,17 +58,20 @@ def splitter(labels: np.ndarray, groups: list[str]) -> tuple[object, int]:
 
 
 def out_of_sample(features: np.ndarray, labels: np.ndarray, groups: list[str], classes: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(N, classes) probabilities, each row from a probe fitted without that video, and the fold of each."""
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, classes) probabilities, each row from a probe fitted without that video; the class that probe
+    predicts; the fold of each."""
     folds, (split, _) = np.full(len(labels), -1), splitter(labels, groups)
+    predicted = np.zeros(len(labels), dtype=int)
     probs = np.zeros((len(labels), classes))
     for fold, (fit, held) in enumerate(split.split(features, labels, groups)):
         probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.5))
         probe.fit(features[fit], labels[fit])
         probs[np.ix_(held, probe[-1].classes_)] = probe.predict_proba(features[held])
+        predicted[held] = probe.predict(features[held])
         folds[held] = fold
     probs = np.clip(probs, 1e-6, None)  # a class absent from a fold's fit: its probability is not exactly 0
-    return probs / probs.sum(axis=1, keepdims=True), folds
+    return probs / probs.sum(axis=1, keepdims=True), predicted, folds
 
 
 def far_out(scores: np.ndarray) -> list[int]:
@@ -80,11 +84,11 @@ def label_findings(features: np.ndarray, labels: np.ndarray, groups: list[str], 
     """All of the module's findings for videos `features` (N, D) labelled `labels` (N,) in `groups`."""
     from cleanlab.rank import get_label_quality_scores
 
-    probs, folds = out_of_sample(features, labels, groups, classes)
+    probs, predicted, folds = out_of_sample(features, labels, groups, classes)
     issues = find_label_issues(labels, probs, return_indices_ranked_by="self_confidence")
     quality = get_label_quality_scores(labels, probs)
     ood = OutOfDistribution().fit_score(features=features)
     table = find_overlapping_classes(labels=labels, pred_probs=probs)
     overlap = [(int(r["Class Index A"]), int(r["Class Index B"]), int(r["Num Overlapping Examples"]),
                 float(r["Joint Probability"])) for _, r in table.iterrows() if r["Num Overlapping Examples"] > 0]
-    return LabelFindings(probs, folds, [int(i) for i in issues], quality, ood, far_out(ood), overlap)
+    return LabelFindings(probs, predicted, folds, [int(i) for i in issues], quality, ood, far_out(ood), overlap)
