@@ -10,6 +10,7 @@ being prepared is refused in one line (a list written for other data), before an
 from __future__ import annotations
 
 import csv
+import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -88,8 +89,6 @@ def duplicate_clusters(path: str) -> dict[str, str]:
 def leak_warning(root: str, records: list[VideoRecord]) -> str | None:
     """One line where an audit of `root` (audit/summary.json) found leaks whose videos are still in its
     manifest in more than one split: the test score would count copies of training videos."""
-    import json
-
     summary = Path(root) / "audit" / "summary.json"
     if not summary.is_file():
         return None

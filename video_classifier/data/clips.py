@@ -15,7 +15,7 @@ import torch
 from ..core.errors import DecodeError, first_line
 from .decoding import Decoder
 from .manifest import VideoRecord
-from .storage import InMemoryVideo, ShardMember
+from .storage import InMemoryVideo, ShardMember, video_source
 
 
 def decode_clip(decode: Decoder, path: Path, indices: list[int], fps: float) -> torch.Tensor:
@@ -37,6 +37,13 @@ def in_memory(member: ShardMember) -> InMemoryVideo:
             return InMemoryVideo(str(member), f.read())
     except OSError as err:
         raise DecodeError(f"could not read {member}: {first_line(err)}") from err
+
+
+def readable(root: str | Path, path: str) -> Any:
+    """What the decoders read for a manifest `path` under `root` (storage.video_source), a shard member's
+    byte range read once, for all the frames taken from it."""
+    source = video_source(root, path)
+    return in_memory(source) if isinstance(source, ShardMember) else source
 
 
 class DecodeFailures:

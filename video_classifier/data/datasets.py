@@ -22,13 +22,13 @@ from pytorchvideo.data import LabeledVideoDataset, make_clip_sampler
 from ..core.config import DataConfig
 from ..core.errors import DecodeError, UserError
 from ..core.task import SingleLabel, Task
-from .clips import DecodeFailures, decode_clip, in_memory
+from .clips import DecodeFailures, decode_clip, readable
 from .decoding import Decoder, announce, choose_decoder
 from .manifest import VideoRecord
 from .preprocessing import ClipTransform, MultiCropTransform, PreprocessSpec, spread_clip_starts, uniform_clip_starts
 from .records import RecordTable
 from .sources import source_of
-from .storage import ShardMember, video_source
+from .storage import video_source
 
 
 class ClipItems:
@@ -152,9 +152,7 @@ class ViewDataset(torch.utils.data.Dataset):
         length = self.spec.clip_span(record.duration, record.fps)
         clips = []
         try:
-            path = video_source(self.root, record.path)
-            if isinstance(path, ShardMember):  # its byte range read once for all its clips
-                path = in_memory(path)
+            path = readable(self.root, record.path)  # a shard member's bytes read once for all its clips
             for start in spread_clip_starts(record.duration, length, self.num_clips):
                 indices = record.clip_indices(self.spec, start, start + length)
                 clips.append(decode_clip(self.decode, path, indices, record.fps))

@@ -23,10 +23,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .clips import decode_clip, in_memory
+from .clips import decode_clip, readable
 from .decoding import Decoder
 from .manifest import VideoRecord
-from .storage import ShardMember, video_source
 
 STEP_S = 0.1  # seconds between samples: a copy trimmed by any amount lines up within 0.05 s
 MAX_SAMPLES = 64  # the first 6.4 s of a span: enough to recognise a copy, bounded for a long recording
@@ -93,7 +92,4 @@ def fingerprint_frames(frames: torch.Tensor) -> Fingerprint:
 
 def fingerprint(record: VideoRecord, root: str | Path, decode: Decoder) -> Fingerprint:
     """The fingerprint of one record (a DecodeError where it does not decode)."""
-    path = video_source(root, record.path)
-    if isinstance(path, ShardMember):
-        path = in_memory(path)
-    return fingerprint_frames(decode_clip(decode, path, sample_indices(record), record.fps))
+    return fingerprint_frames(decode_clip(decode, readable(root, record.path), sample_indices(record), record.fps))

@@ -16,10 +16,9 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..core.errors import DecodeError
-from ..data.clips import decode_clip, in_memory
+from ..data.clips import decode_clip, readable
 from ..data.decoding import choose_decoder
 from ..data.manifest import VideoRecord
-from ..data.storage import ShardMember, video_source
 
 REPORT = "report.html"
 STRIP_FRAMES = 6
@@ -33,8 +32,7 @@ def strip(record: VideoRecord, root: str, decode: Any) -> str:
     last = max(record.frames - 1, 0)
     indices = sorted({record.first_frame + round(last * (k + 0.5) / STRIP_FRAMES) for k in range(STRIP_FRAMES)})
     try:
-        path = video_source(root, record.path)
-        frames = decode_clip(decode, in_memory(path) if isinstance(path, ShardMember) else path, indices, record.fps)
+        frames = decode_clip(decode, readable(root, record.path), indices, record.fps)
     except DecodeError:
         return ""
     pictures = frames.permute(0, 2, 3, 1).numpy()

@@ -10,7 +10,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification,
 from ..core.config import ModelConfig, TrainConfig
 from ..core.errors import UserError, first_line
 from ..core.hub import hub_call
-from ..core.preflight import checkpoint
+from ..core.preflight import checkpoint, is_hub_id
 from ..core.task import SingleLabel, Task
 from . import unknown
 from .folding import FOLDED, TEMPERATURE
@@ -99,7 +99,7 @@ def forget_measured(checkpoint_config: Any) -> dict[str, None]:
 def load_for_inference(ref: str) -> Any:
     if Path(ref).exists() and not (Path(ref) / "config.json").is_file():
         raise UserError(f"model folder {ref} has no config.json: train first (python train.py) or pass --model")
-    if not Path(ref).exists() and (ref.startswith((".", "/")) or ref.count("/") > 1):
+    if not Path(ref).exists() and not is_hub_id(ref):
         raise UserError(f"model folder {ref} not found: train first (python train.py) or pass --model")
     model = _load("model", ref, AutoModelForVideoClassification.from_pretrained)
     return model.eval()
