@@ -187,3 +187,55 @@ def test_an_exclusion_and_a_relabel_list_change_only_their_rows(tiny_workspace, 
     with pytest.raises(UserError, match=r"relabel.csv line 2: not/a/video.avi is not among the videos"):
         prepare(load_config(write_config(tmp_path / "c2.yaml", config)).data)
     assert not (tmp_path / "again").exists()
+
+
+def test_split_by_duplicates_keeps_a_cluster_in_one_split_even_across_classes(tiny_workspace, tmp_path):
+    """Four clusters, each of a test video of one class and a val video of another (a copy filed under another
+    class), named in an issues.csv: prepared again with it, each cluster lies in one split, train (so that
+    no evaluation split keeps a copy of a training video), and every other video keeps a split."""
+    from video_classifier.core.config import load_config
+    from video_classifier.data.prepare import prepare
+
+    _, tiny = load_prepared(tiny_workspace / "data")
+    with open(tmp_path / "videos.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label", "group"])
+        writer.writerows([str((tiny_workspace / "data" / r.path).resolve()), r.label, f"g{r.group}"] for r in tiny)
+    config = tiny_config_dict(tmp_path)
+    config["data"].update(source="folder", videos=str(tmp_path / "videos.csv"), root=str(tmp_path / "plain"))
+    prepare(load_config(write_config(tmp_path / "plain.yaml", config)).data)
+    _, plain = load_prepared(tmp_path / "plain")
+    labels = sorted({r.label for r in plain})
+    clusters_made = [[next(r for r in plain if r.label == labels[n] and r.split == "test"),
+                      next(r for r in plain if r.label == labels[n + 1] and r.split == "val")] for n in (0, 2, 4, 6)]
+    with open(tmp_path / "issues.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "split", "issue", "score", "details"])
+        writer.writerows([r.path, r.split, "leak", 30.0, f"cluster {n} (2 videos in test+val): like ..."]
+                         for n, cluster in enumerate(clusters_made, start=1) for r in cluster)
+    config["data"].update(root=str(tmp_path / "grouped"))
+    result = run_script("prepare_data.py", "--config", str(write_config(tmp_path / "grouped.yaml", config)),
+                        "--split-by-duplicates", str(tmp_path / "issues.csv"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "4 duplicate clusters kept within one split each" in result.stdout
+    _, grouped = load_prepared(tmp_path / "grouped")
+    split_of = {r.path: r.split for r in grouped}
+    assert [[split_of[r.path] for r in cluster] for cluster in clusters_made] == [["train", "train"]] * 4
+    assert sorted(split_of) == sorted(r.path for r in plain)
+    recorded = json.loads((tmp_path / "grouped" / "prepared_from.json").read_text())
+    assert str(tmp_path / "issues.csv") in json.dumps(recorded)
+
+
+def test_train_warns_of_leaks_an_audit_found_until_they_are_resolved(tiny_workspace, tmp_path):
+    from video_classifier.data.audit_lists import leak_warning
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_workspace / "data", data)
+    _, records = load_prepared(data)
+    pair = [next(r for r in records if r.split == "train"), next(r for r in records if r.split == "test")]
+    assert leak_warning(str(data), records) is None  # no audit yet
+    (data / "audit").mkdir(exist_ok=True)
+    (data / "audit" / "summary.json").write_text(json.dumps({"leaked_videos": [r.path for r in pair]}))
+    line = leak_warning(str(data), records)
+    assert line is not None and "2 videos" in line and "--split-by-duplicates" in line and "\n" not in line
+    assert leak_warning(str(data), [r for r in records if r is not pair[1]]) is None  # the copy excluded

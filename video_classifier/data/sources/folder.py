@@ -119,16 +119,22 @@ BACKGROUND_CLIP_FRAMES = 16
 def _splits(config: DataConfig, rows: list[user_videos.Listed]) -> tuple[dict[Any, str], list[str]]:
     """Each file's split: the list's (one per recording: refused where its rows give two), else by group."""
     if not rows[0].split:
-        if config.duplicate_groups:
-            rows = grouped_by_duplicates(rows, config)
-        return user_videos.assign_splits(rows, tuple(config.split_fractions), config.group_pattern,
-                                         config.split_seed)
+        if not config.duplicate_groups:
+            return user_videos.assign_splits(rows, tuple(config.split_fractions), config.group_pattern,
+                                             config.split_seed)
+        rows = grouped_by_duplicates(rows, config)
+        split_of, short = user_videos.assign_splits(rows, tuple(config.split_fractions), config.group_pattern,
+                                                    config.split_seed)
+        return one_split_per_cluster(rows, split_of), short
     split_of: dict[Any, str] = {}
     for row in rows:
         if split_of.setdefault(row.path, row.split) != row.split:
             raise UserError(f"{row.where}: split {row.split} for {row.path}, whose other rows say "
                             f"{split_of[row.path]}: one recording goes to one split")
     return split_of, []
+
+
+DUPLICATES = "duplicates "  # the group name of a duplicate cluster's videos: "duplicates cluster 3"
 
 
 def grouped_by_duplicates(rows: list[user_videos.Listed], config: DataConfig) -> list[user_videos.Listed]:
@@ -138,11 +144,23 @@ def grouped_by_duplicates(rows: list[user_videos.Listed], config: DataConfig) ->
     merged: dict[str, str] = {}
     for cluster in dict.fromkeys(cluster_of.values()):
         groups = {user_videos.group_of(r, config.group_pattern) for r in rows if cluster_of.get(str(r.path)) == cluster}
-        name = next((merged[g] for g in groups if g in merged), f"duplicates {cluster}")
+        name = next((merged[g] for g in groups if g in merged), f"{DUPLICATES}{cluster}")
         merged.update((g, name) for g in groups)
     moved = [replace(r, group=merged.get(user_videos.group_of(r, config.group_pattern), r.group)) for r in rows]
     print(f"data.duplicate_groups: {len(set(cluster_of.values()))} duplicate clusters kept within one split each")
     return moved
+
+
+def one_split_per_cluster(rows: list[user_videos.Listed], split_of: dict[Any, str]) -> dict[Any, str]:
+    """Splits are drawn per class, so a cluster whose copies carry different labels (a copy filed under
+    another class) could still straddle them: each such cluster goes whole to the first split (train before
+    val before test) any of its videos drew, so that no evaluation split holds a copy of a training video."""
+    drawn: dict[str, list[str]] = {}
+    for row in rows:
+        if row.group.startswith(DUPLICATES):
+            drawn.setdefault(row.group, []).append(split_of[row.path])
+    first = {group: min(splits, key=user_videos.SPLITS.index) for group, splits in drawn.items()}
+    return {row.path: first.get(row.group, split_of[row.path]) for row in rows}
 
 
 def _record(row: user_videos.Listed, split: str, group: str, probe: tuple[int, float, float]) -> VideoRecord:
