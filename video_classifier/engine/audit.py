@@ -174,7 +174,8 @@ def probe_findings(records: list[VideoRecord], features: list[np.ndarray | None]
         i, suggested = kept[k], int(found.suggested[k])
         out.append(Finding(records[i].path, records[i].split, "label", round(1 - float(found.quality[k]), 3),
                            f"labelled {records[i].label}; the probe suggests {names[suggested]} "
-                           f"(p={found.pred_probs[k, suggested]:.2f}, its label p={found.pred_probs[k, labels[k]]:.2f})"))
+                           f"(p={found.pred_probs[k, suggested]:.2f}, its label p={found.pred_probs[k, labels[k]]:.2f})"
+                           + ("; cleanlab counts it a likely error" if k in found.likely else "")))
     for k in found.outliers:
         i = kept[k]
         out.append(Finding(records[i].path, records[i].split, "outlier", round(1 - float(found.ood[k]), 3),
@@ -187,7 +188,7 @@ def probe_findings(records: list[VideoRecord], features: list[np.ndarray | None]
                            f"{names[a]} <-> {names[b]}: the probe confuses {count} videos (e.g. "
                            f"{', '.join(examples) or '-'})"))
     accuracy = float((found.suggested == labels).mean())
-    return out, {"probe_top1": round(accuracy, 4), "probe_videos": len(kept)}
+    return out, {"probe_top1": round(accuracy, 4), "probe_videos": len(kept), "likely_label_errors": len(found.likely)}
 
 
 def write_findings(findings: list[Finding], folder: Path, extra: dict[str, Any]) -> dict[str, Any]:
@@ -211,7 +212,7 @@ def one_line(summary: dict[str, Any]) -> str:
     """'3 videos leak across splits (2 clusters), 11 likely label errors, ...'."""
     c = summary["counts"]
     parts = [f"{c['leak']} videos in clusters that leak across splits ({summary['leak_clusters']} clusters)",
-             f"{c['duplicate']} duplicates within a split", f"{c['label']} likely label errors",
+             f"{c['duplicate']} duplicates within a split", (f"{c['label']} labels the probe disputes ({summary.get('likely_label_errors', 0)} likely errors)"),
              f"{c['outlier']} outliers", f"{c['static']} static", f"{c['blank']} blank",
              f"{c['overlap']} overlapping class pairs"]
     return ", ".join(parts)
