@@ -4,6 +4,7 @@
                     [--mode manual|pipeline] [--backend torch|onnxruntime] [--json]
     python infer.py LONG_VIDEO --timeline [--stride SECONDS] [--min-segment SECONDS] [--switch-cost NATS]
                     [--out FOLDER]
+    python infer.py VIDEO_OR_FOLDER [...] --explain [gradcam|occlusion] [--explain-label LABEL] [--out FOLDER]
     python infer.py VIDEO_OR_FOLDER [...] --zero-shot [--model XCLIP_FOLDER_OR_HUB_ID] [--labels NAME,NAME,...]
 """
 
@@ -40,13 +41,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--switch-cost", type=float, default=SWITCH_COST,
                         help=f"--timeline: nats a change of label costs when windows are labelled (default "
                              f"{SWITCH_COST}; 0: each window's top label)")
-    parser.add_argument("--out", default="runs/timeline", help="--timeline: folder for JSON, CSV and PNG")
+    parser.add_argument("--explain", nargs="?", const="gradcam", choices=["gradcam", "occlusion"],
+                        help="where and when the model saw a label: a map over space and time (default method "
+                             "gradcam), as an MP4 with the map blended in, a strip of key frames and a curve (in --out)")
+    parser.add_argument("--explain-label", metavar="LABEL", help="--explain: the label to explain (default: the top one)")
+    parser.add_argument("--out", help="--timeline, --explain: folder for the files (default runs/timeline, runs/explain)")
     parser.add_argument("--zero-shot", action="store_true",
                         help="no training: an X-CLIP checkpoint (--model, default model.checkpoint) scores the videos "
                              "against the class names in model.zero_shot_prompt")
     parser.add_argument("--labels", type=lambda text: [n.strip() for n in text.split(",") if n.strip()],
                         metavar="NAME,NAME,...", help="--zero-shot: the class names (default: data.root's labels.json)")
     args = parser.parse_args(argv)
+    if args.explain and (args.timeline or args.zero_shot):
+        parser.error("--explain goes alone: without --timeline and --zero-shot")
+    if args.explain_label and not args.explain:
+        parser.error("--explain-label goes with --explain")
     if args.labels and not args.zero_shot:
         parser.error("--labels goes with --zero-shot (a trained model has its own classes)")
     if args.stride is not None and args.stride <= 0:
@@ -60,12 +69,19 @@ def main(argv: list[str] | None = None) -> None:
     check_hub_files(model_files(model_ref, config, args.zero_shot))  # before seconds of imports: at once offline
     # torch and transformers come in only now
     from video_classifier.model.zero_shot import zero_shot_classes
-    from video_classifier.serve.inference import format_table, format_timelines, predict, predict_timeline
+    from video_classifier.serve.inference import (format_explanations, format_table, format_timelines, predict,
+                                                  predict_explain, predict_timeline)
 
     zero_shot = zero_shot_classes(config.data.root, args.labels) if args.zero_shot else None
+    if args.explain:
+        results = predict_explain(model_ref, args.videos, config, args.explain, args.explain_label,
+                                  Path(args.out or "runs/explain"), args.backend)
+        print(json.dumps(results, indent=2) if args.json else format_explanations(results))
+        return
     if args.timeline:
         results = predict_timeline(model_ref, args.videos, config, args.top_k or config.infer.top_k, args.stride,
-                                   args.min_segment, Path(args.out), args.backend, args.switch_cost, zero_shot)
+                                   args.min_segment, Path(args.out or "runs/timeline"), args.backend,
+                                   args.switch_cost, zero_shot)
         print(json.dumps(results, indent=2) if args.json else format_timelines(results))
         return
     predictions = predict(

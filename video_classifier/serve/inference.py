@@ -20,6 +20,7 @@ from transformers.utils import logging as transformers_logging
 from ..core.config import Config
 from ..core.cpus import fit_threads
 from ..core.errors import DecodeError, UserError, first_line
+from ..data.clips import decode_clip
 from ..data.datasets import ViewDataset
 from ..data.decoding import announce, choose_decoder, torchcodec_problem
 from ..data.manifest import VideoRecord, probe_video
@@ -209,6 +210,43 @@ def predict_timeline(model_ref: str, paths: list[str], config: Config, top_k: in
                         "windows": len(result.starts), "segments": [asdict(s) for s in segments],
                         "files": {k: str(v) for k, v in files.items()}})
     return results
+
+
+def predict_explain(model_ref: str, paths: list[str], config: Config, method: str, label: str | None, out: Path,
+                    backend: str = "torch") -> list[dict[str, Any]]:
+    """Each video's map of `label` (default: its top class) by `method` (explain.py), written into `out`
+    (explain_media.py); returns the label, its window scores and the files. On torch in fp32: Grad-CAM
+    needs the model's gradients."""
+    from .explain import explain
+    from .explain_media import key_frames, write_explanation
+
+    if backend != "torch":
+        raise UserError(f"--explain runs the model on torch (Grad-CAM needs its gradients): drop --backend {backend}")
+    videos = find_videos(paths)
+    transformers_logging.disable_progress_bar()
+    model, spec = load_trained(model_ref, config.data.sample_rate)
+    decoding = choose_decoder(config.data.decoder)
+    announce(decoding)
+    results = []
+    for video in videos:
+        try:
+            found = explain(model, spec, video, decoding, method, label, config.eval.batch_size)
+            _, fps, duration = probe_video(video)
+            keys = [found.frames[k] for k in key_frames(found)]
+            pixels = decode_clip(decoding.reader(video, fps), video, keys, fps)  # (K, C, H, W) uint8
+        except DecodeError as err:
+            raise UserError(f"{first_line(err)}; check that the file plays") from None
+        frames = {n: p.permute(1, 2, 0).numpy() for n, p in zip(keys, pixels)}
+        window = float(spec.preprocess.clip_duration(fps))
+        files = write_explanation(found, video, frames, window, duration, out)
+        results.append({"video": str(video), "label": found.label, "method": found.method,
+                        "scores": [round(s, 4) for s in found.scores], "files": {k: str(v) for k, v in files.items()}})
+    return results
+
+
+def format_explanations(results: list[dict[str, Any]]) -> str:
+    return "\n".join(f"{r['video']}: {r['label']} ({r['method']}), window scores "
+                     f"{', '.join(f'{s:.2f}' for s in r['scores'])}; {r['files']['mp4']}" for r in results)
 
 
 def format_timelines(results: list[dict[str, Any]]) -> str:
