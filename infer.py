@@ -69,8 +69,14 @@ def main(argv: list[str] | None = None) -> None:
     check_hub_files(model_files(model_ref, config, args.zero_shot))  # before seconds of imports: at once offline
     # torch and transformers come in only now
     from video_classifier.model.zero_shot import zero_shot_classes
-    from video_classifier.serve.inference import (format_explanations, format_table, format_timelines, predict,
-                                                  predict_explain, predict_timeline)
+    from video_classifier.serve.inference import (
+        format_explanations,
+        format_table,
+        format_timelines,
+        predict,
+        predict_explain,
+        predict_timeline,
+    )
 
     zero_shot = zero_shot_classes(config.data.root, args.labels) if args.zero_shot else None
     if args.explain:
