@@ -1,0 +1,123 @@
+"""infer.py --explain for each of the five architectures: each token layout (model/token_grid.py) checked by
+changing one tubelet of the input and finding the grid cell that changed; the MP4's frames, rate and
+size against the source's; the map's shape; occlusion's tubes where the input is already the baseline
+give exactly nothing, and a map changes when its evidence is masked."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from conftest import run_main, tiny_config_dict, write_config
+
+from video_classifier.core.config import TinyModelConfig
+from video_classifier.data.decoding import choose_decoder
+from video_classifier.data.manifest import load_prepared, probe_video
+from video_classifier.model.model_spec import ARCHITECTURES, tiny_model
+from video_classifier.model.modeling import load_for_training, load_trained
+from video_classifier.model.token_grid import grid_module, grid_of, grid_shape, to_grid
+from video_classifier.serve.explain import explain, gradcam_map, occlusion_map
+
+TINY = TinyModelConfig(image_size=32, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=32,
+                       num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+
+
+@pytest.fixture(scope="module", params=sorted(ARCHITECTURES))
+def model_folder(request, tiny_workspace, tmp_path_factory) -> tuple[str, Path]:
+    """A tiny model of each architecture with a (random) head for the tiny set's classes, saved as a run is."""
+    root = tmp_path_factory.mktemp(request.param)
+    backbone, processor = tiny_model(replace(TINY, architecture=request.param), seed=0)
+    backbone.save_pretrained(root / "checkpoint")
+    processor.save_pretrained(root / "checkpoint")
+    label2id, _ = load_prepared(tiny_workspace / "data")
+    torch.manual_seed(0)
+    model = load_for_training(str(root / "checkpoint"), label2id)
+    model.save_pretrained(root / "run")
+    processor.save_pretrained(root / "run")
+    return request.param, root / "run"
+
+
+def test_each_token_layout_puts_a_changed_tubelet_in_its_grid_cell(model_folder):
+    """One layer: before attention mixes tokens, a change to one tubelet's pixels changes that token most."""
+    _, folder = model_folder
+    model, spec = load_trained(str(folder), sample_rate=2)
+    frames, size = TINY.num_frames, TINY.image_size
+    shape = grid_shape(model.config, frames, size, size)
+    step_t, step = frames // shape[0], size // shape[1]
+    seen: list[torch.Tensor] = []
+    hook = grid_module(model).register_forward_hook(lambda module, args, output: seen.append(output.detach()))
+    x = torch.randn(1, frames, 3, size, size, generator=torch.Generator().manual_seed(0))
+    try:
+        for cell in [(0, 0, 0), (shape[0] - 1, 1, 3), (shape[0] // 2, 3, 2)]:
+            y = x.clone()
+            t, h, w = cell
+            y[:, t * step_t:(t + 1) * step_t, :, h * step:(h + 1) * step, w * step:(w + 1) * step] += 3.0
+            seen.clear()
+            with torch.no_grad():
+                model(**spec.inputs(x))
+                model(**spec.inputs(y))
+            change = (to_grid(seen[0], grid_of(model), shape) - to_grid(seen[1], grid_of(model), shape)).norm(dim=1)[0]
+            assert np.unravel_index(int(change.argmax()), shape) == cell
+    finally:
+        hook.remove()
+
+
+def test_occlusion_gives_nothing_where_the_input_is_already_the_baseline(model_folder):
+    _, folder = model_folder
+    model, spec = load_trained(str(folder), sample_rate=2)
+    pixels = torch.randn(1, 3, TINY.num_frames, TINY.image_size, TINY.image_size,
+                         generator=torch.Generator().manual_seed(1))
+    half = TINY.image_size // 2
+    pixels[..., :half, :half] = 0.0  # the normalised mean colour: occluding it changes nothing
+    found = occlusion_map(model, spec, pixels, target=0)
+    assert found.shape == (1, TINY.num_frames, TINY.image_size, TINY.image_size)
+    assert np.abs(found[..., :half, :half]).max() < 1e-5
+    assert found[..., half:, :].max() > 10 * np.abs(found[..., :half, :half]).max()
+
+
+def test_a_gradcam_map_changes_when_its_evidence_is_masked(model_folder):
+    _, folder = model_folder
+    model, spec = load_trained(str(folder), sample_rate=2)
+    pixels = torch.randn(1, 3, TINY.num_frames, TINY.image_size, TINY.image_size,
+                         generator=torch.Generator().manual_seed(2))
+    before = gradcam_map(model, spec, pixels, target=1)
+    assert before.shape == (1, TINY.num_frames, TINY.image_size, TINY.image_size)
+    assert 0 <= before.min() and before.max() <= 1 + 1e-6
+    t, h, w = np.unravel_index(int(before.argmax()), before.shape[1:])
+    masked = pixels.clone()
+    masked[..., max(h - 8, 0):h + 8, max(w - 8, 0):w + 8] = 0.0
+    after = gradcam_map(model, spec, masked, target=1)
+    assert np.abs(after - before).max() > 0.05
+
+
+def test_infer_explain_writes_a_playable_video_of_the_source_length(model_folder, tiny_workspace, tmp_path):
+    architecture, folder = model_folder
+    _, records = load_prepared(tiny_workspace / "data")
+    video = tiny_workspace / "data" / records[0].path
+    config = write_config(tmp_path / "c.yaml", tiny_config_dict(tmp_path))
+    result = run_main("infer.py", "--config", str(config), "--model", str(folder), str(video), "--explain",
+                      "--out", str(tmp_path / "out"), "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    files = json.loads(result.stdout)[0]["files"]
+    frames, fps, duration = probe_video(video)
+    with av.open(files["mp4"]) as container:
+        stream = container.streams.video[0]
+        written = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+        assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+        assert float(stream.average_rate) == pytest.approx(fps)
+    with av.open(str(video)) as container:
+        height, width = container.streams.video[0].height, container.streams.video[0].width
+    assert len(written) == frames and written[0].shape == (height // 2 * 2, width // 2 * 2, 3)
+    saved = json.loads(Path(files["json"]).read_text())
+    assert saved["frames"] == sorted(saved["frames"]) and len(saved["curve"]) == len(saved["frames"])
+    assert max(saved["curve"]) == pytest.approx(1.0) and saved["times"][-1] < duration
+    for kind in ("png", "curve"):
+        assert Path(files[kind]).stat().st_size > 1000
+    model, spec = load_trained(str(folder), sample_rate=2)
+    found = explain(model, spec, video, choose_decoder("pyav"), "gradcam")
+    assert found.maps.shape == (len(found.frames), height, width) and found.label == saved["label"], architecture
