@@ -77,17 +77,19 @@ def test_every_multi_label_video_has_its_square(monkeypatch):
 
 
 def test_the_square_crosses_the_view_once_without_wrapping():
-    """Its top-left corner moves its way in a straight line, at least half of it in view in every frame."""
+    """Its top-left corner moves its way in a straight line, at least half of it in view in every frame; the
+    box the generator reports for each frame (explanations' ground truth) is where its pixels are."""
     t = torch.arange(50, dtype=torch.float32) / 25
     background = torch.zeros(50, 3, 96, 128)
     for direction in synthetic.OBJECTS.values():
         for seed in range(5):
-            frames = synthetic._add_square(background, np.random.default_rng(seed), direction, t)
+            frames, boxes = synthetic._add_square(background, np.random.default_rng(seed), direction, t)
             covered = (frames != 0).any(1)  # the checkerboard's colour and its complement: never both black
             ys, xs = [], []
-            for mask in covered:
+            for mask, box in zip(covered, boxes):
                 rows, cols = torch.nonzero(mask.any(1)).flatten(), torch.nonzero(mask.any(0)).flatten()
                 assert len(rows) and len(cols)
+                assert box == (rows.min().item(), cols.min().item(), rows.max().item() + 1, cols.max().item() + 1)
                 ys.append((rows.min() + rows.max()).item() / 2)
                 xs.append((cols.min() + cols.max()).item() / 2)
             along = np.diff(xs if direction[0] else ys) * (direction[0] or direction[1])

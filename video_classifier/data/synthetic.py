@@ -143,6 +143,17 @@ def motion_window(spec: VideoSpec, config: SyntheticConfig) -> tuple[float, floa
 
 def render_with_window(spec: VideoSpec, config: SyntheticConfig) -> tuple[np.ndarray, tuple[float, float]]:
     """The frames, and the seconds during which the camera moves."""
+    frames, window, _ = render_with_truth(spec, config)
+    return frames, window
+
+
+Box = tuple[int, int, int, int]  # (top, left, bottom, right) in pixels, bottom and right exclusive
+
+
+def render_with_truth(spec: VideoSpec, config: SyntheticConfig
+                      ) -> tuple[np.ndarray, tuple[float, float], list[Box | None]]:
+    """The frames, the seconds during which the camera moves, and the square's box in each frame (None
+    where it is out of view, or where the video has no square): where the evidence is, for explanations."""
     seed = zlib.crc32(f"{config.seed}/{spec.relpath}".encode())
     rng = np.random.default_rng(seed)
     seconds = config.seconds if config.seconds_max is None else rng.uniform(config.seconds, config.seconds_max)
@@ -178,8 +189,9 @@ def render_with_window(spec: VideoSpec, config: SyntheticConfig) -> tuple[np.nda
     theta[:, 1, 2] = cy / (ch / 2) - 1
     grid = F.affine_grid(theta, [n_frames, 3, h, w], align_corners=False)
     frames = F.grid_sample(canvas.expand(n_frames, -1, -1, -1), grid, mode="bilinear", align_corners=False)
+    boxes: list[Box | None] = [None] * n_frames
     if square is not None:  # multi-label: the square's own motion, independent of the camera's
-        frames = _add_square(frames, rng, square, t)
+        frames, boxes = _add_square(frames, rng, square, t)
     if config.distractors:
         frames = _add_distractors(frames, rng, config.distractors, t, speed)
     if config.flicker:
@@ -187,7 +199,7 @@ def render_with_window(spec: VideoSpec, config: SyntheticConfig) -> tuple[np.nda
         frames = frames * (1 + config.flicker * torch.sin(2 * np.pi * hertz * t + phase)).view(-1, 1, 1, 1)
     # (T, C, H, W) float -> (T, H, W, C) uint8
     pixels = (frames.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    return pixels, (float(start), float(start + moving))
+    return pixels, (float(start), float(start + moving)), boxes
 
 
 def _add_distractors(frames: torch.Tensor, rng: np.random.Generator, count: int, t: torch.Tensor,
@@ -210,7 +222,7 @@ def _add_distractors(frames: torch.Tensor, rng: np.random.Generator, count: int,
 
 
 def _add_square(frames: torch.Tensor, rng: np.random.Generator, direction: tuple[float, float], t: torch.Tensor
-                ) -> torch.Tensor:
+                ) -> tuple[torch.Tensor, list[Box | None]]:
     """A checkerboard square (a random colour and its complement, 4 x 4 cells), half to two thirds of the
     view's height, crossing the view `direction` once at its own speed, or still where direction is (0, 0).
 
@@ -240,13 +252,15 @@ def _add_square(frames: torch.Tensor, rng: np.random.Generator, direction: tuple
             corner[k] = rng.uniform(low[k], high[k] - travel)
         elif direction[k] < 0:
             corner[k] = rng.uniform(low[k] + travel, high[k])
+    boxes: list[Box | None] = []
     for i, seconds in enumerate(t.tolist()):
         x = round(corner[0] + velocity * direction[0] * seconds)
         y = round(corner[1] + velocity * direction[1] * seconds)
         top, left, bottom, right = max(y, 0), max(x, 0), min(y + side, h), min(x + side, w)
         if bottom > top and right > left:
             frames[i, :, top:bottom, left:right] = board[:, top - y: bottom - y, left - x: right - x]
-    return frames
+        boxes.append((top, left, bottom, right) if bottom > top and right > left else None)
+    return frames, boxes
 
 
 def write_video(frames: np.ndarray, path: Path, fps: int, bits_per_pixel: float) -> None:
