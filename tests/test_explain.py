@@ -121,3 +121,38 @@ def test_infer_explain_writes_a_playable_video_of_the_source_length(model_folder
     model, spec = load_trained(str(folder), sample_rate=2)
     found = explain(model, spec, video, choose_decoder("pyav"), "gradcam")
     assert found.maps.shape == (len(found.frames), height, width) and found.label == saved["label"], architecture
+
+
+def test_explanation_metrics_on_worked_examples():
+    from video_classifier.serve import explain_metrics as m
+
+    maps = np.zeros((2, 4, 6))
+    maps[1, 2, 3] = 1.0  # the maximum: frame 1, row 2, column 3
+    maps[0, 0, 0] = 0.5
+    boxes = [(0, 0, 2, 2), (2, 2, 4, 5)]  # (top, left, bottom, right), exclusive
+    assert m.pointing_hit(maps, boxes)
+    assert not m.pointing_hit(maps, [boxes[0], (0, 0, 2, 2)])
+    assert not m.pointing_hit(maps, [boxes[0], None])
+    assert m.mass_inside(maps, boxes) == pytest.approx(1.0)
+    assert m.mass_inside(maps, [None, boxes[1]]) == pytest.approx(1.0 / 1.5)
+    # chance: box areas 4 and 6 of 24 pixels -> (4/24 + 6/24) / 2
+    assert m.box_share(boxes, maps.shape) == pytest.approx((4 + 6) / 24 / 2)
+    seen = np.zeros((4, 6), dtype=bool)
+    seen[:, :3] = True  # the model sees the left half: boxes cover 4 and 2 of its 12 pixels
+    assert m.box_share(boxes, maps.shape, seen) == pytest.approx((4 + 2) / 12 / 2)
+    assert m.time_share(np.array([0.0, 0.5, 1.0, 1.5]), np.array([1.0, 1.0, 2.0, 0.0]), (0.5, 1.5)) == 0.75
+    # cells of 1 x 2 x 3 over a (2, 4, 6) map: a 2 x 2 x 2 grid; cell (1, 1, 1) holds the maximum
+    order = m.cell_ranking(maps, (1, 2, 3))
+    assert order[0] == np.ravel_multi_index((1, 1, 1), (2, 2, 2)) and order[1] == 0
+    assert sorted(m.cell_ranking(maps, (1, 2, 3), np.random.default_rng(0))) == list(range(8))
+
+
+def test_the_deletion_curve_hides_cells_in_order():
+    from video_classifier.serve import explain_metrics as m
+
+    pixels = torch.ones(3, 2, 4, 4)  # (C, T, h, w); cells of 1 x 2 x 2: 2 x 2 x 2 = 8 cells
+    curve = m.deletion_curve(lambda x: float(x.sum()), pixels, np.arange(8), (1, 2, 2), steps=4)
+    # each stage hides 2 more cells of 3 x 4 pixels each: 96, 72, 48, 24, 0
+    assert curve.tolist() == [96.0, 72.0, 48.0, 24.0, 0.0]
+    assert m.area(np.array([1.0, 0.0])) == pytest.approx(0.5)
+    assert m.area(curve / 96) == pytest.approx(0.5)

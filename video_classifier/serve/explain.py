@@ -101,7 +101,7 @@ def occlusion_map(model: Any, spec: ModelSpec, pixels: torch.Tensor, target: int
     from captum.attr import Occlusion
 
     _, channels, frames, height, width = pixels.shape
-    tubelet, patch_h, patch_w = _token_size(model, frames, height, width)
+    tubelet, patch_h, patch_w = token_size(model, frames, height, width)
     window = (channels, max(tubelet, frames // OCCLUSION_TUBES), max(patch_h, height // OCCLUSION_TUBES),
               max(patch_w, width // OCCLUSION_TUBES))
     with torch.no_grad():
@@ -111,7 +111,7 @@ def occlusion_map(model: Any, spec: ModelSpec, pixels: torch.Tensor, target: int
     return attribution.sum(dim=1).clamp(min=0).numpy().astype(np.float32) / channels
 
 
-def _token_size(model: Any, frames: int, height: int, width: int) -> tuple[int, int, int]:
+def token_size(model: Any, frames: int, height: int, width: int) -> tuple[int, int, int]:
     """Frames, rows and columns of pixels one token covers (1 each for a model without a known grid)."""
     try:
         t, h, w = grid_shape(model.config, frames, height, width)
@@ -120,11 +120,19 @@ def _token_size(model: Any, frames: int, height: int, width: int) -> tuple[int, 
     return frames // t, height // h, width // w
 
 
-def explain(model: Any, spec: ModelSpec, path: Path, decoding: Any, method: str = "gradcam",
-            label: str | None = None, batch_size: int = 4) -> Explanation:
-    """The map of `label` (default: the top-scoring class) over the video at `path`."""
-    if method not in METHODS:
-        raise UserError(f"--explain {method} is not a method: use one of {', '.join(METHODS)}")
+@dataclass
+class Windows:
+    """The timeline's windows of one video, back to back: `pixels` (W, C, T, h, w) normalised centre crops,
+    `indices` each window's frame numbers, `starts` its start in seconds, `frame_hw` the video's size."""
+
+    pixels: torch.Tensor
+    indices: list[list[int]]
+    starts: list[float]
+    frame_hw: tuple[int, int]
+    fps: float
+
+
+def windows_of(spec: ModelSpec, path: Path, decoding: Any) -> Windows:
     total, fps, duration = probe_video(path)
     decode = decoding.reader(path, fps)
     length = spec.preprocess.clip_duration(fps)
@@ -133,34 +141,55 @@ def explain(model: Any, spec: ModelSpec, path: Path, decoding: Any, method: str 
     crop = MultiCropTransform(spec.preprocess, 1)
     clips = [decode_clip(decode, path, frames, fps) for frames in indices]
     pixels = torch.cat([spec.pixels(crop(clip)) for clip in clips]).permute(0, 2, 1, 3, 4)
+    return Windows(pixels, indices, starts, tuple(clips[0].shape[-2:]), fps)
+
+
+def window_scores(model: Any, spec: ModelSpec, pixels: torch.Tensor, batch_size: int = 4) -> torch.Tensor:
+    """(W, classes) the task's scores of normalised (W, C, T, h, w) clips."""
     with torch.no_grad():
-        scores = torch.cat([_Scores(model, spec, True)(pixels[i:i + batch_size])
-                            for i in range(0, len(pixels), batch_size)])
-    target = label_id(spec, label, scores)
+        return torch.cat([_Scores(model, spec, True)(pixels[i:i + batch_size])
+                          for i in range(0, len(pixels), batch_size)])
+
+
+def window_maps(model: Any, spec: ModelSpec, pixels: torch.Tensor, target: int, method: str,
+                scores: torch.Tensor, batch_size: int = 4) -> np.ndarray:
+    """(W, T, h, w) maps of class `target` over normalised clips (Grad-CAM's weighted by `scores`, the
+    windows' scores of it)."""
     mapper = gradcam_map if method == "gradcam" else occlusion_map
     maps = np.concatenate([mapper(model, spec, pixels[i:i + batch_size], target)
                            for i in range(0, len(pixels), batch_size)])
     if method == "gradcam":
-        maps = maps * scores[:, target].numpy()[:, None, None, None]
-    frame_hw = clips[0].shape[-2:]
-    return _on_frames(path, spec, target, method, fps, indices, maps, frame_hw, starts, scores[:, target].tolist())
+        maps = maps * scores.numpy()[:, None, None, None]
+    return maps
 
 
-def _on_frames(path: Path, spec: ModelSpec, target: int, method: str, fps: float, indices: list[list[int]],
-               maps: np.ndarray, frame_hw: tuple[int, int], starts: list[float], scores: list[float]) -> Explanation:
+def explain(model: Any, spec: ModelSpec, path: Path, decoding: Any, method: str = "gradcam",
+            label: str | None = None, batch_size: int = 4) -> Explanation:
+    """The map of `label` (default: the top-scoring class) over the video at `path`."""
+    if method not in METHODS:
+        raise UserError(f"--explain {method} is not a method: use one of {', '.join(METHODS)}")
+    windows = windows_of(spec, path, decoding)
+    scores = window_scores(model, spec, windows.pixels, batch_size)
+    target = label_id(spec, label, scores)
+    maps = window_maps(model, spec, windows.pixels, target, method, scores[:, target], batch_size)
+    return _on_frames(path, spec, target, method, windows, maps, scores[:, target].tolist())
+
+
+def _on_frames(path: Path, spec: ModelSpec, target: int, method: str, windows: Windows, maps: np.ndarray,
+               scores: list[float]) -> Explanation:
     """Windows' maps (W, T, h, w) at the model's crop -> one map per sampled frame at the frame's size,
     normalised over the whole video to [0, 1]; a frame two windows share keeps the larger value."""
     by_frame: dict[int, np.ndarray] = {}
-    for frames, clip_maps in zip(indices, maps):
-        for frame, map_ in zip(frames, uncropped(clip_maps, spec, frame_hw)):
+    for frames, clip_maps in zip(windows.indices, maps):
+        for frame, map_ in zip(frames, uncropped(clip_maps, spec, windows.frame_hw)):
             by_frame[frame] = np.maximum(by_frame[frame], map_) if frame in by_frame else map_
     frames = sorted(by_frame)
     stacked = np.stack([by_frame[f] for f in frames])
     stacked = stacked / max(float(stacked.max()), 1e-12)
     mass = stacked.sum(axis=(1, 2))
-    return Explanation(str(path), spec.id2label[target], method, fps, frames,
-                       np.array([float(Fraction(f) / exact_fps(fps)) for f in frames]), stacked,
-                       mass / max(float(mass.max()), 1e-12), starts, scores)
+    return Explanation(str(path), spec.id2label[target], method, windows.fps, frames,
+                       np.array([float(Fraction(f) / exact_fps(windows.fps)) for f in frames]), stacked,
+                       mass / max(float(mass.max()), 1e-12), windows.starts, scores)
 
 
 def uncropped(maps: np.ndarray, spec: ModelSpec, frame_hw: tuple[int, int]) -> np.ndarray:
