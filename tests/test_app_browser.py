@@ -251,3 +251,46 @@ def test_the_demo_models_page_with_a_timeline(tmp_path):
     finally:
         driver.quit()
         page.close()
+
+
+def test_the_demo_models_page_shows_where_the_model_looked(tmp_path):
+    """With the box ticked, the page of `make demo`'s model plays the video with the Grad-CAM map blended in
+    (as long as the upload) and draws the curve under the timeline. Its screenshot is docs/explain.png
+    (EXPLAIN_SCREENSHOT=docs/explain.png)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from video_classifier.data.synthetic import write_long_video
+
+    demo = REPO / "runs" / "demo"
+    if not (demo / "config.json").is_file():
+        pytest.skip("needs make demo's model (runs/demo)")
+    config_path = REPO / "configs" / "demo.yaml"
+    video = tmp_path / "two_scenes.mp4"
+    truth = write_long_video(video, [("PanLeft", 3.0), ("PanUp", 3.0)], load_config(config_path).data.synthetic,
+                             seed=12)
+    url, page = served(config_path, demo)
+    driver = chromium()
+    try:
+        driver.get(url)
+        wait = WebDriverWait(driver, WAIT_S)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#explain-toggle input"))[0].click()
+        upload(driver, video)
+        note = wait.until(lambda d: (t := d.find_element(By.ID, "explain-status").text) and t)
+        assert note.startswith("Where the model saw ") and "(Grad-CAM)" in note, note
+        shown = wait.until(lambda d: d.execute_script(
+            "const v = document.querySelector('#explained video');"
+            "if (v && v.readyState < 2) { v.muted = true; v.play().catch(() => {}); }"
+            "return v && (v.readyState >= 2 || v.error) ? {duration: v.duration, width: v.videoWidth,"
+            " error: v.error && v.error.code} : null;"))
+        assert shown["error"] is None and shown["duration"] == pytest.approx(truth[-1][1], abs=0.1)
+        assert wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#explain-curve img")
+                          .get_attribute("naturalWidth") not in (None, "0"))
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(1280, min(2600, height + 140))  # the whole page, the curve at its foot
+        driver.execute_script("window.scrollTo(0, 0)")
+        shot = Path(os.environ.get("EXPLAIN_SCREENSHOT", tmp_path / "explain.png"))
+        assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    finally:
+        driver.quit()
+        page.close()

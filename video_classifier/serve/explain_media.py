@@ -13,12 +13,16 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 
+from ..data.clips import decode_clip
+from ..data.manifest import probe_video
 from ..data.preprocessing import exact_fps
-from .explain import Explanation
+from ..model.model_spec import ModelSpec
+from .explain import Explanation, explain
 
 KEY_FRAMES = 6
 STRENGTH = 0.6  # at a map's maximum, 60% of the pixel is the heat colour
@@ -130,3 +134,15 @@ def write_explanation(explanation: Explanation, source: Path, frames: dict[int, 
         "frames": explanation.frames, "times": [round(float(t), 6) for t in explanation.times],
         "curve": [round(float(c), 6) for c in explanation.curve]}, indent=1) + "\n")
     return paths
+
+
+def explained_files(model: Any, spec: ModelSpec, video: Path, decoding: Any, method: str, label: str | None,
+                    out: Path, batch_size: int = 4) -> tuple[Explanation, dict[str, Path]]:
+    """explain() of one video and its four files in `out`; the key frames decoded by `decoding` too."""
+    found = explain(model, spec, video, decoding, method, label, batch_size)
+    _, fps, duration = probe_video(video)
+    keys = [found.frames[k] for k in key_frames(found)]
+    pixels = decode_clip(decoding.reader(video, fps), video, keys, fps)  # (K, C, H, W) uint8
+    frames = {n: p.permute(1, 2, 0).numpy() for n, p in zip(keys, pixels)}
+    window = float(spec.preprocess.clip_duration(fps))
+    return found, write_explanation(found, video, frames, window, duration, out)

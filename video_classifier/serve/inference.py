@@ -20,7 +20,6 @@ from transformers.utils import logging as transformers_logging
 from ..core.config import Config
 from ..core.cpus import fit_threads
 from ..core.errors import DecodeError, UserError, first_line
-from ..data.clips import decode_clip
 from ..data.datasets import ViewDataset
 from ..data.decoding import announce, choose_decoder, torchcodec_problem
 from ..data.manifest import VideoRecord, probe_video
@@ -217,8 +216,7 @@ def predict_explain(model_ref: str, paths: list[str], config: Config, method: st
     """Each video's map of `label` (default: its top class) by `method` (explain.py), written into `out`
     (explain_media.py); returns the label, its window scores and the files. On torch in fp32: Grad-CAM
     needs the model's gradients."""
-    from .explain import explain
-    from .explain_media import key_frames, write_explanation
+    from .explain_media import explained_files
 
     if backend != "torch":
         raise UserError(f"--explain runs the model on torch (Grad-CAM needs its gradients): drop --backend {backend}")
@@ -230,15 +228,9 @@ def predict_explain(model_ref: str, paths: list[str], config: Config, method: st
     results = []
     for video in videos:
         try:
-            found = explain(model, spec, video, decoding, method, label, config.eval.batch_size)
-            _, fps, duration = probe_video(video)
-            keys = [found.frames[k] for k in key_frames(found)]
-            pixels = decode_clip(decoding.reader(video, fps), video, keys, fps)  # (K, C, H, W) uint8
+            found, files = explained_files(model, spec, video, decoding, method, label, out, config.eval.batch_size)
         except DecodeError as err:
             raise UserError(f"{first_line(err)}; check that the file plays") from None
-        frames = {n: p.permute(1, 2, 0).numpy() for n, p in zip(keys, pixels)}
-        window = float(spec.preprocess.clip_duration(fps))
-        files = write_explanation(found, video, frames, window, duration, out)
         results.append({"video": str(video), "label": found.label, "method": found.method,
                         "scores": [round(s, 4) for s in found.scores], "files": {k: str(v) for k, v in files.items()}})
     return results

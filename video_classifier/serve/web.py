@@ -201,6 +201,26 @@ def timeline_answer(demo: Demo, video: str, out: Path, deadline: Deadline, recor
     return Answer("", timeline_png=str(files["png"]), segments=[[s.start, s.end, s.label, s.score] for s in segments])
 
 
+def explain_answer(demo: Demo, video: str, out: Path, deadline: Deadline) -> tuple[str | None, str | None, str]:
+    """Where the model saw the video's top label (Grad-CAM, explain.py): the blended MP4 and the curve's
+    PNG, or a one-line reason why not."""
+    from .explain_media import explained_files
+
+    path = Path(video)
+    if demo.backend != "torch":
+        return None, None, f"Where the model looked: needs the torch backend (this page serves {demo.backend})"
+    try:
+        checked_upload(demo, path)
+        try:
+            found, files = explained_files(demo.model, demo.spec, path, deadline.decoding(demo.decoding), "gradcam",
+                                           None, out, demo.config.eval.batch_size)
+        except DecodeError as err:
+            raise UserError(f"{first_line(err)}; check that the file plays") from None
+    except UserError as err:
+        return None, None, one_line(path, err).status
+    return str(files["mp4"]), str(files["curve"]), f"Where the model saw {found.label} (Grad-CAM)"
+
+
 def manual_scores(demo: Demo, record: Any, deadline: Deadline | None = None) -> torch.Tensor:
     """(classes,) scores of one video from config.eval's views: predict_manual's computation, one video."""
     cfg = demo.config
@@ -335,9 +355,10 @@ def keep_tidy(cache: Path, out: Path, keep_s: float, every_s: float) -> None:
     threading.Thread(target=loop, name="page-tidy", daemon=True).start()
 
 
-def video_handlers(demo: Demo, out: Path) -> tuple[Any, Any]:
-    """The Video tab's two events: `show` (the preview, then the labels) and `show_timeline` (a long video's
-    timeline, in its own lane); one request at a time per visitor across both."""
+def video_handlers(demo: Demo, out: Path) -> tuple[Any, Any, Any]:
+    """The Video tab's events: `show` (the preview, then the labels), `show_timeline` (a long video's
+    timeline, in its own lane) and `show_explanation` (where the model saw the top label, where the visitor
+    ticked the box; the timeline's lane); one request at a time per visitor across them."""
     import gradio as gr
 
     visitors = OnePerVisitor()
@@ -374,7 +395,20 @@ def video_handlers(demo: Demo, out: Path) -> tuple[Any, Any]:
         return (gr.update(value=t.timeline_png, visible=t.timeline_png is not None),
                 gr.update(value=t.segments or None, visible=bool(t.segments)), t.status)
 
-    return show, show_timeline
+    def show_explanation(path: str | None, status_line: str, wanted: bool, request: gr.Request
+                         ) -> tuple[Any, Any, str]:
+        """The map of the top label, where the visitor asked for it, in the timeline's lane."""
+        hidden = gr.update(visible=False)
+        if not wanted or not path or status_line.startswith("error: "):
+            return hidden, hidden, ""
+        try:
+            with visitors.turn(getattr(request, "session_hash", None)):
+                mp4, curve, line = explain_answer(demo, path, Path(tempfile.mkdtemp(dir=out)), demo.limits.deadline())
+        except UserError as err:
+            return hidden, hidden, f"error: {err}"
+        return gr.update(value=mp4, visible=mp4 is not None), gr.update(value=curve, visible=curve is not None), line
+
+    return show, show_timeline, show_explanation
 
 
 def build_page(demo: Demo, examples: list[str] | None = None, *, keep_s: int = KEEP_S, sweep_s: int = SWEEP_S,
@@ -409,18 +443,26 @@ def build_page(demo: Demo, examples: list[str] | None = None, *, keep_s: int = K
                     status = gr.Markdown(answer(demo, None, out).status, elem_id="status")
                     labels = gr.Label(num_top_classes=demo.config.infer.top_k, label="Labels", elem_id="labels")
                     chart = gr.Plot(label="Scores against thresholds", visible=False, elem_id="thresholds")
+                    wanted = gr.Checkbox(label="Show where the model looked (Grad-CAM)", value=False,
+                                         elem_id="explain-toggle", interactive=demo.backend == "torch")
+                    explained = gr.Video(label="Where the model looked", interactive=False, visible=False,
+                                         height=320, elem_id="explained")
             timeline_note = gr.Markdown("", elem_id="timeline-status")
             plot = gr.Image(label="Timeline", type="filepath", visible=False, elem_id="timeline")
             segments = gr.Dataframe(headers=["start s", "end s", "label", "score"], visible=False,
                                     elem_id="segments", label="Segments (click one to play the video from its start)")
+            explain_note = gr.Markdown("", elem_id="explain-status")
+            curve = gr.Image(label="Which seconds mattered", type="filepath", visible=False, elem_id="explain-curve")
         with gr.Tab("Live", elem_id="live-tab"):
             sources = LiveSources(demo.model, demo.spec)
             live_tab(page, sources, demo.config.infer.top_k)
-        show, show_timeline = video_handlers(demo, out)
+        show, show_timeline, show_explanation = video_handlers(demo, out)
+        lane = {"concurrency_limit": TIMELINE_SLOTS, "concurrency_id": "timeline"}
         video.change(show, video, [player, note, status, labels, chart, plot, segments, timeline_note],
                      api_name="answer").then(show_timeline, [video, status], [plot, segments, timeline_note],
-                                             api_name="timeline", concurrency_limit=TIMELINE_SLOTS,
-                                             concurrency_id="timeline")
+                                             api_name="timeline", **lane).then(
+            show_explanation, [video, status, wanted], [explained, curve, explain_note], api_name="explain", **lane)
+        wanted.change(show_explanation, [video, status, wanted], [explained, curve, explain_note], **lane)
         page.load(None, js=SEEK_JS)
     page.queue(max_size=queue_size, default_concurrency_limit=slots or answer_slots())
     page.allowed = [str(Path(e).parent) for e in examples]  # folders the examples may be served from
