@@ -4,7 +4,7 @@
                     [--mode manual|pipeline] [--backend torch|onnxruntime] [--json]
     python infer.py LONG_VIDEO --timeline [--stride SECONDS] [--min-segment SECONDS] [--switch-cost NATS]
                     [--out FOLDER]
-    python infer.py VIDEO_OR_FOLDER [...] --explain [gradcam|occlusion] [--explain-label LABEL] [--out FOLDER]
+    python infer.py VIDEO_OR_FOLDER [...] --explain [hirescam|gradcam|occlusion] [--explain-label LABEL] [--out FOLDER]
     python infer.py VIDEO_OR_FOLDER [...] --zero-shot [--model XCLIP_FOLDER_OR_HUB_ID] [--labels NAME,NAME,...]
 """
 
@@ -41,9 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--switch-cost", type=float, default=SWITCH_COST,
                         help=f"--timeline: nats a change of label costs when windows are labelled (default "
                              f"{SWITCH_COST}; 0: each window's top label)")
-    parser.add_argument("--explain", nargs="?", const="gradcam", choices=["gradcam", "occlusion"],
+    parser.add_argument("--explain", nargs="?", const="hirescam", choices=["hirescam", "gradcam", "occlusion"],
                         help="where and when the model saw a label: a map over space and time (default method "
-                             "gradcam), as an MP4 with the map blended in, a strip of key frames and a curve (in --out)")
+                             "hirescam), as an MP4 with the map blended in, a strip of key frames and a curve (in --out)")
     parser.add_argument("--explain-label", metavar="LABEL", help="--explain: the label to explain (default: the top one)")
     parser.add_argument("--out", help="--timeline, --explain: folder for the files (default runs/timeline, runs/explain)")
     parser.add_argument("--zero-shot", action="store_true",

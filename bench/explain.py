@@ -1,6 +1,6 @@
 """infer.py --explain's maps against where the evidence really is: the multi-label set's moving square.
 
-    python bench/explain.py [--seeds 3] [--model runs/multilabel] [--groups 2] [--base]
+    python bench/explain.py [--seeds 3] [--model runs/multilabel] [--groups 2] [--base] [--hard runs/hard]
 
 Per seed, new multi-label videos are drawn (configs/multilabel.yaml's generator at seed 1000 + s, every
 combination with a moving square, --groups of each), written as the generator writes them, and each of the
@@ -12,6 +12,9 @@ untrained control (model.checkpoint's random backbone and a new head), which mus
 - mass inside: the share of the map inside the box;
 - deletion: the label's score as the model's token cells are hidden (the mean colour), most important
   first, area under the curve, against a random order (3 draws): below it is better.
+
+With --hard, the hard set's test videos (data/hard): the share of the map's mass over time inside the
+seconds the camera pans, for each video's true label, against the share of its frames there.
 
 Seconds per video for each method at the demo's size; with --base, also at VideoMAE-B's shape (random
 weights, 16 x 224 px, one 2.56-s window, times 3 for a 10-s video: the timeline's back-to-back windows).
@@ -118,6 +121,19 @@ def measure(model, spec, clips: list, method: str, decoding, rng: np.random.Gene
             "n": len(hits)}
 
 
+def when(model, spec, method: str, config, decoding) -> dict[str, float]:
+    """The hard set's test videos (data/hard): the share of the map's temporal curve inside the seconds the
+    camera pans (the generator's motion window), for each video's true label; chance: the share of the
+    sampled frames inside it."""
+    shares, chances = [], []
+    for video in (v for v in synthetic.plan(config.data.synthetic) if v.split == "test"):
+        start, end = synthetic.motion_window(video, config.data.synthetic)
+        found = explain(model, spec, Path(config.data.root) / video.relpath, decoding, method, video.label)
+        shares.append(metrics.time_share(found.times, found.curve, (start, end)))
+        chances.append(metrics.time_share(found.times, np.ones_like(found.curve), (start, end)))
+    return {"inside": float(np.mean(shares)), "chance": float(np.mean(chances)), "n": len(shares)}
+
+
 def base_shape_seconds(folder: Path) -> dict[str, float]:
     """Seconds of each method on one 2.56-s window at VideoMAE-B's shape (random weights), x3 per 10-s video."""
     import transformers
@@ -144,6 +160,8 @@ def main() -> None:
     parser.add_argument("--model", default="runs/multilabel")
     parser.add_argument("--groups", type=int, default=2, help="videos of each combination with a moving square")
     parser.add_argument("--base", action="store_true", help="also time each method at VideoMAE-B's shape")
+    parser.add_argument("--hard", metavar="RUN", help="also the hard set's motion interval, with this run of "
+                        "configs/hard.yaml (train.py --config configs/hard.yaml)")
     args = parser.parse_args()
     config = load_config(REPO / "configs" / "multilabel.yaml")
     trained = load_trained(str(REPO / args.model))
@@ -160,6 +178,15 @@ def main() -> None:
                     rows.append((seed, name, method, measure(model, spec, clips, method, decoding,
                                                              np.random.default_rng(seed))))
         base = base_shape_seconds(Path(tmp)) if args.base else None
+    hard = []
+    if args.hard:
+        hard_config = load_config(REPO / "configs" / "hard.yaml")
+        hard_run = load_trained(str(REPO / args.hard))
+        # the control: the random tiny backbone (configs/multilabel.yaml's checkpoint), not configs/hard.yaml's,
+        # which was pretrained on motion
+        hard_models = ((args.hard, hard_run), ("untrained control", control_model(config, hard_run[0].config.label2id)))
+        hard = [(name, method, when(model, spec, method, hard_config, decoding))
+                for name, (model, spec) in hard_models for method in METHODS]
     print(f"\nmaps of the square's labels on new multi-label videos ({cpu_name()})\n")
     head = ("| seed | model | method | labels explained | pointing game | chance | mass inside | "
             "deletion AUC | random order AUC | s per video |")
@@ -168,6 +195,11 @@ def main() -> None:
     for seed, name, method, m in rows:
         print(f"| {seed} | {name} | {method} | {m['n']} | {m['pointing']:.2f} | {m['chance']:.2f} | "
               f"{m['mass']:.2f} | {m['deletion']:.3f} | {m['random']:.3f} | {m['s']:.2f} |")
+    if hard:
+        print("\nthe hard set's test videos: the share of the temporal curve inside the seconds the camera pans\n")
+        print("| model | method | videos | share inside | chance |\n|---|---|---|---|---|")
+        for name, method, m in hard:
+            print(f"| {name} | {method} | {m['n']} | {m['inside']:.2f} | {m['chance']:.2f} |")
     if base:
         print("\nVideoMAE-B's shape (random weights, 16 x 224 px), seconds per 10-s video (3 windows): "
               + ", ".join(f"{method} {s:.0f} s" for method, s in base.items()))

@@ -254,7 +254,7 @@ def test_the_demo_models_page_with_a_timeline(tmp_path):
 
 
 def test_the_demo_models_page_shows_where_the_model_looked(tmp_path):
-    """With the box ticked, the page of `make demo`'s model plays the video with the Grad-CAM map blended in
+    """With the box ticked, the page of `make demo`'s model plays the video with the HiResCAM map blended in
     (as long as the upload) and draws the curve under the timeline. Its screenshot is docs/explain.png
     (EXPLAIN_SCREENSHOT=docs/explain.png)."""
     from selenium.webdriver.common.by import By
@@ -277,7 +277,7 @@ def test_the_demo_models_page_shows_where_the_model_looked(tmp_path):
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#explain-toggle input"))[0].click()
         upload(driver, video)
         note = wait.until(lambda d: (t := d.find_element(By.ID, "explain-status").text) and t)
-        assert note.startswith("Where the model saw ") and "(Grad-CAM)" in note, note
+        assert note.startswith("Where the model saw ") and "(HiResCAM)" in note, note
         shown = wait.until(lambda d: d.execute_script(
             "const v = document.querySelector('#explained video');"
             "if (v && v.readyState < 2) { v.muted = true; v.play().catch(() => {}); }"

@@ -80,18 +80,19 @@ def test_occlusion_gives_nothing_where_the_input_is_already_the_baseline(model_f
     assert found[..., half:, :].max() > 10 * np.abs(found[..., :half, :half]).max()
 
 
-def test_a_gradcam_map_changes_when_its_evidence_is_masked(model_folder):
+@pytest.mark.parametrize("method", ["hirescam", "gradcam"])
+def test_a_cam_map_changes_when_its_evidence_is_masked(model_folder, method):
     _, folder = model_folder
     model, spec = load_trained(str(folder), sample_rate=2)
     pixels = torch.randn(1, 3, TINY.num_frames, TINY.image_size, TINY.image_size,
                          generator=torch.Generator().manual_seed(2))
-    before = gradcam_map(model, spec, pixels, target=1)
+    before = gradcam_map(model, spec, pixels, target=1, method=method)
     assert before.shape == (1, TINY.num_frames, TINY.image_size, TINY.image_size)
     assert 0 <= before.min() and before.max() <= 1 + 1e-6
     t, h, w = np.unravel_index(int(before.argmax()), before.shape[1:])
     masked = pixels.clone()
     masked[..., max(h - 8, 0):h + 8, max(w - 8, 0):w + 8] = 0.0
-    after = gradcam_map(model, spec, masked, target=1)
+    after = gradcam_map(model, spec, masked, target=1, method=method)
     assert np.abs(after - before).max() > 0.05
 
 
@@ -119,7 +120,7 @@ def test_infer_explain_writes_a_playable_video_of_the_source_length(model_folder
     for kind in ("png", "curve"):
         assert Path(files[kind]).stat().st_size > 1000
     model, spec = load_trained(str(folder), sample_rate=2)
-    found = explain(model, spec, video, choose_decoder("pyav"), "gradcam")
+    found = explain(model, spec, video, choose_decoder("pyav"), "hirescam")
     assert found.maps.shape == (len(found.frames), height, width) and found.label == saved["label"], architecture
 
 

@@ -2,12 +2,15 @@
 
 The video is cut into the timeline's windows (one clip each, back to back, the centre crop: what the
 timeline scores); each window's clip gets a map at the model's input size, which is then laid back onto
-the video's own frames (zero outside the crop). Two methods:
+the video's own frames (zero outside the crop). Three methods:
 
-- `gradcam`: pytorch-grad-cam's GradCAM on the tokens of the layer model/token_grid.py names, reshaped to
-  (C, T', H', W') by the architecture's own layout, upsampled over the clip. Grad-CAM scales each map to
-  [0, 1]; a window's map is then weighted by the window's score for the label, so that windows without
-  the label stay dark.
+- `hirescam` (default) and `gradcam`: pytorch-grad-cam's HiResCAM and GradCAM on the tokens of the layer
+  model/token_grid.py names, reshaped to (C, T', H', W') by the architecture's own layout, upsampled over
+  the clip. GradCAM weighs each channel by its gradient averaged over all tokens; HiResCAM multiplies
+  gradient and activation token by token (Draelos & Carin, 2020), which keeps where a token's evidence
+  is: on bench/explain.py's moving square its pointing game was 0.975 against Grad-CAM's 0.775 (seed 0).
+  Both scale each map to [0, 1]; a window's map is then weighted by the window's score for the label, so
+  that windows without the label stay dark.
 - `occlusion`: captum's Occlusion: tubes of the clip (a quarter of its frames and of its height and width,
   never smaller than a token) set to the mean colour one at a time; a pixel's value is how much the
   label's score fell when its tube was hidden (rises count as 0). Needs no gradients nor a token layout,
@@ -35,7 +38,8 @@ from ..model.model_spec import ModelSpec
 from ..model.token_grid import grid_module, grid_of, grid_shape, to_grid
 from .timeline import window_indices, window_starts
 
-METHODS = ("gradcam", "occlusion")
+METHODS = ("hirescam", "gradcam", "occlusion")
+CAMS = {"hirescam": "HiResCAM", "gradcam": "GradCAM"}  # pytorch-grad-cam's classes
 OCCLUSION_TUBES = 4  # tubes per axis (time, rows, columns) of a clip
 
 
@@ -81,14 +85,16 @@ def label_id(spec: ModelSpec, label: str | None, scores: torch.Tensor) -> int:
     return ids[label]
 
 
-def gradcam_map(model: Any, spec: ModelSpec, pixels: torch.Tensor, target: int) -> np.ndarray:
-    """(B, T, h, w) maps in [0, 1] of normalised (B, C, T, h, w) clips, by pytorch-grad-cam's GradCAM."""
-    from pytorch_grad_cam import GradCAM
+def gradcam_map(model: Any, spec: ModelSpec, pixels: torch.Tensor, target: int, method: str = "hirescam"
+                ) -> np.ndarray:
+    """(B, T, h, w) maps in [0, 1] of normalised (B, C, T, h, w) clips, by pytorch-grad-cam's HiResCAM or
+    GradCAM (`method`)."""
+    import pytorch_grad_cam
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     grid = grid_of(model)
     shape = grid_shape(model.config, *pixels.shape[2:])
-    with GradCAM(_Scores(model, spec, probabilities=False), [grid_module(model)],
+    with getattr(pytorch_grad_cam, CAMS[method])(_Scores(model, spec, probabilities=False), [grid_module(model)],
                  reshape_transform=lambda tokens: to_grid(tokens, grid, shape)) as cam:
         cam.compute_input_gradient = True  # gradients reach the tokens even where no weight trains
         with torch.enable_grad():
@@ -153,17 +159,19 @@ def window_scores(model: Any, spec: ModelSpec, pixels: torch.Tensor, batch_size:
 
 def window_maps(model: Any, spec: ModelSpec, pixels: torch.Tensor, target: int, method: str,
                 scores: torch.Tensor, batch_size: int = 4) -> np.ndarray:
-    """(W, T, h, w) maps of class `target` over normalised clips (Grad-CAM's weighted by `scores`, the
+    """(W, T, h, w) maps of class `target` over normalised clips (a CAM's weighted by `scores`, the
     windows' scores of it)."""
-    mapper = gradcam_map if method == "gradcam" else occlusion_map
-    maps = np.concatenate([mapper(model, spec, pixels[i:i + batch_size], target)
-                           for i in range(0, len(pixels), batch_size)])
-    if method == "gradcam":
+    def mapper(clips: torch.Tensor) -> np.ndarray:
+        return gradcam_map(model, spec, clips, target, method) if method in CAMS else occlusion_map(
+            model, spec, clips, target)
+
+    maps = np.concatenate([mapper(pixels[i:i + batch_size]) for i in range(0, len(pixels), batch_size)])
+    if method in CAMS:
         maps = maps * scores.numpy()[:, None, None, None]
     return maps
 
 
-def explain(model: Any, spec: ModelSpec, path: Path, decoding: Any, method: str = "gradcam",
+def explain(model: Any, spec: ModelSpec, path: Path, decoding: Any, method: str = "hirescam",
             label: str | None = None, batch_size: int = 4) -> Explanation:
     """The map of `label` (default: the top-scoring class) over the video at `path`."""
     if method not in METHODS:

@@ -202,7 +202,7 @@ def timeline_answer(demo: Demo, video: str, out: Path, deadline: Deadline, recor
 
 
 def explain_answer(demo: Demo, video: str, out: Path, deadline: Deadline) -> tuple[str | None, str | None, str]:
-    """Where the model saw the video's top label (Grad-CAM, explain.py): the blended MP4 and the curve's
+    """Where the model saw the video's top label (HiResCAM, explain.py): the blended MP4 and the curve's
     PNG, or a one-line reason why not."""
     from .explain_media import explained_files
 
@@ -212,13 +212,13 @@ def explain_answer(demo: Demo, video: str, out: Path, deadline: Deadline) -> tup
     try:
         checked_upload(demo, path)
         try:
-            found, files = explained_files(demo.model, demo.spec, path, deadline.decoding(demo.decoding), "gradcam",
+            found, files = explained_files(demo.model, demo.spec, path, deadline.decoding(demo.decoding), "hirescam",
                                            None, out, demo.config.eval.batch_size)
         except DecodeError as err:
             raise UserError(f"{first_line(err)}; check that the file plays") from None
     except UserError as err:
         return None, None, one_line(path, err).status
-    return str(files["mp4"]), str(files["curve"]), f"Where the model saw {found.label} (Grad-CAM)"
+    return str(files["mp4"]), str(files["curve"]), f"Where the model saw {found.label} (HiResCAM)"
 
 
 def manual_scores(demo: Demo, record: Any, deadline: Deadline | None = None) -> torch.Tensor:
@@ -443,7 +443,7 @@ def build_page(demo: Demo, examples: list[str] | None = None, *, keep_s: int = K
                     status = gr.Markdown(answer(demo, None, out).status, elem_id="status")
                     labels = gr.Label(num_top_classes=demo.config.infer.top_k, label="Labels", elem_id="labels")
                     chart = gr.Plot(label="Scores against thresholds", visible=False, elem_id="thresholds")
-                    wanted = gr.Checkbox(label="Show where the model looked (Grad-CAM)", value=False,
+                    wanted = gr.Checkbox(label="Show where the model looked (HiResCAM)", value=False,
                                          elem_id="explain-toggle", interactive=demo.backend == "torch")
                     explained = gr.Video(label="Where the model looked", interactive=False, visible=False,
                                          height=320, elem_id="explained")
