@@ -1,6 +1,6 @@
 """infer.py --explain's maps against where the evidence really is: the multi-label set's moving square.
 
-    python bench/explain.py [--seeds 3] [--model runs/multilabel] [--groups 2] [--base] [--hard runs/hard]
+    python bench/explain.py [--seeds 3] [--model runs/multilabel] [--groups 2] [--base [METHOD,...]] [--hard runs/hard]
 
 Per seed, new multi-label videos are drawn (configs/multilabel.yaml's generator at seed 1000 + s, every
 combination with a moving square, --groups of each), written as the generator writes them, and each of the
@@ -134,7 +134,7 @@ def when(model, spec, method: str, config, decoding) -> dict[str, float]:
     return {"inside": float(np.mean(shares)), "chance": float(np.mean(chances)), "n": len(shares)}
 
 
-def base_shape_seconds(folder: Path) -> dict[str, float]:
+def base_shape_seconds(folder: Path, methods: list[str]) -> dict[str, float]:
     """Seconds of each method on one 2.56-s window at VideoMAE-B's shape (random weights), x3 per 10-s video."""
     import transformers
 
@@ -147,7 +147,7 @@ def base_shape_seconds(folder: Path) -> dict[str, float]:
     path = folder / "base.avi"
     synthetic.write_video(synthetic.render(synthetic.VideoSpec("test", "PanLeft", 1, 1), drawn), path, 25, 1.0)
     out = {}
-    for method in METHODS:
+    for method in methods:
         start = time.perf_counter()
         explain(model, spec, path, choose_decoder("pyav"), method, "c0")
         out[method] = (time.perf_counter() - start) * 3
@@ -159,7 +159,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--model", default="runs/multilabel")
     parser.add_argument("--groups", type=int, default=2, help="videos of each combination with a moving square")
-    parser.add_argument("--base", action="store_true", help="also time each method at VideoMAE-B's shape")
+    parser.add_argument("--base", nargs="?", const=",".join(METHODS), metavar="METHOD,...",
+                        help="also time these methods (default all) at VideoMAE-B's shape")
     parser.add_argument("--hard", metavar="RUN", help="also the hard set's motion interval, with this run of "
                         "configs/hard.yaml (train.py --config configs/hard.yaml)")
     args = parser.parse_args()
@@ -177,7 +178,7 @@ def main() -> None:
                 for method in METHODS:
                     rows.append((seed, name, method, measure(model, spec, clips, method, decoding,
                                                              np.random.default_rng(seed))))
-        base = base_shape_seconds(Path(tmp)) if args.base else None
+        base = base_shape_seconds(Path(tmp), args.base.split(",")) if args.base else None
     hard = []
     if args.hard:
         hard_config = load_config(REPO / "configs" / "hard.yaml")
