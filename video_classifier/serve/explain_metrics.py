@@ -32,7 +32,8 @@ def inside(boxes: Sequence[Box | None], shape: tuple[int, int, int]) -> np.ndarr
 
 def pointing_hit(maps: np.ndarray, boxes: Sequence[Box | None]) -> bool:
     """Whether the map's maximum (the first, in frame, row, column order) is inside its frame's box."""
-    return bool(inside(boxes, maps.shape).flat[int(np.argmax(maps))])
+    first = int(np.flatnonzero(maps == maps.max())[0])  # the first maximum, in frame, row, column order
+    return bool(inside(boxes, maps.shape).flat[first])
 
 
 def mass_inside(maps: np.ndarray, boxes: Sequence[Box | None]) -> float:
