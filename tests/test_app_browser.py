@@ -80,12 +80,13 @@ def upload(driver, path: Path) -> str:
     return status
 
 
-def played(driver) -> dict:
-    """The page's video element once it has its first frame decoded: its duration, size and error (None)."""
+def played(driver, where: str = "#preview") -> dict:
+    """The page's video element (in `where`) once it has its first frame decoded: its duration, size and
+    error (None)."""
     from selenium.webdriver.support.ui import WebDriverWait
 
     return WebDriverWait(driver, WAIT_S).until(lambda d: d.execute_script(
-        "const v = document.querySelector('#preview video');"
+        f"const v = document.querySelector('{where} video');"
         "if (v && v.readyState < 2) { v.muted = true; v.play().catch(() => {}); }"  # a frame, where preload waits
         "return v && (v.readyState >= 2 || v.error) ? {duration: v.duration, width: v.videoWidth,"
         " error: v.error && v.error.code, src: v.currentSrc} : null;"))
@@ -278,11 +279,7 @@ def test_the_demo_models_page_shows_where_the_model_looked(tmp_path):
         upload(driver, video)
         note = wait.until(lambda d: (t := d.find_element(By.ID, "explain-status").text) and t)
         assert note.startswith("Where the model saw ") and "(HiResCAM)" in note, note
-        shown = wait.until(lambda d: d.execute_script(
-            "const v = document.querySelector('#explained video');"
-            "if (v && v.readyState < 2) { v.muted = true; v.play().catch(() => {}); }"
-            "return v && (v.readyState >= 2 || v.error) ? {duration: v.duration, width: v.videoWidth,"
-            " error: v.error && v.error.code} : null;"))
+        shown = played(driver, "#explained")
         assert shown["error"] is None and shown["duration"] == pytest.approx(truth[-1][1], abs=0.1)
         assert wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#explain-curve img")
                           .get_attribute("naturalWidth") not in (None, "0"))
